@@ -1,0 +1,27 @@
+use std::collections::BTreeMap;
+
+use crate::customer::DetailField;
+use crate::id::CustomerId;
+use crate::tenant::Tenant;
+
+/// What a caller can ask of a customer. Values arrive raw; the aggregate parses them, so a
+/// command that passes carries only valid data into its events.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CustomerCommand {
+    CreateCustomer {
+        id: CustomerId,
+        tenant: Tenant,
+        email: Option<String>,
+        details: BTreeMap<DetailField, Option<String>>,
+    },
+    /// Only the fields present change. `email: None` leaves the email alone.
+    UpdateCustomer {
+        tenant: Tenant,
+        email: Option<String>,
+        details: BTreeMap<DetailField, Option<String>>,
+        allow_shared_email: bool,
+    },
+    DeleteCustomer {
+        tenant: Tenant,
+    },
+}

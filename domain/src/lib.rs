@@ -1,0 +1,10 @@
+//! billstream's write model: aggregates on cqrs-es, the commands they accept, the events they
+//! emit and the rules they protect. Nothing here knows about HTTP or SQL; what the rules need
+//! from the outside world (uniqueness, the clock) comes in through the traits in [`ports`].
+
+pub mod clock;
+pub mod customer;
+pub mod email;
+pub mod id;
+pub mod ports;
+pub mod tenant;
