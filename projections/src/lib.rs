@@ -1,1 +1,11 @@
+//! billstream's side of PostgreSQL: the event log that cqrs-es appends to, and the read models
+//! projected from it. Each read model lives in its own file and owns its tables.
 
+pub mod customer_claims;
+pub mod customer_list;
+pub mod customer_uniqueness;
+pub mod database;
+pub mod event_log;
+pub mod inline;
+
+pub use event_log::{ClaimConflict, ClaimKind, EventLog};
