@@ -1,1 +1,75 @@
+//! billstream's HTTP layer: a thin axum app over the domain and the projections.
+//!
+//! A request flows: request id → trace span → `/v1` auth (`auth.rs`) → idempotency
+//! (`idempotency.rs`) → a handler in `routes/` → a command on a `CommandBus` (`commands.rs`)
+//! or a read of a projection → a JSON answer, or an `ApiError` (`error.rs`).
+
+pub mod auth;
+pub mod commands;
+pub mod error;
+pub mod extract;
+pub mod idempotency;
+pub mod merchants;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::error::ApiError;
+pub use crate::state::AppState;
+
+/// The whole application as a router, ready to serve.
+pub fn app(state: AppState) -> Router {
+    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(routes::public())
+        .merge(routes::v1(state.clone()))
+        .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
+        .method_not_allowed_fallback(|| async {
+            ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
+        })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(telemetry::request_span))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(CatchPanicLayer::custom(|_| {
+                    ApiError::internal("Internal server error", "handler panicked").into_response()
+                }))
+                .layer(axum::middleware::map_response(json_errors))
+                .layer(DefaultBodyLimit::max(idempotency::MAX_BODY)),
+        )
+        .with_state(state)
+}
+
+/// Makes sure no error leaves without a JSON body: axum's own rejections (a body over the
+/// limit, say) answer plain text, which callers of a JSON API should never have to parse.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        let mut replacement = ApiError::for_status(status).into_response();
+        if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
+            replacement
+                .headers_mut()
+                .insert(axum::http::header::ALLOW, allow.clone());
+        }
+        return replacement;
+    }
+    response
+}
 

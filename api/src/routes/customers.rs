@@ -1,0 +1,457 @@
+//! The Customers API of the seed: list, get, create, update, soft-delete.
+
+use std::collections::BTreeMap;
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use cqrs_es::AggregateError;
+use domain::customer::{Customer, CustomerCommand, CustomerError, DetailField};
+use domain::id::CustomerId;
+use projections::customer_list::{CustomerFilter, CustomerListProjection, CustomerListView};
+use projections::{ClaimConflict, ClaimKind};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use crate::auth::Principal;
+use crate::commands::CommandMetadata;
+use crate::error::ApiError;
+use crate::extract::{present, JsonBody, QueryParams};
+use crate::routes::Success;
+use crate::state::AppState;
+
+const NOT_FOUND: &str = "Customer not found or access denied";
+
+/// A customer as every endpoint shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerBody {
+    #[schema(example = "cust_0192f1c2a7b47c8e9a1d2b3c4d5e6f70")]
+    pub id: String,
+    #[schema(example = "customer@example.com")]
+    pub email: String,
+    pub name: Option<String>,
+    pub external_customer_id: Option<String>,
+    pub billing_address_line1: Option<String>,
+    pub billing_address_line2: Option<String>,
+    pub billing_city: Option<String>,
+    pub billing_postal_code: Option<String>,
+    pub billing_country: Option<String>,
+    pub tax_id: Option<String>,
+    pub merchant_id: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<CustomerListView> for CustomerBody {
+    fn from(view: CustomerListView) -> Self {
+        Self {
+            id: view.id,
+            email: view.email,
+            name: view.name,
+            external_customer_id: view.external_customer_id,
+            billing_address_line1: view.billing_address_line1,
+            billing_address_line2: view.billing_address_line2,
+            billing_city: view.billing_city,
+            billing_postal_code: view.billing_postal_code,
+            billing_country: view.billing_country,
+            tax_id: view.tax_id,
+            merchant_id: view.merchant_id,
+            created_at: view.created_at,
+            updated_at: view.updated_at,
+            deleted_at: view.deleted_at,
+        }
+    }
+}
+
+impl CustomerBody {
+    /// The customer as a command left it; `None` for a customer that was never created.
+    fn from_aggregate(customer: Customer) -> Option<Self> {
+        let details = customer.details;
+        Some(Self {
+            id: customer.id?.to_string(),
+            email: customer.email?.to_string(),
+            name: details.name,
+            external_customer_id: details.external_customer_id,
+            billing_address_line1: details.billing_address_line1,
+            billing_address_line2: details.billing_address_line2,
+            billing_city: details.billing_city,
+            billing_postal_code: details.billing_postal_code,
+            billing_country: details.billing_country,
+            tax_id: details.tax_id,
+            merchant_id: customer.tenant?.merchant_id,
+            created_at: customer.created_at?,
+            updated_at: customer.updated_at?,
+            deleted_at: customer.deleted_at,
+        })
+    }
+}
+
+/// A customer with the payment aggregates `includePaymentData=true` asks for.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerWithPaymentData {
+    #[serde(flatten)]
+    pub customer: CustomerBody,
+    pub customer_organization_id: Option<String>,
+    #[schema(example = "primary")]
+    pub org_role: Option<String>,
+    pub total_payments_cents: i64,
+    pub payment_count: i64,
+    #[schema(example = "USD")]
+    pub currency: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerEnvelope {
+    pub customer: CustomerBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(untagged)]
+pub enum ListedCustomer {
+    Basic(CustomerBody),
+    WithPaymentData(CustomerWithPaymentData),
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CustomerListEnvelope {
+    pub customers: Vec<ListedCustomer>,
+    /// True when `limit` cut the list short; pass the last id as `startingAfter` for more.
+    pub has_more: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListCustomersQuery {
+    /// When true, include payment aggregates per customer.
+    pub include_payment_data: Option<bool>,
+    /// Page size, 1 to 1000. Without it the whole list is returned.
+    pub limit: Option<i64>,
+    /// Return customers after this customer id (keyset pagination).
+    pub starting_after: Option<String>,
+    /// Only the customer with this email (case-insensitive).
+    pub email: Option<String>,
+    /// Only the customer with this external id.
+    pub external_customer_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateCustomerRequest {
+    /// Required; unique among the merchant's customers, compared case-insensitively.
+    #[schema(example = "newcustomer@example.com")]
+    pub email: Option<String>,
+    pub name: Option<String>,
+    pub external_customer_id: Option<String>,
+    pub billing_address_line1: Option<String>,
+    pub billing_address_line2: Option<String>,
+    pub billing_city: Option<String>,
+    pub billing_postal_code: Option<String>,
+    /// Two-letter ISO 3166-1 code.
+    pub billing_country: Option<String>,
+    pub tax_id: Option<String>,
+}
+
+/// Every field is optional; only fields present change. `null` or `""` clears a field
+/// (the email cannot be cleared).
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateCustomerRequest {
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub email: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub external_customer_id: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub billing_address_line1: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub billing_address_line2: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub billing_city: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub billing_postal_code: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub billing_country: Option<Option<String>>,
+    #[serde(default, deserialize_with = "present")]
+    #[schema(value_type = Option<String>)]
+    pub tax_id: Option<Option<String>>,
+    /// Allow an email another live customer already has (not recommended).
+    pub dangerously_allow_same_email_for_different_customers: Option<bool>,
+}
+
+impl CreateCustomerRequest {
+    fn details(self) -> (Option<String>, BTreeMap<DetailField, Option<String>>) {
+        let details = [
+            (DetailField::Name, self.name),
+            (DetailField::ExternalCustomerId, self.external_customer_id),
+            (DetailField::BillingAddressLine1, self.billing_address_line1),
+            (DetailField::BillingAddressLine2, self.billing_address_line2),
+            (DetailField::BillingCity, self.billing_city),
+            (DetailField::BillingPostalCode, self.billing_postal_code),
+            (DetailField::BillingCountry, self.billing_country),
+            (DetailField::TaxId, self.tax_id),
+        ];
+        (self.email, details.into_iter().collect())
+    }
+}
+
+impl UpdateCustomerRequest {
+    fn changes(self) -> (Option<String>, BTreeMap<DetailField, Option<String>>) {
+        let changes = [
+            (DetailField::Name, self.name),
+            (DetailField::ExternalCustomerId, self.external_customer_id),
+            (DetailField::BillingAddressLine1, self.billing_address_line1),
+            (DetailField::BillingAddressLine2, self.billing_address_line2),
+            (DetailField::BillingCity, self.billing_city),
+            (DetailField::BillingPostalCode, self.billing_postal_code),
+            (DetailField::BillingCountry, self.billing_country),
+            (DetailField::TaxId, self.tax_id),
+        ];
+        // An explicit null email is a request to clear it, which the rules refuse.
+        let email = self.email.map(Option::unwrap_or_default);
+        let changes = changes
+            .into_iter()
+            .filter_map(|(field, value)| value.map(|v| (field, v)))
+            .collect();
+        (email, changes)
+    }
+}
+
+/// The operation a command error happened in: the seed words some errors per operation.
+#[derive(Clone, Copy)]
+enum Operation {
+    Create,
+    Update,
+    Delete,
+}
+
+impl Operation {
+    fn failure(self) -> &'static str {
+        match self {
+            Operation::Create => "Failed to create customer",
+            Operation::Update => "Failed to update customer",
+            Operation::Delete => "Failed to delete customer",
+        }
+    }
+
+    fn email_taken(self) -> CustomerError {
+        match self {
+            Operation::Create => CustomerError::EmailTaken,
+            _ => CustomerError::EmailTakenByAnother,
+        }
+    }
+}
+
+fn rule_error(error: CustomerError, operation: Operation) -> ApiError {
+    let message = error.to_string();
+    match error {
+        CustomerError::EmailRequired
+        | CustomerError::InvalidEmail
+        | CustomerError::InvalidField { .. } => ApiError::bad_request(message),
+        CustomerError::EmailTaken
+        | CustomerError::EmailTakenByAnother
+        | CustomerError::ExternalIdTaken
+        | CustomerError::AlreadyExists => ApiError::conflict(message),
+        CustomerError::NotFound | CustomerError::AlreadyDeleted => ApiError::not_found(message),
+        CustomerError::Unavailable(detail) => ApiError::internal(operation.failure(), detail),
+    }
+}
+
+fn command_error(error: AggregateError<CustomerError>, operation: Operation) -> ApiError {
+    match error {
+        AggregateError::UserError(e) => rule_error(e, operation),
+        AggregateError::AggregateConflict => ApiError::conflict(
+            "The customer was changed by concurrent requests; retry the request",
+        ),
+        AggregateError::UnexpectedError(e) => match e.downcast_ref::<ClaimConflict>() {
+            Some(ClaimConflict {
+                kind: ClaimKind::Email,
+            }) => rule_error(operation.email_taken(), operation),
+            Some(ClaimConflict {
+                kind: ClaimKind::ExternalId,
+            }) => rule_error(CustomerError::ExternalIdTaken, operation),
+            None => ApiError::internal(operation.failure(), e),
+        },
+        other => ApiError::internal(operation.failure(), other),
+    }
+}
+
+fn parse_id(id: &str) -> Result<CustomerId, ApiError> {
+    CustomerId::parse(id).map_err(|_| {
+        ApiError::bad_request(
+            "Invalid customer ID: expected \"cust_\" followed by letters, digits or underscores",
+        )
+    })
+}
+
+/// Get all customers for the authenticated merchant.
+#[utoipa::path(get, path = "/v1/customers", tag = "customers", params(ListCustomersQuery),
+    responses((status = 200, body = CustomerListEnvelope), (status = 400, body = crate::routes::ErrorBody),
+        (status = 401, body = crate::routes::ErrorBody)),
+    security(("secret_key" = [])))]
+pub async fn list_customers(
+    State(state): State<AppState>,
+    principal: Principal,
+    QueryParams(query): QueryParams<ListCustomersQuery>,
+) -> Result<Json<CustomerListEnvelope>, ApiError> {
+    if let Some(limit) = query.limit {
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+        }
+    }
+    if let Some(after) = &query.starting_after {
+        parse_id(after)?;
+    }
+    let filter = CustomerFilter {
+        email: query.email,
+        external_customer_id: query.external_customer_id,
+        starting_after: query.starting_after,
+        limit: query.limit,
+    };
+    let page = CustomerListProjection::list(&state.pool, &principal.tenant, &filter).await?;
+    let with_payment_data = query.include_payment_data.unwrap_or(false);
+    let customers = page
+        .customers
+        .into_iter()
+        .map(|view| {
+            let customer = CustomerBody::from(view);
+            if with_payment_data {
+                // Payments and organizations arrive with later capabilities; until then
+                // every customer has none.
+                ListedCustomer::WithPaymentData(CustomerWithPaymentData {
+                    customer,
+                    customer_organization_id: None,
+                    org_role: None,
+                    total_payments_cents: 0,
+                    payment_count: 0,
+                    currency: None,
+                })
+            } else {
+                ListedCustomer::Basic(customer)
+            }
+        })
+        .collect();
+    Ok(Json(CustomerListEnvelope {
+        customers,
+        has_more: page.has_more,
+    }))
+}
+
+/// Get a specific customer by their ID.
+#[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "Customer ID")),
+    responses((status = 200, body = CustomerEnvelope), (status = 404, body = crate::routes::ErrorBody)),
+    security(("secret_key" = [])))]
+pub async fn get_customer(
+    State(state): State<AppState>,
+    principal: Principal,
+    Path(id): Path<String>,
+) -> Result<Json<CustomerEnvelope>, ApiError> {
+    let id = parse_id(&id)?;
+    let view = CustomerListProjection::get(&state.pool, &principal.tenant, id.as_str())
+        .await?
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    Ok(Json(CustomerEnvelope {
+        customer: view.into(),
+    }))
+}
+
+/// Create a new customer for the authenticated merchant.
+#[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CreateCustomerRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
+    responses((status = 201, body = CustomerEnvelope), (status = 400, body = crate::routes::ErrorBody),
+        (status = 409, body = crate::routes::ErrorBody)),
+    security(("secret_key" = [])))]
+pub async fn create_customer(
+    State(state): State<AppState>,
+    metadata: CommandMetadata,
+    JsonBody(body): JsonBody<CreateCustomerRequest>,
+) -> Result<(StatusCode, Json<CustomerEnvelope>), ApiError> {
+    let (email, details) = body.details();
+    let id = CustomerId::generate();
+    let command = CustomerCommand::CreateCustomer {
+        id: id.clone(),
+        tenant: metadata.principal.tenant.clone(),
+        email,
+        details,
+    };
+    let customer = state
+        .customers
+        .execute(id.as_str(), command, &metadata)
+        .await
+        .map_err(|e| command_error(e, Operation::Create))?;
+    let customer = CustomerBody::from_aggregate(customer)
+        .ok_or_else(|| ApiError::internal(Operation::Create.failure(), "no customer after create"))?;
+    Ok((StatusCode::CREATED, Json(CustomerEnvelope { customer })))
+}
+
+/// Update an existing customer's information; only provided fields change.
+#[utoipa::path(post, path = "/v1/customers/{id}", tag = "customers", request_body = UpdateCustomerRequest,
+    params(("id" = String, Path, description = "Customer ID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
+    responses((status = 200, body = CustomerEnvelope), (status = 400, body = crate::routes::ErrorBody),
+        (status = 404, body = crate::routes::ErrorBody), (status = 409, body = crate::routes::ErrorBody)),
+    security(("secret_key" = [])))]
+pub async fn update_customer(
+    State(state): State<AppState>,
+    metadata: CommandMetadata,
+    Path(id): Path<String>,
+    JsonBody(body): JsonBody<UpdateCustomerRequest>,
+) -> Result<Json<CustomerEnvelope>, ApiError> {
+    let id = parse_id(&id)?;
+    let allow_shared_email = body
+        .dangerously_allow_same_email_for_different_customers
+        .unwrap_or(false);
+    let (email, details) = body.changes();
+    let command = CustomerCommand::UpdateCustomer {
+        tenant: metadata.principal.tenant.clone(),
+        email,
+        details,
+        allow_shared_email,
+    };
+    let customer = state
+        .customers
+        .execute(id.as_str(), command, &metadata)
+        .await
+        .map_err(|e| command_error(e, Operation::Update))?;
+    let customer =
+        CustomerBody::from_aggregate(customer).ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    Ok(Json(CustomerEnvelope { customer }))
+}
+
+/// Soft delete a customer: it disappears from every query, its history stays.
+#[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers",
+    params(("id" = String, Path, description = "Customer ID"),
+        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
+    responses((status = 200, body = Success), (status = 404, body = crate::routes::ErrorBody)),
+    security(("secret_key" = [])))]
+pub async fn delete_customer(
+    State(state): State<AppState>,
+    metadata: CommandMetadata,
+    Path(id): Path<String>,
+) -> Result<Json<Success>, ApiError> {
+    let id = parse_id(&id)?;
+    let command = CustomerCommand::DeleteCustomer {
+        tenant: metadata.principal.tenant.clone(),
+    };
+    state
+        .customers
+        .execute(id.as_str(), command, &metadata)
+        .await
+        .map_err(|e| command_error(e, Operation::Delete))?;
+    Ok(Json(Success { success: true }))
+}
