@@ -6,8 +6,8 @@ use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use axum::extract::{FromRequestParts, Request, State};
-use axum::http::request::Parts;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use domain::tenant::{Mode, Tenant};
@@ -27,16 +27,20 @@ pub struct Principal {
 /// How long a looked-up key is trusted without asking the database again.
 const KEY_CACHE_TTL: Duration = Duration::from_secs(60);
 
+/// A key's principal and when it was looked up, by the key's hash.
+type CachedKeys = HashMap<Vec<u8>, (Principal, Instant)>;
+
 /// Known keys by hash: every request authenticates, and most should not cost a query.
 #[derive(Clone, Default)]
 pub struct KeyCache {
-    entries: Arc<RwLock<HashMap<Vec<u8>, (Principal, Instant)>>>,
+    entries: Arc<RwLock<CachedKeys>>,
 }
 
 impl KeyCache {
     async fn principal(&self, pool: &PgPool, secret: &str) -> Result<Option<Principal>, ApiError> {
         let hash = hash_secret(secret);
-        if let Some((principal, at)) = self.entries.read().ok().and_then(|e| e.get(&hash).cloned()) {
+        if let Some((principal, at)) = self.entries.read().ok().and_then(|e| e.get(&hash).cloned())
+        {
             if at.elapsed() < KEY_CACHE_TTL {
                 return Ok(Some(principal));
             }

@@ -21,14 +21,16 @@ where
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
-            let status = rejection.status();
-            if status == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::for_status(status)
-            } else {
-                ApiError::bad_request("Could not read the request body")
-            }
-        })?;
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                let status = rejection.status();
+                if status == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::for_status(status)
+                } else {
+                    ApiError::bad_request("Could not read the request body")
+                }
+            })?;
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             &b"{}"[..]
         } else {

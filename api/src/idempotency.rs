@@ -25,6 +25,9 @@ const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 /// How long responses are kept: the promise is at least 24 hours.
 pub const RETENTION: Duration = Duration::from_secs(25 * 60 * 60);
 
+/// A key's row: the request's hash, then the response once there is one.
+type StoredRequest = (Vec<u8>, Option<i32>, Option<Vec<u8>>);
+
 pub async fn replay_by_key(
     State(state): State<AppState>,
     request: Request,
@@ -92,7 +95,7 @@ async fn run_once(
     .map_err(db)?;
 
     if claimed.is_none() {
-        let stored: Option<(Vec<u8>, Option<i32>, Option<Vec<u8>>)> = sqlx::query_as(
+        let stored: Option<StoredRequest> = sqlx::query_as(
             "SELECT request_hash, status_code, response_body FROM idempotency_keys \
              WHERE tenant = $1 AND key = $2",
         )
@@ -118,11 +121,11 @@ async fn run_once(
         });
     }
 
-    let response = next
-        .run(Request::from_parts(parts, Body::from(body)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
     let (parts, body) = response.into_parts();
-    let body = to_bytes(body, usize::MAX).await.unwrap_or_else(|_| Bytes::new());
+    let body = to_bytes(body, usize::MAX)
+        .await
+        .unwrap_or_else(|_| Bytes::new());
     if parts.status.is_server_error() {
         // Nothing was done that a retry must not repeat: free the key for it.
         sqlx::query("DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2")

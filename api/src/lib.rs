@@ -72,4 +72,3 @@ async fn json_errors(response: Response) -> Response {
     }
     response
 }
-

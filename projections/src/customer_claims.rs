@@ -82,11 +82,13 @@ async fn release(
     customer_id: &str,
     kind: Option<ClaimKind>,
 ) -> Result<(), InlineProjectionError> {
-    sqlx::query("DELETE FROM customer_claims WHERE customer_id = $1 AND ($2::text IS NULL OR kind = $2)")
-        .bind(customer_id)
-        .bind(kind.map(ClaimKind::column_value))
-        .execute(connection)
-        .await?;
+    sqlx::query(
+        "DELETE FROM customer_claims WHERE customer_id = $1 AND ($2::text IS NULL OR kind = $2)",
+    )
+    .bind(customer_id)
+    .bind(kind.map(ClaimKind::column_value))
+    .execute(connection)
+    .await?;
     Ok(())
 }
 
@@ -113,23 +115,52 @@ impl InlineProjection for CustomerClaimsProjection {
                 ..
             } => {
                 let tenant = tenant.key();
-                claim(connection, id, &tenant, ClaimKind::Email, &email.normalized(), false).await?;
+                claim(
+                    connection,
+                    id,
+                    &tenant,
+                    ClaimKind::Email,
+                    &email.normalized(),
+                    false,
+                )
+                .await?;
                 if let Some(external_id) = &details.external_customer_id {
-                    claim(connection, id, &tenant, ClaimKind::ExternalId, external_id, false)
-                        .await?;
+                    claim(
+                        connection,
+                        id,
+                        &tenant,
+                        ClaimKind::ExternalId,
+                        external_id,
+                        false,
+                    )
+                    .await?;
                 }
             }
             CustomerEvent::EmailChanged { email, shared, .. } => {
                 let tenant = event_tenant(event)?;
-                claim(connection, id, tenant, ClaimKind::Email, &email.normalized(), shared)
-                    .await?;
+                claim(
+                    connection,
+                    id,
+                    tenant,
+                    ClaimKind::Email,
+                    &email.normalized(),
+                    shared,
+                )
+                .await?;
             }
             CustomerEvent::CustomerDetailsUpdated { changes, .. } => {
                 match changes.get(&DetailField::ExternalCustomerId) {
                     Some(Some(external_id)) => {
                         let tenant = event_tenant(event)?;
-                        claim(connection, id, tenant, ClaimKind::ExternalId, external_id, false)
-                            .await?;
+                        claim(
+                            connection,
+                            id,
+                            tenant,
+                            ClaimKind::ExternalId,
+                            external_id,
+                            false,
+                        )
+                        .await?;
                     }
                     Some(None) => release(connection, id, Some(ClaimKind::ExternalId)).await?,
                     None => {}

@@ -114,8 +114,7 @@ impl CustomerListProjection {
             // One extra row tells whether another page follows.
             query.push(" LIMIT ").push_bind(limit + 1);
         }
-        let mut customers: Vec<CustomerListView> =
-            query.build_query_as().fetch_all(pool).await?;
+        let mut customers: Vec<CustomerListView> = query.build_query_as().fetch_all(pool).await?;
         let has_more = filter
             .limit
             .is_some_and(|limit| customers.len() as i64 > limit);

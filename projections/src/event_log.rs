@@ -59,10 +59,7 @@ impl EventLog {
     async fn append(&self, events: &[SerializedEvent]) -> Result<(), PersistenceError> {
         let mut tx = self.pool.begin().await.map_err(connection_error)?;
         for event in events {
-            let tenant = event
-                .metadata
-                .get(TENANT_METADATA)
-                .and_then(Value::as_str);
+            let tenant = event.metadata.get(TENANT_METADATA).and_then(Value::as_str);
             sqlx::query(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, metadata, tenant) \

@@ -1,1 +1,197 @@
+//! The harness for billstream's black-box tests: each test spawns the real app on
+//! 127.0.0.1:0 against a fresh PostgreSQL database of its own and talks HTTP to it.
+//!
+//! `TEST_DATABASE_URL` names the server (default `postgres://postgres@127.0.0.1:5432`).
 
+use std::net::SocketAddr;
+
+use billstream::merchants::{create_merchant, NewMerchant, Provider};
+use reqwest::{Method, RequestBuilder, Response};
+use serde_json::Value;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub fn server_url() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".to_owned())
+}
+
+/// A database made for one test and dropped when the test ends.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    pub fn new() -> Self {
+        let name = format!("billstream_test_{}", uuid::Uuid::new_v4().simple());
+        let url = format!("{}/{}", server_url(), name);
+        Self { name, url }
+    }
+}
+
+impl Default for TestDatabase {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any async context we could await in: use a thread of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                if let Ok(mut admin) =
+                    PgConnection::connect(&format!("{}/postgres", server_url())).await
+                {
+                    let _ =
+                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                            .execute(&mut admin)
+                            .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+/// One running billstream and what a test needs to talk to it.
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub client: reqwest::Client,
+    pub pool: PgPool,
+    /// A merchant made for the test; most requests use its test key.
+    pub merchant: NewMerchant,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    // Declared last: the database is dropped after the server has stopped.
+    database: Option<TestDatabase>,
+}
+
+impl TestApp {
+    /// A new app on a new database, with one merchant.
+    pub async fn spawn() -> TestApp {
+        let database = TestDatabase::new();
+        let mut app = Self::spawn_on(&database.url).await;
+        app.database = Some(database);
+        app
+    }
+
+    /// A new app on an existing database (to restart over the same data), with a new merchant.
+    pub async fn spawn_on(url: &str) -> TestApp {
+        let pool = projections::database::connect_and_migrate(url, 8)
+            .await
+            .expect("test database");
+        let merchant = create_merchant(&pool, "Test merchant", Provider::Sandbox)
+            .await
+            .expect("merchant");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let (shutdown, stop) = oneshot::channel::<()>();
+        let server = tokio::spawn(billstream::server::serve(listener, pool.clone(), async {
+            let _ = stop.await;
+        }));
+        TestApp {
+            addr,
+            client: reqwest::Client::new(),
+            pool,
+            merchant,
+            shutdown: Some(shutdown),
+            server: Some(server),
+            database: None,
+        }
+    }
+
+    /// Stops the server gracefully and waits for it; the database stays.
+    pub async fn stop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            let _ = server.await;
+        }
+    }
+
+    /// Takes the database away from this app, so it outlives it (for restarts).
+    pub fn take_database(&mut self) -> Option<TestDatabase> {
+        self.database.take()
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn test_key(&self) -> &str {
+        &self.merchant.test_secret_key
+    }
+
+    /// A request with the merchant's test key.
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.request_as(self.test_key(), method, path)
+    }
+
+    pub fn request_as(&self, key: &str, method: Method, path: &str) -> RequestBuilder {
+        self.client.request(method, self.url(path)).bearer_auth(key)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        send(self.request(Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        send(self.request(Method::POST, path).json(&body)).await
+    }
+
+    pub async fn delete(&self, path: &str) -> (u16, Value) {
+        send(self.request(Method::DELETE, path)).await
+    }
+
+    /// Creates a customer and returns its JSON; panics unless the API answered 2xx.
+    pub async fn create_customer(&self, body: Value) -> Value {
+        let (status, json) = self.post("/v1/customers", body).await;
+        assert!(
+            (200..300).contains(&status),
+            "create customer: {status} {json}"
+        );
+        json["customer"].clone()
+    }
+
+    /// Another merchant on the same app.
+    pub async fn other_merchant(&self) -> NewMerchant {
+        create_merchant(&self.pool, "Other merchant", Provider::Sandbox)
+            .await
+            .expect("merchant")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+/// Sends a request and returns the status with the body as JSON (`Value::Null` when the body
+/// is not JSON, which the tests then catch).
+pub async fn send(request: RequestBuilder) -> (u16, Value) {
+    let response = request.send().await.expect("request");
+    read(response).await
+}
+
+pub async fn read(response: Response) -> (u16, Value) {
+    let status = response.status().as_u16();
+    let text = response.text().await.expect("body");
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}

@@ -274,9 +274,9 @@ fn rule_error(error: CustomerError, operation: Operation) -> ApiError {
 fn command_error(error: AggregateError<CustomerError>, operation: Operation) -> ApiError {
     match error {
         AggregateError::UserError(e) => rule_error(e, operation),
-        AggregateError::AggregateConflict => ApiError::conflict(
-            "The customer was changed by concurrent requests; retry the request",
-        ),
+        AggregateError::AggregateConflict => {
+            ApiError::conflict("The customer was changed by concurrent requests; retry the request")
+        }
         AggregateError::UnexpectedError(e) => match e.downcast_ref::<ClaimConflict>() {
             Some(ClaimConflict {
                 kind: ClaimKind::Email,
@@ -394,8 +394,9 @@ pub async fn create_customer(
         .execute(id.as_str(), command, &metadata)
         .await
         .map_err(|e| command_error(e, Operation::Create))?;
-    let customer = CustomerBody::from_aggregate(customer)
-        .ok_or_else(|| ApiError::internal(Operation::Create.failure(), "no customer after create"))?;
+    let customer = CustomerBody::from_aggregate(customer).ok_or_else(|| {
+        ApiError::internal(Operation::Create.failure(), "no customer after create")
+    })?;
     Ok((StatusCode::CREATED, Json(CustomerEnvelope { customer })))
 }
 

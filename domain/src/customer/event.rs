@@ -9,6 +9,9 @@ use crate::tenant::Tenant;
 
 /// What happened to a customer. Type names and payload shapes are stored forever: never
 /// rename or reshape one; add a new version and an upcaster instead.
+// Events are short-lived values, built once and written once: boxing the large variant
+// would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum CustomerEvent {
     #[serde(rename_all = "camelCase")]
