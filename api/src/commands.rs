@@ -7,21 +7,24 @@ use std::time::Duration;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::PersistedEventStore;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
 use projections::event_log::TENANT_METADATA;
 use projections::EventLog;
 
+use crate::aggregate_locks::AggregateLocks;
 use crate::auth::Principal;
 use crate::error::ApiError;
 
-/// How often a command that lost a race for its aggregate is tried again before the caller
-/// gets a 409. Each try reloads the aggregate, so the rules see the winner's events.
-const MAX_ATTEMPTS: u32 = 5;
+/// How often a command that lost a race for its aggregate (to another process: within this
+/// one, commands on an aggregate take turns) is tried again before the caller gets a 409.
+/// Each try reloads the aggregate, so the rules see the winner's events.
+const MAX_ATTEMPTS: u32 = 10;
 
 pub struct CommandBus<A: Aggregate> {
     store: PersistedEventStore<EventLog, A>,
     services: A::Services,
+    locks: AggregateLocks,
 }
 
 impl<A> CommandBus<A>
@@ -33,6 +36,7 @@ where
         Self {
             store: PersistedEventStore::new_event_store(log),
             services,
+            locks: AggregateLocks::default(),
         }
     }
 
@@ -44,10 +48,47 @@ where
         command: A::Command,
         metadata: &CommandMetadata,
     ) -> Result<A, AggregateError<A::Error>> {
+        self.run(aggregate_id, command, metadata, false).await
+    }
+
+    /// Like [`execute`](Self::execute), for an id generated just now: the first try skips
+    /// loading the (certainly empty) history. Should the id exist after all, the append
+    /// collides on its first sequence number and the retry loads it.
+    pub async fn execute_new(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<A, AggregateError<A::Error>> {
+        self.run(aggregate_id, command, metadata, true).await
+    }
+
+    async fn run(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+        fresh_id: bool,
+    ) -> Result<A, AggregateError<A::Error>> {
+        // A fresh id has no other writer to wait for.
+        let _turn = if fresh_id {
+            None
+        } else {
+            Some(self.locks.lock(aggregate_id).await)
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let mut context = self.store.load_aggregate(aggregate_id).await?;
+            let mut context = if fresh_id && attempt == 1 {
+                EventStoreAggregateContext {
+                    aggregate_id: aggregate_id.to_owned(),
+                    aggregate: A::default(),
+                    current_sequence: 0,
+                    current_snapshot: None,
+                }
+            } else {
+                self.store.load_aggregate(aggregate_id).await?
+            };
             let sink = EventSink::default();
             context
                 .aggregate()
@@ -62,9 +103,11 @@ where
             match self.store.commit(events, context, metadata.to_map()).await {
                 Ok(_) => return Ok(after),
                 Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
-                    // Spread the retries of racing writers apart.
-                    let jitter = u64::from(rand::random::<u8>() % 8);
-                    tokio::time::sleep(Duration::from_millis(jitter * u64::from(attempt))).await;
+                    // Another process appended first. Back off, growing and jittered, so
+                    // racing writers spread apart.
+                    let ceiling = 5u64 << attempt.min(6);
+                    let pause = rand::random::<u64>() % ceiling;
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
                 }
                 Err(e) => return Err(e),
             }

@@ -4,6 +4,7 @@
 //! (`idempotency.rs`) → a handler in `routes/` → a command on a `CommandBus` (`commands.rs`)
 //! or a read of a projection → a JSON answer, or an `ApiError` (`error.rs`).
 
+pub mod aggregate_locks;
 pub mod auth;
 pub mod commands;
 pub mod error;

@@ -170,6 +170,80 @@ impl TestApp {
             .await
             .expect("merchant")
     }
+
+    /// The merchant's live key: its own tenant, apart from the test key's.
+    pub fn live_key(&self) -> &str {
+        &self.merchant.live_secret_key
+    }
+
+    pub async fn get_as(&self, key: &str, path: &str) -> (u16, Value) {
+        send(self.request_as(key, Method::GET, path)).await
+    }
+
+    pub async fn post_as(&self, key: &str, path: &str, body: Value) -> (u16, Value) {
+        send(self.request_as(key, Method::POST, path).json(&body)).await
+    }
+
+    pub async fn delete_as(&self, key: &str, path: &str) -> (u16, Value) {
+        send(self.request_as(key, Method::DELETE, path)).await
+    }
+
+    /// The ids of every customer `key` lists, in list order; panics unless the list is a 200.
+    pub async fn customer_ids_as(&self, key: &str) -> Vec<String> {
+        let (status, body) = self.get_as(key, "/v1/customers").await;
+        assert_eq!(status, 200, "list customers: {body}");
+        body["customers"]
+            .as_array()
+            .expect("customers array")
+            .iter()
+            .map(|c| c["id"].as_str().expect("customer id").to_owned())
+            .collect()
+    }
+
+    /// [`TestApp::customer_ids_as`] with the test key.
+    pub async fn customer_ids(&self) -> Vec<String> {
+        self.customer_ids_as(self.test_key()).await
+    }
+}
+
+/// A response as it came: status, headers and the raw body, for tests about the wire format.
+pub struct RawResponse {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub text: String,
+}
+
+impl RawResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or(Value::Null)
+    }
+}
+
+pub async fn send_raw(request: RequestBuilder) -> RawResponse {
+    let response = request.send().await.expect("request");
+    let status = response.status().as_u16();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    RawResponse {
+        status,
+        headers,
+        text,
+    }
+}
+
+/// Asserts an error response: the status and `{"error": message}` exactly.
+#[track_caller]
+pub fn assert_error(response: &(u16, Value), status: u16, message: &str) {
+    let (actual_status, body) = response;
+    assert_eq!(
+        (*actual_status, body["error"].as_str()),
+        (status, Some(message)),
+        "expected {status} {message:?}, got {actual_status} {body}"
+    );
 }
 
 impl Drop for TestApp {

@@ -316,6 +316,19 @@ pub async fn list_customers(
     if let Some(after) = &query.starting_after {
         parse_id(after)?;
     }
+    for (name, value) in [
+        ("email", &query.email),
+        ("externalCustomerId", &query.external_customer_id),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().any(char::is_control))
+        {
+            return Err(ApiError::bad_request(format!(
+                "{name} must not contain control characters"
+            )));
+        }
+    }
     let filter = CustomerFilter {
         email: query.email,
         external_customer_id: query.external_customer_id,
@@ -391,7 +404,7 @@ pub async fn create_customer(
     };
     let customer = state
         .customers
-        .execute(id.as_str(), command, &metadata)
+        .execute_new(id.as_str(), command, &metadata)
         .await
         .map_err(|e| command_error(e, Operation::Create))?;
     let customer = CustomerBody::from_aggregate(customer).ok_or_else(|| {

@@ -1,0 +1,250 @@
+//! `Idempotency-Key` on POST and DELETE: a retry gets the stored first response and does
+//! nothing again; the same key with another request is a 409; keys are per tenant.
+
+use billstream_tests::{assert_error, send_raw, RawResponse, TestApp};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const KEY_REUSED: &str = "This Idempotency-Key was already used with a different request";
+
+async fn post_with_key(
+    app: &TestApp,
+    api_key: &str,
+    path: &str,
+    key: &str,
+    body: &Value,
+) -> RawResponse {
+    send_raw(
+        app.request_as(api_key, Method::POST, path)
+            .header("Idempotency-Key", key)
+            .json(body),
+    )
+    .await
+}
+
+async fn delete_with_key(app: &TestApp, path: &str, key: &str) -> RawResponse {
+    send_raw(
+        app.request(Method::DELETE, path)
+            .header("Idempotency-Key", key),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_retry_with_the_same_key_and_body_replays_the_first_response_and_creates_one_customer() {
+    let app = TestApp::spawn().await;
+    let body = json!({"email": "retry@example.com", "name": "Retry"});
+    let first = post_with_key(&app, app.test_key(), "/v1/customers", "create-1", &body).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let customer = first.json()["customer"].clone();
+    assert!(customer["id"]
+        .as_str()
+        .is_some_and(|id| id.starts_with("cust_")));
+
+    for _ in 0..3 {
+        let retry = post_with_key(&app, app.test_key(), "/v1/customers", "create-1", &body).await;
+        assert_eq!(retry.status, 201, "{}", retry.text);
+        assert_eq!(
+            retry.text, first.text,
+            "the replay is not the stored response"
+        );
+        assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+        assert!(retry
+            .header(CONTENT_TYPE.as_str())
+            .is_some_and(|c| c.starts_with("application/json")));
+    }
+    assert_eq!(
+        app.customer_ids().await,
+        vec![customer["id"].as_str().unwrap()]
+    );
+}
+
+#[tokio::test]
+async fn the_same_key_with_another_body_is_409_and_does_nothing() {
+    let app = TestApp::spawn().await;
+    let first = post_with_key(
+        &app,
+        app.test_key(),
+        "/v1/customers",
+        "create-1",
+        &json!({"email": "first@example.com"}),
+    )
+    .await;
+    assert_eq!(first.status, 201, "{}", first.text);
+
+    let other = post_with_key(
+        &app,
+        app.test_key(),
+        "/v1/customers",
+        "create-1",
+        &json!({"email": "second@example.com"}),
+    )
+    .await;
+    assert_error(&(other.status, other.json()), 409, KEY_REUSED);
+
+    let id = first.json()["customer"]["id"].as_str().unwrap().to_owned();
+    let on_another_path = post_with_key(
+        &app,
+        app.test_key(),
+        &format!("/v1/customers/{id}"),
+        "create-1",
+        &json!({"email": "first@example.com"}),
+    )
+    .await;
+    assert_error(
+        &(on_another_path.status, on_another_path.json()),
+        409,
+        KEY_REUSED,
+    );
+
+    assert_eq!(app.customer_ids().await, vec![id]);
+}
+
+#[tokio::test]
+async fn keys_are_per_tenant() {
+    let app = TestApp::spawn().await;
+    let other = app.other_merchant().await;
+    let body = json!({"email": "same@example.com"});
+    let tenants = [
+        app.test_key().to_owned(),
+        app.live_key().to_owned(),
+        other.test_secret_key.clone(),
+    ];
+    let mut ids = Vec::new();
+    for api_key in &tenants {
+        let response = post_with_key(&app, api_key, "/v1/customers", "shared-key", &body).await;
+        assert_eq!(response.status, 201, "{}", response.text);
+        assert_eq!(response.header("idempotent-replayed"), Some("false"));
+        ids.push(
+            response.json()["customer"]["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let mut distinct = ids.clone();
+    distinct.sort();
+    distinct.dedup();
+    assert_eq!(distinct.len(), 3, "{ids:?}");
+    for (api_key, id) in tenants.iter().zip(&ids) {
+        assert_eq!(app.customer_ids_as(api_key).await, vec![id.clone()]);
+    }
+    // A different body under the other merchant's key is judged only against its own use.
+    let response = post_with_key(
+        &app,
+        &other.test_secret_key,
+        "/v1/customers",
+        "shared-key",
+        &json!({"email": "different@example.com"}),
+    )
+    .await;
+    assert_error(&(response.status, response.json()), 409, KEY_REUSED);
+}
+
+#[tokio::test]
+async fn a_delete_with_a_key_replays_success_true() {
+    let app = TestApp::spawn().await;
+    let customer = app
+        .create_customer(json!({"email": "gone@example.com"}))
+        .await;
+    let path = format!("/v1/customers/{}", customer["id"].as_str().unwrap());
+
+    let first = delete_with_key(&app, &path, "delete-1").await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    assert_eq!(first.json(), json!({"success": true}));
+
+    let retry = delete_with_key(&app, &path, "delete-1").await;
+    assert_eq!(retry.status, 200, "{}", retry.text);
+    assert_eq!(retry.json(), json!({"success": true}));
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+
+    // Without the key, the customer is simply gone.
+    assert_error(
+        &app.delete(&path).await,
+        404,
+        "Customer not found or access denied",
+    );
+    assert!(app.customer_ids().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_update_retry_replays_the_first_answer_and_does_not_run_again() {
+    let app = TestApp::spawn().await;
+    let customer = app.create_customer(json!({"email": "u@example.com"})).await;
+    let path = format!("/v1/customers/{}", customer["id"].as_str().unwrap());
+    let first = post_with_key(
+        &app,
+        app.test_key(),
+        &path,
+        "update-1",
+        &json!({"name": "A"}),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let (status, _) = app.post(&path, json!({"name": "B"})).await;
+    assert_eq!(status, 200);
+
+    let retry = post_with_key(
+        &app,
+        app.test_key(),
+        &path,
+        "update-1",
+        &json!({"name": "A"}),
+    )
+    .await;
+    assert_eq!(retry.status, 200);
+    assert_eq!(retry.text, first.text);
+    assert_eq!(retry.json()["customer"]["name"], "A");
+    let (_, now) = app.get(&path).await;
+    assert_eq!(
+        now["customer"]["name"], "B",
+        "the retry ran the update again"
+    );
+}
+
+#[tokio::test]
+async fn a_stored_409_is_replayed_even_when_the_request_would_now_succeed() {
+    let app = TestApp::spawn().await;
+    let holder = app
+        .create_customer(json!({"email": "taken@example.com"}))
+        .await;
+    let body = json!({"email": "taken@example.com", "name": "Latecomer"});
+    let first = post_with_key(&app, app.test_key(), "/v1/customers", "conflict-1", &body).await;
+    assert_error(
+        &(first.status, first.json()),
+        409,
+        "A customer with this email already exists",
+    );
+
+    let (status, _) = app
+        .delete(&format!("/v1/customers/{}", holder["id"].as_str().unwrap()))
+        .await;
+    assert_eq!(status, 200);
+
+    let retry = post_with_key(&app, app.test_key(), "/v1/customers", "conflict-1", &body).await;
+    assert_eq!(retry.status, 409, "{}", retry.text);
+    assert_eq!(retry.text, first.text);
+    assert_eq!(retry.header("idempotent-replayed"), Some("true"));
+    assert!(app.customer_ids().await.is_empty());
+
+    // A fresh key runs the request: the email is free now.
+    let fresh = post_with_key(&app, app.test_key(), "/v1/customers", "conflict-2", &body).await;
+    assert_eq!(fresh.status, 201, "{}", fresh.text);
+}
+
+#[tokio::test]
+async fn an_idempotency_key_over_255_characters_is_400() {
+    let app = TestApp::spawn().await;
+    let response = post_with_key(
+        &app,
+        app.test_key(),
+        "/v1/customers",
+        &"k".repeat(256),
+        &json!({"email": "long@example.com"}),
+    )
+    .await;
+    assert_eq!(response.status, 400, "{}", response.text);
+    assert!(response.json()["error"].is_string());
+    assert!(app.customer_ids().await.is_empty());
+}

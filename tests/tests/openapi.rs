@@ -1,0 +1,152 @@
+//! `GET /openapi.json` describes every route the API serves, and every route it describes is
+//! served.
+
+use billstream_tests::{send_raw, TestApp};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+/// Every (method, path) the API serves under /v1. A route added to the router but not to the
+/// description, or dropped from the description, fails the test below.
+const SERVED: [(&str, &str); 5] = [
+    ("get", "/v1/customers"),
+    ("post", "/v1/customers"),
+    ("get", "/v1/customers/{id}"),
+    ("post", "/v1/customers/{id}"),
+    ("delete", "/v1/customers/{id}"),
+];
+
+const METHODS: [&str; 8] = [
+    "get", "post", "put", "patch", "delete", "head", "options", "trace",
+];
+
+async fn document(app: &TestApp) -> Value {
+    let response = send_raw(app.client.get(app.url("/openapi.json"))).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+    assert!(
+        response
+            .header(CONTENT_TYPE.as_str())
+            .is_some_and(|c| c.starts_with("application/json")),
+        "content type {:?}",
+        response.header(CONTENT_TYPE.as_str())
+    );
+    let document = response.json();
+    assert!(document.is_object(), "not JSON: {}", response.text);
+    document
+}
+
+/// Every (method, path) the document describes.
+fn operations(document: &Value) -> Vec<(String, String)> {
+    let paths = document["paths"].as_object().expect("paths object");
+    let mut operations = Vec::new();
+    for (path, item) in paths {
+        for method in METHODS {
+            if item.get(method).is_some() {
+                operations.push((method.to_owned(), path.clone()));
+            }
+        }
+    }
+    operations
+}
+
+#[tokio::test]
+async fn openapi_json_is_openapi_3_1_without_auth() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    assert_eq!(document["openapi"], "3.1.0");
+    assert!(document["info"]["title"].is_string());
+    assert!(document["paths"].is_object());
+}
+
+#[tokio::test]
+async fn every_served_route_is_in_the_description() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    let described = operations(&document);
+    let missing: Vec<_> = SERVED
+        .iter()
+        .filter(|(method, path)| !described.iter().any(|(m, p)| m == method && p == path))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "served but not described: {missing:?}; described: {described:?}"
+    );
+}
+
+#[tokio::test]
+async fn every_described_v1_operation_declares_the_secret_key_and_its_responses() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    for (method, path) in operations(&document) {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let operation = &document["paths"][&path][&method];
+        assert!(
+            operation["responses"]
+                .as_object()
+                .is_some_and(|r| !r.is_empty()),
+            "{method} {path} has no responses"
+        );
+        assert!(
+            operation["security"]
+                .as_array()
+                .is_some_and(|s| !s.is_empty()),
+            "{method} {path} names no security"
+        );
+    }
+    assert!(document["components"]["securitySchemes"]["secret_key"].is_object());
+}
+
+#[tokio::test]
+async fn every_described_v1_operation_is_served() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    // What the router answers for a route it does not have, to tell it from a resource's 404.
+    let no_route = send_raw(app.request(Method::GET, "/v1/no-such-route")).await;
+    assert_eq!(no_route.status, 404);
+
+    let mut wrong = Vec::new();
+    for (method, path) in operations(&document) {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        // A customer of its own for each call, so that a delete cannot disturb the others.
+        let customer = app
+            .create_customer(
+                json!({"email": format!("{}@example.com", uuid::Uuid::new_v4().simple())}),
+            )
+            .await;
+        let id = customer["id"].as_str().unwrap();
+        let is_customer_path = path.starts_with("/v1/customers");
+        let concrete = path.replace("{id}", id);
+        let request = app.request(
+            Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+            &concrete,
+        );
+        let request = if method == "post" {
+            request.json(&json!({}))
+        } else {
+            request
+        };
+        let response = send_raw(request).await;
+        let routed = match response.status {
+            405 => false,
+            // Customer paths are called with a real customer: any 404 means no route. Other
+            // resources' placeholders name nothing, so only the router's own 404 does.
+            404 => !is_customer_path && response.json() != no_route.json(),
+            _ => true,
+        };
+        if !routed {
+            wrong.push(format!(
+                "{method} {path} ({concrete}): {} {}",
+                response.status, response.text
+            ));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "described but not served:\n{}",
+        wrong.join("\n")
+    );
+}
