@@ -1,0 +1,732 @@
+//! A rerunnable benchmark: billstream over HTTP against the same work done as raw SQL on the
+//! same PostgreSQL, in one run.
+//!
+//! ```sh
+//! cargo run --release -p billstream-tests --bin bench -- [--seconds 10] [--warmup 2] \
+//!     [--clients 32] [--customers 2000]
+//! ```
+//!
+//! It makes a fresh database on `TEST_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432`),
+//! serves the real app in this process on 127.0.0.1:0 with a pool of `--clients` connections, and
+//! runs four phases, each `--warmup` seconds of warm-up and `--seconds` measured, with
+//! `--clients` concurrent tasks:
+//!
+//! 1. raw create: a single-row INSERT (autocommit, its own transaction) into `bench_customers`,
+//!    a table shaped like `customer_list`, on a raw pool of `--clients` connections;
+//! 2. HTTP create: `POST /v1/customers` with a unique email;
+//! 3. raw get: `SELECT * FROM bench_customers WHERE id = $1` on random ids of `--customers`
+//!    pre-filled rows;
+//! 4. HTTP get: `GET /v1/customers/{id}` on random ids of `--customers` pre-created customers.
+//!
+//! It prints a markdown table (ops/s, the ratio billstream / raw against its target, p50 and
+//! p99 latency) and drops the database. A ratio under its target is reported as BELOW TARGET
+//! but is not a failure; any error (a non-2xx answer, a failed query) makes the exit code 1.
+
+use std::future::Future;
+use std::process::ExitCode;
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use billstream::merchants::{create_merchant, Provider};
+use billstream_tests::TestDatabase;
+use chrono::Utc;
+use futures::stream::{self, StreamExt, TryStreamExt};
+use serde_json::{json, Value};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::{ConnectOptions, PgPool, Row};
+use tokio::sync::oneshot;
+
+const CREATE_TARGET: f64 = 0.25;
+const GET_TARGET: f64 = 0.4;
+
+const USAGE: &str = "\
+usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N]
+
+  --seconds N     measured seconds per phase (default 10)
+  --warmup N      warm-up seconds before each phase (default 2)
+  --clients N     concurrent clients, and the size of both database pools (default 32)
+  --customers N   rows / customers pre-created for the get phases (default 2000)
+
+The PostgreSQL server is TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432);
+a fresh database is made on it and dropped at the end.";
+
+#[derive(Debug, Clone, Copy)]
+struct Args {
+    seconds: u64,
+    warmup: u64,
+    clients: usize,
+    customers: usize,
+}
+
+impl Args {
+    fn parse() -> Result<Args, String> {
+        let mut args = Args {
+            seconds: 10,
+            warmup: 2,
+            clients: 32,
+            customers: 2000,
+        };
+        let mut iter = std::env::args().skip(1);
+        while let Some(flag) = iter.next() {
+            if flag == "-h" || flag == "--help" {
+                return Err(String::new());
+            }
+            let (name, value) = match flag.split_once('=') {
+                Some((name, value)) => (name.to_owned(), value.to_owned()),
+                None => {
+                    let value = iter.next().ok_or_else(|| format!("{flag} needs a value"))?;
+                    (flag, value)
+                }
+            };
+            match name.as_str() {
+                "--seconds" => args.seconds = number(&name, &value)?,
+                "--warmup" => args.warmup = number(&name, &value)?,
+                "--clients" => args.clients = number(&name, &value)?,
+                "--customers" => args.customers = number(&name, &value)?,
+                _ => return Err(format!("unknown argument {name}")),
+            }
+        }
+        if args.seconds == 0 || args.clients == 0 || args.customers == 0 {
+            return Err("--seconds, --clients and --customers must be positive".to_owned());
+        }
+        Ok(args)
+    }
+}
+
+fn number<T: FromStr>(name: &str, value: &str) -> Result<T, String> {
+    value
+        .parse()
+        .map_err(|_| format!("{name}: not a number: {value}"))
+}
+
+fn main() -> ExitCode {
+    let args = match Args::parse() {
+        Ok(args) => args,
+        Err(message) => {
+            if message.is_empty() {
+                println!("{USAGE}");
+                return ExitCode::SUCCESS;
+            }
+            eprintln!("bench: {message}\n\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let database = TestDatabase::new();
+    let outcome = runtime.block_on(run(args, &database.url));
+    // The server and the pools are gone with the runtime; then the database is dropped.
+    drop(runtime);
+    drop(database);
+    match outcome {
+        Ok(0) => ExitCode::SUCCESS,
+        Ok(errors) => {
+            eprintln!("bench: {errors} errors (see above)");
+            ExitCode::from(1)
+        }
+        Err(message) => {
+            eprintln!("bench: {message}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Runs the four phases and prints the table; answers the number of errors.
+async fn run(args: Args, url: &str) -> Result<u64, String> {
+    let clients = args.clients;
+    let app_pool = projections::database::connect_and_migrate(url, clients as u32)
+        .await
+        .map_err(|e| e.to_string())?;
+    let merchant = create_merchant(&app_pool, "Bench merchant", Provider::Sandbox)
+        .await
+        .map_err(|e| format!("create merchant: {e}"))?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| format!("bind: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let (shutdown, stop) = oneshot::channel::<()>();
+    let server = tokio::spawn(billstream::server::serve(
+        listener,
+        app_pool.clone(),
+        async {
+            let _ = stop.await;
+        },
+    ));
+
+    let raw_pool = raw_pool(url, clients as u32).await?;
+    sqlx::query(BENCH_TABLE)
+        .execute(&raw_pool)
+        .await
+        .map_err(|e| format!("create bench table: {e}"))?;
+
+    let environment = environment(&raw_pool, args).await;
+    println!("{environment}");
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(clients)
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| e.to_string())?;
+    let http = Arc::new(Http {
+        client,
+        base: format!("http://{addr}"),
+        key: merchant.test_secret_key.clone(),
+        tenant: format!("{}:test", merchant.merchant_id),
+        merchant_id: merchant.merchant_id.clone(),
+        run: uuid::Uuid::new_v4().simple().to_string()[..8].to_owned(),
+    });
+    let timing = Timing {
+        warmup: Duration::from_secs(args.warmup),
+        measure: Duration::from_secs(args.seconds),
+    };
+
+    // 1. raw create
+    eprintln!("raw create ...");
+    let raw_create = {
+        let pool = raw_pool.clone();
+        let http = http.clone();
+        drive(clients, timing, move |ctx| {
+            let pool = pool.clone();
+            let http = http.clone();
+            async move {
+                raw_insert(&pool, &http, &ctx.email(&http.run, "raw"))
+                    .await
+                    .map(drop)
+            }
+        })
+        .await
+    };
+
+    // 2. HTTP create
+    eprintln!("http create ...");
+    let http_create = {
+        let http = http.clone();
+        drive(clients, timing, move |ctx| {
+            let http = http.clone();
+            async move { http.create(&ctx.email(&http.run, "http")).await.map(drop) }
+        })
+        .await
+    };
+
+    // The rows the get phases read: as many on each side.
+    eprintln!("pre-creating {} customers and rows ...", args.customers);
+    let http_ids: Vec<String> = stream::iter(0..args.customers)
+        .map(|i| {
+            let http = http.clone();
+            async move {
+                http.create(&format!("get-{}-{i}@example.com", http.run))
+                    .await
+            }
+        })
+        .buffer_unordered(clients)
+        .try_collect()
+        .await
+        .map_err(|e| format!("pre-create customers: {e}"))?;
+    let raw_ids: Vec<String> =
+        stream::iter(0..args.customers)
+            .map(|i| {
+                let pool = raw_pool.clone();
+                let http = http.clone();
+                async move {
+                    raw_insert(&pool, &http, &format!("get-{}-{i}@example.com", http.run)).await
+                }
+            })
+            .buffer_unordered(clients)
+            .try_collect()
+            .await
+            .map_err(|e| format!("pre-fill bench table: {e}"))?;
+    let _ = sqlx::query("ANALYZE").execute(&raw_pool).await;
+
+    // 3. raw get
+    eprintln!("raw get ...");
+    let raw_get = {
+        let pool = raw_pool.clone();
+        let ids = Arc::new(raw_ids);
+        drive(clients, timing, move |ctx| {
+            let pool = pool.clone();
+            let ids = ids.clone();
+            async move {
+                let id = &ids[(ctx.random % ids.len() as u64) as usize];
+                let row = sqlx::query("SELECT * FROM bench_customers WHERE id = $1")
+                    .bind(id)
+                    .fetch_optional(&pool)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                match row {
+                    Some(row) if row.try_get::<String, _>("id").ok().as_ref() == Some(id) => Ok(()),
+                    _ => Err(format!("row {id} not found")),
+                }
+            }
+        })
+        .await
+    };
+
+    // 4. HTTP get
+    eprintln!("http get ...");
+    let http_get = {
+        let http = http.clone();
+        let ids = Arc::new(http_ids);
+        drive(clients, timing, move |ctx| {
+            let http = http.clone();
+            let ids = ids.clone();
+            async move {
+                let id = &ids[(ctx.random % ids.len() as u64) as usize];
+                http.get(id).await
+            }
+        })
+        .await
+    };
+
+    let created: i64 = sqlx::query_scalar("SELECT count(*) FROM customer_list")
+        .fetch_one(&raw_pool)
+        .await
+        .unwrap_or(-1);
+    let inserted: i64 = sqlx::query_scalar("SELECT count(*) FROM bench_customers")
+        .fetch_one(&raw_pool)
+        .await
+        .unwrap_or(-1);
+
+    // Stop the server before the database goes.
+    drop(http);
+    raw_pool.close().await;
+    let _ = shutdown.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+    let _ = tokio::time::timeout(Duration::from_secs(5), app_pool.close()).await;
+
+    println!();
+    println!(
+        "{} s measured per phase after {} s warm-up, {} clients; rows at the end: \
+         customer_list {created}, bench_customers {inserted}",
+        args.seconds, args.warmup, clients
+    );
+    println!();
+    println!("| case | billstream ops/s | raw ops/s | ratio | target | p50 billstream / raw | p99 billstream / raw |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "{}",
+        row("create", &http_create, &raw_create, CREATE_TARGET)
+    );
+    println!("{}", row("get", &http_get, &raw_get, GET_TARGET));
+    println!();
+    println!("| phase | ok | errors | bench process share of busy CPU | machine CPU busy |");
+    println!("|---|---:|---:|---:|---:|");
+    for (name, stats) in [
+        ("raw create", &raw_create),
+        ("http create", &http_create),
+        ("raw get", &raw_get),
+        ("http get", &http_get),
+    ] {
+        println!(
+            "| {name} | {} | {} | {} | {} |",
+            stats.ok,
+            stats.errors,
+            stats
+                .cpu
+                .map_or("?".to_owned(), |c| percent(c.process_share)),
+            stats
+                .cpu
+                .map_or("?".to_owned(), |c| percent(c.machine_busy)),
+        );
+    }
+    let mut errors = 0;
+    for (name, stats) in [
+        ("raw create", &raw_create),
+        ("http create", &http_create),
+        ("raw get", &raw_get),
+        ("http get", &http_get),
+    ] {
+        if stats.errors > 0 {
+            errors += stats.errors;
+            println!();
+            println!(
+                "ERRORS in {name}: {} (first: {})",
+                stats.errors,
+                stats.first_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
+    Ok(errors)
+}
+
+const BENCH_TABLE: &str = "
+CREATE TABLE bench_customers
+(
+    id                    text PRIMARY KEY,
+    tenant                text        NOT NULL,
+    merchant_id           text        NOT NULL,
+    email                 text        NOT NULL,
+    name                  text,
+    external_customer_id  text,
+    billing_address_line1 text,
+    billing_address_line2 text,
+    billing_city          text,
+    billing_postal_code   text,
+    billing_country       text,
+    tax_id                text,
+    created_at            timestamptz NOT NULL,
+    updated_at            timestamptz NOT NULL,
+    deleted_at            timestamptz,
+    version               bigint      NOT NULL
+)";
+
+async fn raw_pool(url: &str, size: u32) -> Result<PgPool, String> {
+    let options = PgConnectOptions::from_str(url)
+        .map_err(|e| e.to_string())?
+        .disable_statement_logging();
+    PgPoolOptions::new()
+        .max_connections(size)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(options)
+        .await
+        .map_err(|e| format!("raw pool: {e}"))
+}
+
+/// One single-row INSERT in autocommit: a transaction of its own. Answers the row's id.
+async fn raw_insert(pool: &PgPool, http: &Http, email: &str) -> Result<String, String> {
+    let id = format!("cust_{}", uuid::Uuid::now_v7().simple());
+    let now = Utc::now();
+    sqlx::query(
+        "INSERT INTO bench_customers (id, tenant, merchant_id, email, name, external_customer_id, \
+         billing_address_line1, billing_address_line2, billing_city, billing_postal_code, \
+         billing_country, tax_id, created_at, updated_at, deleted_at, version) \
+         VALUES ($1, $2, $3, $4, $5, NULL, NULL, NULL, NULL, NULL, NULL, NULL, $6, $6, NULL, 1)",
+    )
+    .bind(&id)
+    .bind(&http.tenant)
+    .bind(&http.merchant_id)
+    .bind(email)
+    .bind("Bench Customer")
+    .bind(now)
+    .execute(pool)
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(id)
+}
+
+/// The app as a client sees it.
+struct Http {
+    client: reqwest::Client,
+    base: String,
+    key: String,
+    tenant: String,
+    merchant_id: String,
+    /// Makes this run's emails unique.
+    run: String,
+}
+
+impl Http {
+    /// `POST /v1/customers`; answers the new customer's id, or an error for anything but 2xx.
+    async fn create(&self, email: &str) -> Result<String, String> {
+        let response = self
+            .client
+            .post(format!("{}/v1/customers", self.base))
+            .bearer_auth(&self.key)
+            .json(&json!({ "email": email, "name": "Bench Customer" }))
+            .send()
+            .await
+            .map_err(|e| format!("POST /v1/customers: {e}"))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("POST /v1/customers: body: {e}"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "POST /v1/customers: {status} {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        let json: Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("POST /v1/customers: body is not JSON: {e}"))?;
+        json["customer"]["id"]
+            .as_str()
+            .map(str::to_owned)
+            .ok_or_else(|| format!("POST /v1/customers: no customer.id in {json}"))
+    }
+
+    /// `GET /v1/customers/{id}`; an error for anything but 2xx.
+    async fn get(&self, id: &str) -> Result<(), String> {
+        let response = self
+            .client
+            .get(format!("{}/v1/customers/{id}", self.base))
+            .bearer_auth(&self.key)
+            .send()
+            .await
+            .map_err(|e| format!("GET /v1/customers/{id}: {e}"))?;
+        let status = response.status();
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("GET /v1/customers/{id}: body: {e}"))?;
+        if !status.is_success() {
+            return Err(format!(
+                "GET /v1/customers/{id}: {status} {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Timing {
+    warmup: Duration,
+    measure: Duration,
+}
+
+/// What one operation knows about itself.
+#[derive(Debug, Clone, Copy)]
+struct Ctx {
+    task: usize,
+    seq: u64,
+    random: u64,
+}
+
+impl Ctx {
+    fn email(&self, run: &str, side: &str) -> String {
+        format!("{side}-{run}-{}-{}@example.com", self.task, self.seq)
+    }
+}
+
+/// xorshift64*: plenty for picking ids, and no dependency.
+struct Random(u64);
+
+impl Random {
+    fn new() -> Self {
+        Random((uuid::Uuid::new_v4().as_u128() as u64) | 1)
+    }
+
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+}
+
+#[derive(Debug, Default)]
+struct Stats {
+    /// Operations that succeeded, started after the warm-up and ended in the window.
+    ok: u64,
+    /// Failed operations, warm-up included.
+    errors: u64,
+    first_error: Option<String>,
+    /// Sorted latencies of the `ok` operations, in microseconds.
+    latencies: Vec<u32>,
+    seconds: f64,
+    cpu: Option<Cpu>,
+}
+
+impl Stats {
+    fn ops_per_second(&self) -> f64 {
+        self.ok as f64 / self.seconds
+    }
+
+    fn percentile(&self, p: f64) -> Option<f64> {
+        if self.latencies.is_empty() {
+            return None;
+        }
+        let rank =
+            ((p * self.latencies.len() as f64).ceil() as usize).clamp(1, self.latencies.len());
+        Some(f64::from(self.latencies[rank - 1]) / 1000.0)
+    }
+}
+
+/// Runs `op` on `clients` tasks, each in a loop, for the warm-up and then the measured window.
+async fn drive<F, Fut>(clients: usize, timing: Timing, op: F) -> Stats
+where
+    F: Fn(Ctx) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<(), String>> + Send + 'static,
+{
+    let start = Instant::now();
+    let warm_end = start + timing.warmup;
+    let end = warm_end + timing.measure;
+    let sampler = tokio::spawn(async move {
+        tokio::time::sleep_until(warm_end.into()).await;
+        let before = CpuSample::now();
+        tokio::time::sleep_until(end.into()).await;
+        let after = CpuSample::now();
+        before
+            .zip(after)
+            .map(|(before, after)| after.since(&before))
+    });
+    let tasks: Vec<_> = (0..clients)
+        .map(|task| {
+            let op = op.clone();
+            tokio::spawn(async move {
+                let mut stats = Stats::default();
+                let mut random = Random::new();
+                let mut seq = 0;
+                loop {
+                    let t0 = Instant::now();
+                    if t0 >= end {
+                        break;
+                    }
+                    let ctx = Ctx {
+                        task,
+                        seq,
+                        random: random.next(),
+                    };
+                    seq += 1;
+                    let result = op(ctx).await;
+                    let t1 = Instant::now();
+                    match result {
+                        Ok(()) => {
+                            if t0 >= warm_end && t1 <= end {
+                                stats.ok += 1;
+                                let micros = (t1 - t0).as_micros();
+                                stats
+                                    .latencies
+                                    .push(u32::try_from(micros).unwrap_or(u32::MAX));
+                            }
+                        }
+                        Err(error) => {
+                            stats.errors += 1;
+                            stats.first_error.get_or_insert(error);
+                        }
+                    }
+                }
+                stats
+            })
+        })
+        .collect();
+    let mut total = Stats {
+        seconds: timing.measure.as_secs_f64(),
+        ..Stats::default()
+    };
+    for task in tasks {
+        match task.await {
+            Ok(stats) => {
+                total.ok += stats.ok;
+                total.errors += stats.errors;
+                if total.first_error.is_none() {
+                    total.first_error = stats.first_error;
+                }
+                total.latencies.extend(stats.latencies);
+            }
+            Err(e) => {
+                total.errors += 1;
+                total
+                    .first_error
+                    .get_or_insert(format!("client task failed: {e}"));
+            }
+        }
+    }
+    total.latencies.sort_unstable();
+    total.cpu = sampler.await.ok().flatten();
+    total
+}
+
+fn row(case: &str, billstream: &Stats, raw: &Stats, target: f64) -> String {
+    let ratio = if raw.ops_per_second() > 0.0 {
+        billstream.ops_per_second() / raw.ops_per_second()
+    } else {
+        0.0
+    };
+    let verdict = if ratio >= target { "" } else { " BELOW TARGET" };
+    format!(
+        "| {case} | {:.0} | {:.0} | {ratio:.2}{verdict} | {target:.2} | {} / {} | {} / {} |",
+        billstream.ops_per_second(),
+        raw.ops_per_second(),
+        millis(billstream.percentile(0.50)),
+        millis(raw.percentile(0.50)),
+        millis(billstream.percentile(0.99)),
+        millis(raw.percentile(0.99)),
+    )
+}
+
+fn millis(value: Option<f64>) -> String {
+    value.map_or("-".to_owned(), |ms| format!("{ms:.2} ms"))
+}
+
+fn percent(value: f64) -> String {
+    format!("{:.0}%", value * 100.0)
+}
+
+/// What the figures depend on: cores, PostgreSQL version and durability settings.
+async fn environment(pool: &PgPool, args: Args) -> String {
+    let nproc = std::thread::available_parallelism().map_or(0, usize::from);
+    let setting = |name: &'static str| {
+        let pool = pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>(&format!("SHOW {name}"))
+                .fetch_one(&pool)
+                .await
+                .unwrap_or_else(|_| "?".to_owned())
+        }
+    };
+    let version: String = sqlx::query_scalar("SELECT version()")
+        .fetch_one(pool)
+        .await
+        .unwrap_or_else(|_| "?".to_owned());
+    format!(
+        "# billstream bench\n\n\
+         nproc: {nproc}\n\
+         PostgreSQL: {version}\n\
+         server: {} (synchronous_commit={}, fsync={}, shared_buffers={}, max_connections={})\n\
+         clients: {}, app pool: {} connections, raw pool: {} connections, \
+         tokio worker threads: {nproc} (server and load generator share this process)",
+        projections::database::redacted(&billstream_tests::server_url()),
+        setting("synchronous_commit").await,
+        setting("fsync").await,
+        setting("shared_buffers").await,
+        setting("max_connections").await,
+        args.clients,
+        args.clients,
+        args.clients,
+    )
+}
+
+/// CPU time from /proc (Linux only): this process's, and the machine's busy and total.
+#[derive(Debug, Clone, Copy)]
+struct CpuSample {
+    process: u64,
+    busy: u64,
+    total: u64,
+}
+
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    /// This process's share of the machine's busy CPU time (the rest is mostly PostgreSQL).
+    process_share: f64,
+    /// How busy the machine was, over all cores.
+    machine_busy: f64,
+}
+
+impl CpuSample {
+    fn now() -> Option<CpuSample> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // The fields after the command name, which is in parentheses and may hold spaces.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+        let process = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+        let machine = std::fs::read_to_string("/proc/stat").ok()?;
+        let cpu: Vec<u64> = machine
+            .lines()
+            .next()?
+            .split_whitespace()
+            .skip(1)
+            .filter_map(|v| v.parse().ok())
+            .collect();
+        // user nice system idle iowait irq softirq steal (guest time is already in user).
+        let total: u64 = cpu.iter().take(8).sum();
+        let idle = cpu.get(3)? + cpu.get(4).copied().unwrap_or(0);
+        Some(CpuSample {
+            process,
+            busy: total - idle,
+            total,
+        })
+    }
+
+    fn since(&self, before: &CpuSample) -> Cpu {
+        let busy = self.busy.saturating_sub(before.busy).max(1) as f64;
+        let total = self.total.saturating_sub(before.total).max(1) as f64;
+        Cpu {
+            process_share: self.process.saturating_sub(before.process) as f64 / busy,
+            machine_busy: busy / total,
+        }
+    }
+}
