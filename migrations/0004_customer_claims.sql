@@ -16,4 +16,6 @@ CREATE UNIQUE INDEX customer_claims_email_exclusive
     ON customer_claims (tenant, value) WHERE kind = 'email' AND NOT shared;
 CREATE UNIQUE INDEX customer_claims_external_id_exclusive
     ON customer_claims (tenant, value) WHERE kind = 'external_id' AND NOT shared;
-CREATE INDEX customer_claims_lookup ON customer_claims (tenant, kind, value);
+-- Shared claims are rare: this index only holds them, so it costs the common append nothing.
+-- A lookup of every holder of a value reads it and the exclusive index above.
+CREATE INDEX customer_claims_shared ON customer_claims (tenant, kind, value) WHERE shared;

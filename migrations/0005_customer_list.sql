@@ -19,6 +19,6 @@ CREATE TABLE customer_list
     version               bigint      NOT NULL
 );
 
+-- Lists walk a tenant's live customers in id order. Filters by email or external id find
+-- their customers through customer_claims, which indexes exactly the live ones already.
 CREATE INDEX customer_list_live ON customer_list (tenant, id) WHERE deleted_at IS NULL;
-CREATE INDEX customer_list_live_email ON customer_list (tenant, lower(email)) WHERE deleted_at IS NULL;
-CREATE INDEX customer_list_live_external_id ON customer_list (tenant, external_customer_id) WHERE deleted_at IS NULL;

@@ -1,13 +1,18 @@
 //! The `customer_claims` guard: each live customer's email and external id, claimed in the
-//! append transaction so that uniqueness holds under concurrency (see migration 0004).
+//! append statement so that uniqueness holds under concurrency (see migration 0004).
+//!
+//! Only exclusive claims are unique. A value held only through shared claims (set with
+//! dangerouslyAllowSameEmailForDifferentCustomers) is refused to others by the rules' own
+//! uniqueness check before the append; a shared claim racing an exclusive one may let both
+//! through, which is what the dangerous flag allows.
 
-use async_trait::async_trait;
+use std::collections::BTreeMap;
+
 use cqrs_es::persist::SerializedEvent;
 use domain::customer::{Customer, CustomerEvent, DetailField};
-use sqlx::PgConnection;
 
 use crate::event_log::{ClaimConflict, ClaimKind, TENANT_METADATA};
-use crate::inline::{InlineProjection, InlineProjectionError};
+use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
 
 pub struct CustomerClaimsProjection;
 
@@ -31,6 +36,7 @@ pub(crate) fn customer_event(
     serde_json::from_value(event.payload.clone()).map(Some)
 }
 
+/// The tenant an event was appended for, from its metadata.
 pub(crate) fn event_tenant(event: &SerializedEvent) -> Result<&str, InlineProjectionError> {
     event
         .metadata
@@ -41,133 +47,115 @@ pub(crate) fn event_tenant(event: &SerializedEvent) -> Result<&str, InlineProjec
         })
 }
 
-/// Claims `value` for the customer, replacing its previous claim of that kind. An exclusive
-/// claim fails when any other live customer of the tenant holds the value, shared or not; a
-/// shared claim never fails.
-async fn claim(
-    connection: &mut PgConnection,
-    customer_id: &str,
-    tenant: &str,
-    kind: ClaimKind,
-    value: &str,
-    shared: bool,
-) -> Result<(), InlineProjectionError> {
-    let claimed = sqlx::query_scalar::<_, i32>(
-        "INSERT INTO customer_claims (customer_id, kind, tenant, value, shared) \
-         SELECT $1, $2, $3, $4, $5 \
-         WHERE $5 OR NOT EXISTS (SELECT 1 FROM customer_claims \
-             WHERE tenant = $3 AND kind = $2 AND value = $4 AND customer_id <> $1) \
-         ON CONFLICT (customer_id, kind) DO UPDATE SET value = EXCLUDED.value, shared = EXCLUDED.shared \
-         RETURNING 1",
-    )
-    .bind(customer_id)
-    .bind(kind.column_value())
-    .bind(tenant)
-    .bind(value)
-    .bind(shared)
-    .fetch_optional(&mut *connection)
-    .await;
-    match claimed {
-        Ok(Some(_)) => Ok(()),
-        Ok(None) => Err(ClaimConflict { kind }.into()),
-        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("23505") => {
-            Err(ClaimConflict { kind }.into())
-        }
-        Err(e) => Err(e.into()),
+/// A customer's claim of one kind as the append leaves it: held (value, shared) or released.
+type ClaimState = Option<(String, bool)>;
+
+fn claim_kind_for(constraint: &str) -> Option<ClaimKind> {
+    match constraint {
+        "customer_claims_email_exclusive" => Some(ClaimKind::Email),
+        "customer_claims_external_id_exclusive" => Some(ClaimKind::ExternalId),
+        _ => None,
     }
 }
 
-async fn release(
-    connection: &mut PgConnection,
+/// Holds `value` for the customer, replacing its previous claim of that kind. An exclusive
+/// claim breaks a partial unique index when another live customer of the tenant holds the
+/// value exclusively; the append then fails and the command is refused.
+fn hold(
+    append: &mut AppendStatement,
     customer_id: &str,
-    kind: Option<ClaimKind>,
-) -> Result<(), InlineProjectionError> {
-    sqlx::query(
-        "DELETE FROM customer_claims WHERE customer_id = $1 AND ($2::text IS NULL OR kind = $2)",
-    )
-    .bind(customer_id)
-    .bind(kind.map(ClaimKind::column_value))
-    .execute(connection)
-    .await?;
-    Ok(())
+    tenant: &str,
+    kind: ClaimKind,
+    value: String,
+    shared: bool,
+) {
+    let (customer_id, tenant) = (customer_id.to_owned(), tenant.to_owned());
+    append.write(|query| {
+        query
+            .push("INSERT INTO customer_claims (customer_id, kind, tenant, value, shared) VALUES (")
+            .push_bind(customer_id)
+            .push(", ")
+            .push_bind(kind.column_value())
+            .push(", ")
+            .push_bind(tenant)
+            .push(", ")
+            .push_bind(value)
+            .push(", ")
+            .push_bind(shared)
+            .push(
+                ") ON CONFLICT (customer_id, kind) \
+                 DO UPDATE SET value = EXCLUDED.value, shared = EXCLUDED.shared",
+            );
+    });
 }
 
-#[async_trait]
+fn release(append: &mut AppendStatement, customer_id: &str, kind: ClaimKind) {
+    let customer_id = customer_id.to_owned();
+    append.write(|query| {
+        query
+            .push("DELETE FROM customer_claims WHERE customer_id = ")
+            .push_bind(customer_id)
+            .push(" AND kind = ")
+            .push_bind(kind.column_value());
+    });
+}
+
 impl InlineProjection for CustomerClaimsProjection {
     fn name(&self) -> &'static str {
         "customer_claims"
     }
 
-    async fn apply(
+    fn writes(
         &self,
-        connection: &mut PgConnection,
-        event: &SerializedEvent,
+        events: &[SerializedEvent],
+        append: &mut AppendStatement,
     ) -> Result<(), InlineProjectionError> {
-        let Some(customer_event) = customer_event(event)? else {
+        let mut tenant = None;
+        let mut claims: BTreeMap<ClaimKind, ClaimState> = BTreeMap::new();
+        for event in events {
+            let Some(customer_event) = customer_event(event)? else {
+                continue;
+            };
+            if tenant.is_none() {
+                tenant = Some(event_tenant(event)?.to_owned());
+            }
+            match customer_event {
+                CustomerEvent::CustomerCreated { email, details, .. } => {
+                    claims.insert(ClaimKind::Email, Some((email.normalized(), false)));
+                    if let Some(external_id) = details.external_customer_id {
+                        claims.insert(ClaimKind::ExternalId, Some((external_id, false)));
+                    }
+                }
+                CustomerEvent::EmailChanged { email, shared, .. } => {
+                    claims.insert(ClaimKind::Email, Some((email.normalized(), shared)));
+                }
+                CustomerEvent::CustomerDetailsUpdated { changes, .. } => {
+                    if let Some(external_id) = changes.get(&DetailField::ExternalCustomerId) {
+                        let state = external_id.clone().map(|id| (id, false));
+                        claims.insert(ClaimKind::ExternalId, state);
+                    }
+                }
+                CustomerEvent::SoftDeleted { .. } => {
+                    claims.insert(ClaimKind::Email, None);
+                    claims.insert(ClaimKind::ExternalId, None);
+                }
+            }
+        }
+        let (Some(tenant), Some(first)) = (tenant, events.first()) else {
             return Ok(());
         };
-        let id = event.aggregate_id.as_str();
-        match customer_event {
-            CustomerEvent::CustomerCreated {
-                tenant,
-                email,
-                details,
-                ..
-            } => {
-                let tenant = tenant.key();
-                claim(
-                    connection,
-                    id,
-                    &tenant,
-                    ClaimKind::Email,
-                    &email.normalized(),
-                    false,
-                )
-                .await?;
-                if let Some(external_id) = &details.external_customer_id {
-                    claim(
-                        connection,
-                        id,
-                        &tenant,
-                        ClaimKind::ExternalId,
-                        external_id,
-                        false,
-                    )
-                    .await?;
+        for (kind, state) in claims {
+            match state {
+                Some((value, shared)) => {
+                    hold(append, &first.aggregate_id, &tenant, kind, value, shared)
                 }
+                None => release(append, &first.aggregate_id, kind),
             }
-            CustomerEvent::EmailChanged { email, shared, .. } => {
-                let tenant = event_tenant(event)?;
-                claim(
-                    connection,
-                    id,
-                    tenant,
-                    ClaimKind::Email,
-                    &email.normalized(),
-                    shared,
-                )
-                .await?;
-            }
-            CustomerEvent::CustomerDetailsUpdated { changes, .. } => {
-                match changes.get(&DetailField::ExternalCustomerId) {
-                    Some(Some(external_id)) => {
-                        let tenant = event_tenant(event)?;
-                        claim(
-                            connection,
-                            id,
-                            tenant,
-                            ClaimKind::ExternalId,
-                            external_id,
-                            false,
-                        )
-                        .await?;
-                    }
-                    Some(None) => release(connection, id, Some(ClaimKind::ExternalId)).await?,
-                    None => {}
-                }
-            }
-            CustomerEvent::SoftDeleted { .. } => release(connection, id, None).await?,
         }
         Ok(())
+    }
+
+    fn refusal(&self, constraint: &str) -> Option<ClaimConflict> {
+        claim_kind_for(constraint).map(|kind| ClaimConflict { kind })
     }
 }

@@ -1,15 +1,16 @@
 //! The `customer_list` read model: one row per customer, fed from the log inside the append
-//! transaction, serving the Customers API's get and list.
+//! statement, serving the Customers API's get and list.
 
-use async_trait::async_trait;
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use domain::customer::{CustomerEvent, DetailField};
 use domain::tenant::Tenant;
-use sqlx::{PgConnection, PgPool, Postgres, QueryBuilder};
+use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::customer_claims::customer_event;
-use crate::inline::{InlineProjection, InlineProjectionError};
+use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
 
 /// One customer as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -96,15 +97,35 @@ impl CustomerListProjection {
             "SELECT {COLUMNS} FROM customer_list WHERE deleted_at IS NULL AND tenant = "
         ));
         query.push_bind(tenant.key());
+        // Live customers' emails (lowercased) and external ids are indexed as their claims.
         if let Some(email) = &filter.email {
             query
-                .push(" AND lower(email) = ")
-                .push_bind(email.to_lowercase());
+                .push(
+                    " AND id IN (SELECT customer_id FROM customer_claims \
+                     WHERE kind = 'email' AND NOT shared AND tenant = ",
+                )
+                .push_bind(tenant.key())
+                .push(" AND value = ")
+                .push_bind(email.to_lowercase())
+                .push(
+                    " UNION ALL SELECT customer_id FROM customer_claims \
+                     WHERE kind = 'email' AND shared AND tenant = ",
+                )
+                .push_bind(tenant.key())
+                .push(" AND value = ")
+                .push_bind(email.to_lowercase())
+                .push(")");
         }
         if let Some(external_id) = &filter.external_customer_id {
             query
-                .push(" AND external_customer_id = ")
-                .push_bind(external_id.clone());
+                .push(
+                    " AND id IN (SELECT customer_id FROM customer_claims \
+                     WHERE kind = 'external_id' AND NOT shared AND tenant = ",
+                )
+                .push_bind(tenant.key())
+                .push(" AND value = ")
+                .push_bind(external_id.clone())
+                .push(")");
         }
         if let Some(after) = &filter.starting_after {
             query.push(" AND id > ").push_bind(after.clone());
@@ -128,90 +149,113 @@ impl CustomerListProjection {
     }
 }
 
-#[async_trait]
+/// A value for one column of a `customer_list` row.
+enum Cell {
+    Text(Option<String>),
+    Time(Option<DateTime<Utc>>),
+    Int(i64),
+}
+
+impl Cell {
+    fn bind(self, query: &mut QueryBuilder<'static, Postgres>) {
+        match self {
+            Cell::Text(value) => query.push_bind(value),
+            Cell::Time(value) => query.push_bind(value),
+            Cell::Int(value) => query.push_bind(value),
+        };
+    }
+}
+
 impl InlineProjection for CustomerListProjection {
     fn name(&self) -> &'static str {
         "customer_list"
     }
 
-    async fn apply(
+    /// Folds the append's events into one row write: the whole row when the customer is
+    /// created in it, otherwise an UPDATE of the columns the events changed.
+    fn writes(
         &self,
-        connection: &mut PgConnection,
-        event: &SerializedEvent,
+        events: &[SerializedEvent],
+        append: &mut AppendStatement,
     ) -> Result<(), InlineProjectionError> {
-        let Some(customer_event) = customer_event(event)? else {
+        let mut created = false;
+        let mut cells: BTreeMap<&'static str, Cell> = BTreeMap::new();
+        for event in events {
+            let Some(customer_event) = customer_event(event)? else {
+                continue;
+            };
+            match customer_event {
+                CustomerEvent::CustomerCreated {
+                    id,
+                    tenant,
+                    email,
+                    details,
+                    at,
+                } => {
+                    created = true;
+                    cells.insert("id", Cell::Text(Some(id.to_string())));
+                    cells.insert("tenant", Cell::Text(Some(tenant.key())));
+                    cells.insert("merchant_id", Cell::Text(Some(tenant.merchant_id)));
+                    cells.insert("email", Cell::Text(Some(email.to_string())));
+                    for field in DetailField::ALL {
+                        let value = details.get(field).map(str::to_owned);
+                        cells.insert(column(field), Cell::Text(value));
+                    }
+                    cells.insert("created_at", Cell::Time(Some(at)));
+                    cells.insert("updated_at", Cell::Time(Some(at)));
+                    cells.insert("deleted_at", Cell::Time(None));
+                }
+                CustomerEvent::EmailChanged { email, at, .. } => {
+                    cells.insert("email", Cell::Text(Some(email.to_string())));
+                    cells.insert("updated_at", Cell::Time(Some(at)));
+                }
+                CustomerEvent::CustomerDetailsUpdated { changes, at } => {
+                    for (field, value) in changes {
+                        cells.insert(column(field), Cell::Text(value));
+                    }
+                    cells.insert("updated_at", Cell::Time(Some(at)));
+                }
+                CustomerEvent::SoftDeleted { at } => {
+                    cells.insert("deleted_at", Cell::Time(Some(at)));
+                    cells.insert("updated_at", Cell::Time(Some(at)));
+                }
+            }
+            cells.insert("version", Cell::Int(event.sequence as i64));
+        }
+        let Some(first) = events.first() else {
             return Ok(());
         };
-        let id = event.aggregate_id.as_str();
-        let version = event.sequence as i64;
-        match customer_event {
-            CustomerEvent::CustomerCreated {
-                tenant,
-                email,
-                details,
-                at,
-                ..
-            } => {
-                sqlx::query(
-                    "INSERT INTO customer_list (id, tenant, merchant_id, email, name, \
-                     external_customer_id, billing_address_line1, billing_address_line2, \
-                     billing_city, billing_postal_code, billing_country, tax_id, created_at, \
-                     updated_at, version) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14)",
-                )
-                .bind(id)
-                .bind(tenant.key())
-                .bind(&tenant.merchant_id)
-                .bind(email.as_str())
-                .bind(&details.name)
-                .bind(&details.external_customer_id)
-                .bind(&details.billing_address_line1)
-                .bind(&details.billing_address_line2)
-                .bind(&details.billing_city)
-                .bind(&details.billing_postal_code)
-                .bind(&details.billing_country)
-                .bind(&details.tax_id)
-                .bind(at)
-                .bind(version)
-                .execute(connection)
-                .await?;
-            }
-            CustomerEvent::EmailChanged { email, at, .. } => {
-                sqlx::query(
-                    "UPDATE customer_list SET email = $2, updated_at = $3, version = $4 \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(email.as_str())
-                .bind(at)
-                .bind(version)
-                .execute(connection)
-                .await?;
-            }
-            CustomerEvent::CustomerDetailsUpdated { changes, at } => {
-                let mut query: QueryBuilder<Postgres> =
-                    QueryBuilder::new("UPDATE customer_list SET updated_at = ");
-                query.push_bind(at).push(", version = ").push_bind(version);
-                for (field, value) in changes {
-                    query
-                        .push(format!(", {} = ", column(field)))
-                        .push_bind(value);
+        if cells.is_empty() {
+            return Ok(());
+        }
+        let id = first.aggregate_id.clone();
+        append.write(|query| {
+            if created {
+                let columns: Vec<&str> = cells.keys().copied().collect();
+                query.push(format!(
+                    "INSERT INTO customer_list ({}) ",
+                    columns.join(", ")
+                ));
+                query.push("VALUES (");
+                for (i, cell) in cells.into_values().enumerate() {
+                    if i > 0 {
+                        query.push(", ");
+                    }
+                    cell.bind(query);
+                }
+                query.push(")");
+            } else {
+                query.push("UPDATE customer_list SET ");
+                for (i, (column, cell)) in cells.into_iter().enumerate() {
+                    if i > 0 {
+                        query.push(", ");
+                    }
+                    query.push(format!("{column} = "));
+                    cell.bind(query);
                 }
                 query.push(" WHERE id = ").push_bind(id);
-                query.build().execute(connection).await?;
             }
-            CustomerEvent::SoftDeleted { at } => {
-                sqlx::query(
-                    "UPDATE customer_list SET deleted_at = $2, updated_at = $2, version = $3 \
-                     WHERE id = $1",
-                )
-                .bind(id)
-                .bind(at)
-                .bind(version)
-                .execute(connection)
-                .await?;
-            }
-        }
+        });
         Ok(())
     }
 }

@@ -5,6 +5,8 @@ use domain::ports::{CustomerUniqueness, PortError};
 use domain::tenant::Tenant;
 use sqlx::PgPool;
 
+use crate::ClaimKind;
+
 /// Answers the Customer rules' uniqueness questions from the `customer_claims` guard.
 #[derive(Clone)]
 pub struct PgCustomerUniqueness {
@@ -19,21 +21,36 @@ impl PgCustomerUniqueness {
     async fn claimed(
         &self,
         tenant: &Tenant,
-        kind: &str,
+        kind: ClaimKind,
         value: &str,
         except: Option<&CustomerId>,
     ) -> Result<bool, PortError> {
-        sqlx::query_scalar(
-            "SELECT EXISTS (SELECT 1 FROM customer_claims \
-             WHERE tenant = $1 AND kind = $2 AND value = $3 AND customer_id <> $4)",
-        )
-        .bind(tenant.key())
-        .bind(kind)
-        .bind(value)
-        .bind(except.map(CustomerId::as_str).unwrap_or(""))
-        .fetch_one(&self.pool)
-        .await
-        .map_err(|e| PortError(e.to_string()))
+        sqlx::query_scalar(holders_query(kind))
+            .bind(tenant.key())
+            .bind(value)
+            .bind(except.map(CustomerId::as_str).unwrap_or(""))
+            .fetch_one(&self.pool)
+            .await
+            .map_err(|e| PortError(e.to_string()))
+    }
+}
+
+/// Whether anyone but `$3` holds value `$2` in tenant `$1`, exclusively or shared. The kind
+/// and the `shared` conditions are spelled out so each half matches its partial index.
+fn holders_query(kind: ClaimKind) -> &'static str {
+    match kind {
+        ClaimKind::Email => {
+            "SELECT EXISTS (SELECT 1 FROM customer_claims WHERE kind = 'email' AND NOT shared \
+                 AND tenant = $1 AND value = $2 AND customer_id <> $3) \
+             OR EXISTS (SELECT 1 FROM customer_claims WHERE kind = 'email' AND shared \
+                 AND tenant = $1 AND value = $2 AND customer_id <> $3)"
+        }
+        ClaimKind::ExternalId => {
+            "SELECT EXISTS (SELECT 1 FROM customer_claims WHERE kind = 'external_id' AND NOT shared \
+                 AND tenant = $1 AND value = $2 AND customer_id <> $3) \
+             OR EXISTS (SELECT 1 FROM customer_claims WHERE kind = 'external_id' AND shared \
+                 AND tenant = $1 AND value = $2 AND customer_id <> $3)"
+        }
     }
 }
 
@@ -45,7 +62,7 @@ impl CustomerUniqueness for PgCustomerUniqueness {
         email: &Email,
         except: Option<&CustomerId>,
     ) -> Result<bool, PortError> {
-        self.claimed(tenant, "email", &email.normalized(), except)
+        self.claimed(tenant, ClaimKind::Email, &email.normalized(), except)
             .await
     }
 
@@ -55,7 +72,7 @@ impl CustomerUniqueness for PgCustomerUniqueness {
         external_id: &str,
         except: Option<&CustomerId>,
     ) -> Result<bool, PortError> {
-        self.claimed(tenant, "external_id", external_id, except)
+        self.claimed(tenant, ClaimKind::ExternalId, external_id, except)
             .await
     }
 }

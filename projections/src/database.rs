@@ -49,6 +49,9 @@ pub async fn connect_and_migrate(url: &str, max_connections: u32) -> Result<PgPo
     let pool = PgPoolOptions::new()
         .max_connections(max_connections)
         .acquire_timeout(Duration::from_secs(10))
+        // sqlx pings every connection it hands out by default: a round trip per query. A
+        // broken connection fails its query instead, and the pool drops it.
+        .test_before_acquire(false)
         .connect_with(options.disable_statement_logging())
         .await
         .map_err(unreachable)?;

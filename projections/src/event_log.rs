@@ -9,10 +9,10 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
-use crate::inline::{InlineProjection, InlineProjectionError};
+use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
 
 /// Which uniqueness claim an append ran into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ClaimKind {
     Email,
     ExternalId,
@@ -31,8 +31,8 @@ pub struct ClaimConflict {
 pub const TENANT_METADATA: &str = "tenant";
 
 /// billstream's event repository over postgres-es's `events` table: cqrs-es loads and appends
-/// through it. An append writes the events and runs every inline projection in one
-/// transaction, so claims and read models commit with the events or not at all.
+/// through it. An append writes the events and every inline projection's rows in one
+/// statement, so claims and read models commit with the events or not at all.
 ///
 /// Snapshots are not offered: cqrs-es 0.5.0's snapshot store applies new events twice.
 #[derive(Clone)]
@@ -56,44 +56,55 @@ impl EventLog {
         &self.pool
     }
 
+    /// Appends `events` (one aggregate's, in sequence) and every inline projection's writes
+    /// in one statement.
     async fn append(&self, events: &[SerializedEvent]) -> Result<(), PersistenceError> {
-        let mut tx = self.pool.begin().await.map_err(connection_error)?;
-        for event in events {
-            let tenant = event.metadata.get(TENANT_METADATA).and_then(Value::as_str);
-            sqlx::query(
+        let mut append = AppendStatement::new();
+        append.write(|query| {
+            query.push(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
-                 event_version, payload, metadata, tenant) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            )
-            .bind(&event.aggregate_type)
-            .bind(&event.aggregate_id)
-            .bind(event.sequence as i64)
-            .bind(&event.event_type)
-            .bind(&event.event_version)
-            .bind(&event.payload)
-            .bind(&event.metadata)
-            .bind(tenant)
-            .execute(&mut *tx)
-            .await
-            .map_err(append_error)?;
+                 event_version, payload, metadata, tenant) ",
+            );
+            query.push_values(events, |mut row, event| {
+                let tenant = event
+                    .metadata
+                    .get(TENANT_METADATA)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                row.push_bind(event.aggregate_type.clone())
+                    .push_bind(event.aggregate_id.clone())
+                    .push_bind(event.sequence as i64)
+                    .push_bind(event.event_type.clone())
+                    .push_bind(event.event_version.clone())
+                    .push_bind(event.payload.clone())
+                    .push_bind(event.metadata.clone())
+                    .push_bind(tenant);
+            });
+        });
+        for projection in self.inline.iter() {
+            projection.writes(events, &mut append).map_err(
+                |InlineProjectionError::Decode(e)| {
+                    PersistenceError::DeserializationError(Box::new(e))
+                },
+            )?;
         }
-        for event in events {
-            for projection in self.inline.iter() {
-                projection
-                    .apply(&mut tx, event)
-                    .await
-                    .map_err(|e| match e {
-                        InlineProjectionError::Claim(claim) => {
-                            PersistenceError::UnknownError(Box::new(claim))
-                        }
-                        InlineProjectionError::Decode(e) => {
-                            PersistenceError::DeserializationError(Box::new(e))
-                        }
-                        InlineProjectionError::Database(e) => append_error(e),
-                    })?;
+        let result = append.finish().build().execute(&self.pool).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(db)) if db.constraint().is_some() => {
+                let constraint = db.constraint().unwrap_or_default().to_owned();
+                if constraint == "events_pkey" {
+                    // Another command appended this sequence number first: cqrs-es turns this
+                    // into `AggregateConflict`, which callers retry.
+                    return Err(PersistenceError::OptimisticLockError);
+                }
+                match self.inline.iter().find_map(|p| p.refusal(&constraint)) {
+                    Some(refusal) => Err(PersistenceError::UnknownError(Box::new(refusal))),
+                    None => Err(connection_error(sqlx::Error::Database(db))),
+                }
             }
+            Err(e) => Err(connection_error(e)),
         }
-        tx.commit().await.map_err(append_error)
     }
 
     async fn select(
@@ -167,17 +178,6 @@ fn connection_error(e: sqlx::Error) -> PersistenceError {
         }
         other => PersistenceError::UnknownError(Box::new(other)),
     }
-}
-
-/// A duplicate (aggregate, sequence) means another command appended first: cqrs-es turns
-/// that into `AggregateConflict`, which callers retry.
-fn append_error(e: sqlx::Error) -> PersistenceError {
-    if let sqlx::Error::Database(db) = &e {
-        if db.constraint() == Some("events_pkey") {
-            return PersistenceError::OptimisticLockError;
-        }
-    }
-    connection_error(e)
 }
 
 impl PersistedEventRepository for EventLog {

@@ -1,28 +1,65 @@
-use async_trait::async_trait;
-use cqrs_es::persist::SerializedEvent;
-use sqlx::PgConnection;
+//! Projections applied with the append itself. An append is one SQL statement: the events'
+//! INSERT and every projection's writes as data-modifying CTEs. One round trip, atomic
+//! without an explicit transaction, and a unique index a write breaks refuses the whole
+//! append.
 
-/// A projection applied inside the transaction that appends the events, so it is never behind
-/// the log and can refuse an append (a uniqueness claim, say) by returning an error.
-#[async_trait]
+use cqrs_es::persist::SerializedEvent;
+use sqlx::{Postgres, QueryBuilder};
+
+/// A projection fed inside the append. It folds the append's events (all of one aggregate,
+/// in order) into at most one write per row it owns: the CTEs of one statement must not touch
+/// the same row twice, since they all see the database as it was before the statement.
 pub trait InlineProjection: Send + Sync {
     /// Stable name, as `billstream projections` shows it.
     fn name(&self) -> &'static str;
 
-    async fn apply(
+    /// Adds this projection's writes for `events` to the append.
+    fn writes(
         &self,
-        connection: &mut PgConnection,
-        event: &SerializedEvent,
+        events: &[SerializedEvent],
+        append: &mut AppendStatement,
     ) -> Result<(), InlineProjectionError>;
+
+    /// The refusal a unique index of this projection stands for, when an append broke it.
+    fn refusal(&self, _constraint: &str) -> Option<crate::ClaimConflict> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum InlineProjectionError {
-    /// The append would break a uniqueness claim: the command is refused.
-    #[error(transparent)]
-    Claim(#[from] crate::ClaimConflict),
     #[error("cannot decode event: {0}")]
     Decode(#[from] serde_json::Error),
-    #[error(transparent)]
-    Database(#[from] sqlx::Error),
+}
+
+/// The append being built: `WITH w0 AS (…), w1 AS (…) SELECT count(*) FROM w0`.
+pub struct AppendStatement {
+    query: QueryBuilder<'static, Postgres>,
+    writes: usize,
+}
+
+impl AppendStatement {
+    pub(crate) fn new() -> Self {
+        Self {
+            query: QueryBuilder::new("WITH "),
+            writes: 0,
+        }
+    }
+
+    /// Adds one data-modifying statement (INSERT, UPDATE or DELETE, no semicolon) that
+    /// `build` pushes onto the query.
+    pub fn write(&mut self, build: impl FnOnce(&mut QueryBuilder<'static, Postgres>)) {
+        if self.writes > 0 {
+            self.query.push(", ");
+        }
+        self.query.push(format!("w{} AS (", self.writes));
+        build(&mut self.query);
+        self.query.push(")");
+        self.writes += 1;
+    }
+
+    pub(crate) fn finish(mut self) -> QueryBuilder<'static, Postgres> {
+        self.query.push(" SELECT 1");
+        self.query
+    }
 }

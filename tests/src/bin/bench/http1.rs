@@ -1,0 +1,133 @@
+//! A minimal HTTP/1.1 keep-alive client, in the spirit of wrk: the load generator shares the
+//! machine's two cores with the server and PostgreSQL, so it should cost as little as
+//! possible. Requests are written as bytes; responses must carry a Content-Length (axum's
+//! JSON answers do).
+
+use std::io;
+use std::net::SocketAddr;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+/// One kept-alive connection.
+pub struct Connection {
+    stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Connection {
+    pub async fn open(addr: SocketAddr) -> io::Result<Self> {
+        let stream = TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        Ok(Self {
+            stream,
+            buffer: Vec::with_capacity(4096),
+        })
+    }
+
+    /// Sends one request and answers the status and body.
+    pub async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&[u8]>,
+    ) -> io::Result<(u16, Vec<u8>)> {
+        let body = body.unwrap_or_default();
+        let mut request = format!(
+            "{method} {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {key}\r\n\
+             Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        request.extend_from_slice(body);
+        self.stream.write_all(&request).await?;
+        self.read_response().await
+    }
+
+    async fn read_response(&mut self) -> io::Result<(u16, Vec<u8>)> {
+        let head_end = loop {
+            if let Some(at) = find(&self.buffer, b"\r\n\r\n") {
+                break at + 4;
+            }
+            self.fill().await?;
+        };
+        let head = std::str::from_utf8(&self.buffer[..head_end])
+            .map_err(|_| invalid("response head is not UTF-8"))?;
+        let status = head
+            .get(9..12)
+            .and_then(|s| s.parse::<u16>().ok())
+            .ok_or_else(|| invalid("no status code"))?;
+        let length = head
+            .lines()
+            .find_map(|line| {
+                let (name, value) = line.split_once(':')?;
+                name.eq_ignore_ascii_case("content-length")
+                    .then(|| value.trim().parse::<usize>().ok())
+                    .flatten()
+            })
+            .ok_or_else(|| invalid("response without Content-Length"))?;
+        while self.buffer.len() < head_end + length {
+            self.fill().await?;
+        }
+        let body = self.buffer[head_end..head_end + length].to_vec();
+        self.buffer.drain(..head_end + length);
+        Ok((status, body))
+    }
+
+    async fn fill(&mut self) -> io::Result<()> {
+        let mut chunk = [0u8; 4096];
+        let read = self.stream.read(&mut chunk).await?;
+        if read == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
+        }
+        self.buffer.extend_from_slice(&chunk[..read]);
+        Ok(())
+    }
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn invalid(message: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, message.to_owned())
+}
+
+/// Idle connections to one server, handed to one request at a time.
+pub struct Connections {
+    addr: SocketAddr,
+    idle: Mutex<Vec<Connection>>,
+}
+
+impl Connections {
+    pub fn new(addr: SocketAddr) -> Self {
+        Self {
+            addr,
+            idle: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sends a request on an idle connection (or a new one) and keeps the connection for the
+    /// next request unless it failed.
+    pub async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&[u8]>,
+    ) -> io::Result<(u16, Vec<u8>)> {
+        let idle = self.idle.lock().await.pop();
+        let mut connection = match idle {
+            Some(connection) => connection,
+            None => Connection::open(self.addr).await?,
+        };
+        let answer = connection.send(method, path, key, body).await?;
+        self.idle.lock().await.push(connection);
+        Ok(answer)
+    }
+}
