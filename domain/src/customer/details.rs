@@ -76,17 +76,26 @@ impl DetailField {
 /// New values for some details; `None` clears a field. Only fields present are touched.
 pub type DetailChanges = BTreeMap<DetailField, Option<String>>;
 
-/// The current value of every detail.
+/// The current value of every detail. Empty fields are left out of stored events: most
+/// customers have few details, and every byte of an event is written to the log forever.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct CustomerDetails {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_address_line1: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_address_line2: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_city: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_postal_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub billing_country: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tax_id: Option<String>,
 }
 

@@ -385,3 +385,18 @@ fn delete_customer_is_refused_for_another_merchant() {
         })
         .then_expect_error(CustomerError::NotFound);
 }
+
+#[test]
+fn stored_events_leave_out_empty_details_and_read_back_equal() {
+    let event = created("jane@example.com");
+    let stored = serde_json::to_value(&event).unwrap();
+    let details = &stored["CustomerCreated"]["details"];
+    assert_eq!(
+        details,
+        &serde_json::json!({"name": "Jane", "billingCity": "Berlin"})
+    );
+    assert_eq!(
+        serde_json::from_value::<CustomerEvent>(stored).unwrap(),
+        event
+    );
+}

@@ -1,0 +1,184 @@
+//! The `billstream` binary itself: start-up against a missing database, the CLI, and a
+//! graceful stop on SIGTERM.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn billstream() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_billstream"))
+}
+
+fn server() -> String {
+    std::env::var("TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
+}
+
+/// A database name no one uses yet (the binary creates it), dropped when the guard goes.
+struct FreshDatabase(String);
+
+impl FreshDatabase {
+    fn new() -> Self {
+        Self(format!("billstream_bin_{}", uuid::Uuid::new_v4().simple()))
+    }
+
+    fn url(&self) -> String {
+        format!("{}/{}", server(), self.0)
+    }
+}
+
+impl Drop for FreshDatabase {
+    fn drop(&mut self) {
+        let name = self.0.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            use sqlx::Connection;
+            if let Ok(mut admin) =
+                sqlx::PgConnection::connect(&format!("{}/postgres", server())).await
+            {
+                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
+                    .execute(&mut admin)
+                    .await;
+            }
+        });
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// `GET path` over a plain socket; the status code, or `None` when nothing answers.
+fn get_status(port: u16, path: &str) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    response.get(9..12)?.parse().ok()
+}
+
+#[test]
+fn an_unreachable_database_is_one_clear_line_not_a_panic() {
+    let output = billstream()
+        .args(["serve", "--addr", "127.0.0.1:0"])
+        .env("DATABASE_URL", "postgres://postgres@127.0.0.1:1/billstream")
+        .output()
+        .expect("run billstream");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let lines: Vec<&str> = stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{stderr}");
+    assert!(
+        lines[0].starts_with(
+            "error: cannot reach PostgreSQL at postgres://postgres@127.0.0.1:1/billstream"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        lines[0].contains("DATABASE_URL"),
+        "the line says how to fix it: {stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn merchants_create_prints_one_json_object_with_both_keys() {
+    let database = FreshDatabase::new();
+    let output = billstream()
+        .args([
+            "merchants",
+            "create",
+            "--name",
+            "Acme",
+            "--provider",
+            "stripe",
+        ])
+        .env("DATABASE_URL", database.url())
+        .output()
+        .expect("run billstream");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let merchant: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert!(merchant["merchantId"]
+        .as_str()
+        .unwrap()
+        .starts_with("merchant_"));
+    assert!(merchant["testSecretKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("sk_test_"));
+    assert!(merchant["liveSecretKey"]
+        .as_str()
+        .unwrap()
+        .starts_with("sk_live_"));
+}
+
+#[test]
+fn serve_creates_its_database_and_stops_gracefully_on_sigterm() {
+    let database = FreshDatabase::new();
+    let port = free_port();
+    let mut child = billstream()
+        .env("DATABASE_URL", database.url())
+        .env("BILLSTREAM_ADDR", format!("127.0.0.1:{port}"))
+        .env("BILLSTREAM_DB_POOL", "2")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn billstream");
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while get_status(port, "/ready") != Some(200) {
+        assert!(Instant::now() < deadline, "the service never became ready");
+        assert!(
+            child.try_wait().expect("wait").is_none(),
+            "the service exited early"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(get_status(port, "/health"), Some(200));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the service ignored SIGTERM");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("stderr");
+    assert!(status.success(), "exit {status}: {stderr}");
+    assert!(stderr.contains("shutting down"), "{stderr}");
+    assert_eq!(
+        get_status(port, "/health"),
+        None,
+        "nothing answers after the stop"
+    );
+}
