@@ -10,5 +10,7 @@ ALTER TABLE events
     ADD COLUMN recorded_at    timestamptz NOT NULL DEFAULT now(),
     ADD COLUMN tenant         text;
 
-CREATE UNIQUE INDEX events_position ON events (position);
+-- Positions grow with the table, so a BRIN index finds "everything after position N" for
+-- next to nothing on insert; identity already keeps positions unique.
+CREATE INDEX events_position ON events USING brin (position);
 CREATE INDEX events_tenant_position ON events (tenant, position);

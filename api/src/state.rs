@@ -2,7 +2,6 @@ use std::sync::Arc;
 
 use domain::clock::SystemClock;
 use domain::customer::{Customer, CustomerServices};
-use projections::customer_claims::CustomerClaimsProjection;
 use projections::customer_list::CustomerListProjection;
 use projections::customer_uniqueness::PgCustomerUniqueness;
 use projections::EventLog;
@@ -21,13 +20,7 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pool: PgPool) -> Self {
-        let log = EventLog::new(
-            pool.clone(),
-            vec![
-                Box::new(CustomerClaimsProjection),
-                Box::new(CustomerListProjection),
-            ],
-        );
+        let log = EventLog::new(pool.clone(), vec![Box::new(CustomerListProjection)]);
         let customer_services = CustomerServices {
             uniqueness: Arc::new(PgCustomerUniqueness::new(pool.clone())),
             clock: Arc::new(SystemClock),

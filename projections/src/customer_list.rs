@@ -1,5 +1,12 @@
 //! The `customer_list` read model: one row per customer, fed from the log inside the append
-//! statement, serving the Customers API's get and list.
+//! statement, serving the Customers API's get and list. Its unique indexes are also the
+//! guard of email and external-id uniqueness (migration 0004): an append that breaks one
+//! fails whole, and the command is refused.
+//!
+//! Only exclusive emails are unique. An email held only through shared ones (set with
+//! dangerouslyAllowSameEmailForDifferentCustomers) is refused to others by the rules' own
+//! uniqueness check before the append; a shared email racing an exclusive one may let both
+//! through, which is what the dangerous flag allows.
 
 use std::collections::BTreeMap;
 
@@ -9,8 +16,8 @@ use domain::customer::{CustomerEvent, DetailField};
 use domain::tenant::Tenant;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use crate::customer_claims::customer_event;
 use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
+use crate::{ClaimConflict, ClaimKind};
 
 /// One customer as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -97,35 +104,29 @@ impl CustomerListProjection {
             "SELECT {COLUMNS} FROM customer_list WHERE deleted_at IS NULL AND tenant = "
         ));
         query.push_bind(tenant.key());
-        // Live customers' emails (lowercased) and external ids are indexed as their claims.
+        // Each half of the email filter matches one of the partial email indexes.
         if let Some(email) = &filter.email {
             query
                 .push(
-                    " AND id IN (SELECT customer_id FROM customer_claims \
-                     WHERE kind = 'email' AND NOT shared AND tenant = ",
+                    " AND id IN (SELECT id FROM customer_list WHERE deleted_at IS NULL \
+                     AND NOT email_shared AND tenant = ",
                 )
                 .push_bind(tenant.key())
-                .push(" AND value = ")
+                .push(" AND email_key = ")
                 .push_bind(email.to_lowercase())
                 .push(
-                    " UNION ALL SELECT customer_id FROM customer_claims \
-                     WHERE kind = 'email' AND shared AND tenant = ",
+                    " UNION ALL SELECT id FROM customer_list WHERE deleted_at IS NULL \
+                     AND email_shared AND tenant = ",
                 )
                 .push_bind(tenant.key())
-                .push(" AND value = ")
+                .push(" AND email_key = ")
                 .push_bind(email.to_lowercase())
                 .push(")");
         }
         if let Some(external_id) = &filter.external_customer_id {
             query
-                .push(
-                    " AND id IN (SELECT customer_id FROM customer_claims \
-                     WHERE kind = 'external_id' AND NOT shared AND tenant = ",
-                )
-                .push_bind(tenant.key())
-                .push(" AND value = ")
-                .push_bind(external_id.clone())
-                .push(")");
+                .push(" AND external_customer_id = ")
+                .push_bind(external_id.clone());
         }
         if let Some(after) = &filter.starting_after {
             query.push(" AND id > ").push_bind(after.clone());
@@ -154,6 +155,7 @@ enum Cell {
     Text(Option<String>),
     Time(Option<DateTime<Utc>>),
     Int(i64),
+    Bool(bool),
 }
 
 impl Cell {
@@ -162,6 +164,7 @@ impl Cell {
             Cell::Text(value) => query.push_bind(value),
             Cell::Time(value) => query.push_bind(value),
             Cell::Int(value) => query.push_bind(value),
+            Cell::Bool(value) => query.push_bind(value),
         };
     }
 }
@@ -197,6 +200,8 @@ impl InlineProjection for CustomerListProjection {
                     cells.insert("tenant", Cell::Text(Some(tenant.key())));
                     cells.insert("merchant_id", Cell::Text(Some(tenant.merchant_id)));
                     cells.insert("email", Cell::Text(Some(email.to_string())));
+                    cells.insert("email_key", Cell::Text(Some(email.normalized())));
+                    cells.insert("email_shared", Cell::Bool(false));
                     for field in DetailField::ALL {
                         let value = details.get(field).map(str::to_owned);
                         cells.insert(column(field), Cell::Text(value));
@@ -205,8 +210,10 @@ impl InlineProjection for CustomerListProjection {
                     cells.insert("updated_at", Cell::Time(Some(at)));
                     cells.insert("deleted_at", Cell::Time(None));
                 }
-                CustomerEvent::EmailChanged { email, at, .. } => {
+                CustomerEvent::EmailChanged { email, shared, at } => {
                     cells.insert("email", Cell::Text(Some(email.to_string())));
+                    cells.insert("email_key", Cell::Text(Some(email.normalized())));
+                    cells.insert("email_shared", Cell::Bool(shared));
                     cells.insert("updated_at", Cell::Time(Some(at)));
                 }
                 CustomerEvent::CustomerDetailsUpdated { changes, at } => {
@@ -258,4 +265,22 @@ impl InlineProjection for CustomerListProjection {
         });
         Ok(())
     }
+
+    fn refusal(&self, constraint: &str) -> Option<ClaimConflict> {
+        let kind = match constraint {
+            "customer_list_email_exclusive" => ClaimKind::Email,
+            "customer_list_external_id" => ClaimKind::ExternalId,
+            _ => return None,
+        };
+        Some(ClaimConflict { kind })
+    }
+}
+
+/// Decodes a Customer event from the log, or `None` for another aggregate's event.
+fn customer_event(event: &SerializedEvent) -> Result<Option<CustomerEvent>, serde_json::Error> {
+    use cqrs_es::Aggregate;
+    if event.aggregate_type != domain::customer::Customer::TYPE {
+        return Ok(None);
+    }
+    serde_json::from_value(event.payload.clone()).map(Some)
 }

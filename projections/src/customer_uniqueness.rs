@@ -7,7 +7,7 @@ use sqlx::PgPool;
 
 use crate::ClaimKind;
 
-/// Answers the Customer rules' uniqueness questions from the `customer_claims` guard.
+/// Answers the Customer rules' uniqueness questions from `customer_list`'s live rows.
 #[derive(Clone)]
 pub struct PgCustomerUniqueness {
     pool: PgPool,
@@ -35,21 +35,19 @@ impl PgCustomerUniqueness {
     }
 }
 
-/// Whether anyone but `$3` holds value `$2` in tenant `$1`, exclusively or shared. The kind
-/// and the `shared` conditions are spelled out so each half matches its partial index.
+/// Whether a live customer of tenant `$1` other than `$3` has value `$2`. The conditions are
+/// spelled out so each half matches its partial index.
 fn holders_query(kind: ClaimKind) -> &'static str {
     match kind {
         ClaimKind::Email => {
-            "SELECT EXISTS (SELECT 1 FROM customer_claims WHERE kind = 'email' AND NOT shared \
-                 AND tenant = $1 AND value = $2 AND customer_id <> $3) \
-             OR EXISTS (SELECT 1 FROM customer_claims WHERE kind = 'email' AND shared \
-                 AND tenant = $1 AND value = $2 AND customer_id <> $3)"
+            "SELECT EXISTS (SELECT 1 FROM customer_list WHERE deleted_at IS NULL \
+                 AND NOT email_shared AND tenant = $1 AND email_key = $2 AND id <> $3) \
+             OR EXISTS (SELECT 1 FROM customer_list WHERE deleted_at IS NULL \
+                 AND email_shared AND tenant = $1 AND email_key = $2 AND id <> $3)"
         }
         ClaimKind::ExternalId => {
-            "SELECT EXISTS (SELECT 1 FROM customer_claims WHERE kind = 'external_id' AND NOT shared \
-                 AND tenant = $1 AND value = $2 AND customer_id <> $3) \
-             OR EXISTS (SELECT 1 FROM customer_claims WHERE kind = 'external_id' AND shared \
-                 AND tenant = $1 AND value = $2 AND customer_id <> $3)"
+            "SELECT EXISTS (SELECT 1 FROM customer_list WHERE deleted_at IS NULL \
+                 AND tenant = $1 AND external_customer_id = $2 AND id <> $3)"
         }
     }
 }

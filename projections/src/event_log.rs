@@ -18,7 +18,7 @@ pub enum ClaimKind {
     ExternalId,
 }
 
-/// An append refused because another live customer of the tenant holds the same claim. It
+/// An append refused because another live customer of the tenant holds the same value. It
 /// reaches the caller inside `AggregateError::UnexpectedError`; the API downcasts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[error("{kind:?} is claimed by another customer")]

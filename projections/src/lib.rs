@@ -1,7 +1,6 @@
 //! billstream's side of PostgreSQL: the event log that cqrs-es appends to, and the read models
 //! projected from it. Each read model lives in its own file and owns its tables.
 
-pub mod customer_claims;
 pub mod customer_list;
 pub mod customer_uniqueness;
 pub mod database;
