@@ -8,7 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventStore};
-use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventStore};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
 use projections::event_log::TENANT_METADATA;
 use projections::EventLog;
 
@@ -61,6 +61,14 @@ where
         metadata: &CommandMetadata,
     ) -> Result<A, AggregateError<A::Error>> {
         self.run(aggregate_id, command, metadata, true).await
+    }
+
+    /// The aggregate's events as cqrs-es reads them (upcast to their current versions).
+    pub async fn history(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        self.store.load_events(aggregate_id).await
     }
 
     async fn run(

@@ -4,6 +4,7 @@
 pub mod customer_list;
 pub mod customer_uniqueness;
 pub mod database;
+pub mod event_feed;
 pub mod event_log;
 pub mod inline;
 

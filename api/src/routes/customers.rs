@@ -6,7 +6,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use cqrs_es::AggregateError;
+use cqrs_es::{Aggregate, AggregateError};
 use domain::customer::{Customer, CustomerCommand, CustomerError, DetailField};
 use domain::id::CustomerId;
 use projections::customer_list::{CustomerFilter, CustomerListProjection, CustomerListView};
@@ -21,7 +21,7 @@ use crate::extract::{present, JsonBody, QueryParams};
 use crate::routes::Success;
 use crate::state::AppState;
 
-const NOT_FOUND: &str = "Customer not found or access denied";
+pub(crate) const NOT_FOUND: &str = "Customer not found or access denied";
 
 /// A customer as every endpoint shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -290,7 +290,7 @@ fn command_error(error: AggregateError<CustomerError>, operation: Operation) -> 
     }
 }
 
-fn parse_id(id: &str) -> Result<CustomerId, ApiError> {
+pub(crate) fn parse_id(id: &str) -> Result<CustomerId, ApiError> {
     CustomerId::parse(id).map_err(|_| {
         ApiError::bad_request(
             "Invalid customer ID: expected \"cust_\" followed by letters, digits or underscores",
@@ -364,23 +364,62 @@ pub async fn list_customers(
     }))
 }
 
-/// Get a specific customer by their ID.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct GetCustomerQuery {
+    /// The customer as it was at this instant (ISO 8601), folded from its events.
+    pub as_of: Option<DateTime<Utc>>,
+    /// The customer as it was after its first `version` events.
+    pub version: Option<u64>,
+}
+
+/// Get a specific customer by their ID; with `asOf` or `version`, as it was then (a customer
+/// deleted since is shown with its `deletedAt` unset, as it was).
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = String, Path, description = "Customer ID")),
-    responses((status = 200, body = CustomerEnvelope), (status = 404, body = crate::routes::ErrorBody)),
+    params(("id" = String, Path, description = "Customer ID"), GetCustomerQuery),
+    responses((status = 200, body = CustomerEnvelope), (status = 400, body = crate::routes::ErrorBody),
+        (status = 404, body = crate::routes::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn get_customer(
     State(state): State<AppState>,
     principal: Principal,
     Path(id): Path<String>,
+    QueryParams(query): QueryParams<GetCustomerQuery>,
 ) -> Result<Json<CustomerEnvelope>, ApiError> {
     let id = parse_id(&id)?;
-    let view = CustomerListProjection::get(&state.pool, &principal.tenant, id.as_str())
-        .await?
-        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(Json(CustomerEnvelope {
-        customer: view.into(),
-    }))
+    let customer = match (query.as_of, query.version) {
+        (None, None) => CustomerListProjection::get(&state.pool, &principal.tenant, id.as_str())
+            .await?
+            .map(CustomerBody::from),
+        (Some(_), Some(_)) => {
+            return Err(ApiError::bad_request("Give asOf or version, not both"));
+        }
+        (as_of, version) => {
+            let history = state
+                .customers
+                .history(id.as_str())
+                .await
+                .map_err(|e| ApiError::internal("Failed to read customer history", e))?;
+            let mut customer = Customer::default();
+            for envelope in history {
+                let too_late = match (as_of, version) {
+                    (Some(instant), _) => envelope.payload.at() > instant,
+                    (_, Some(version)) => envelope.sequence as u64 > version,
+                    (None, None) => false,
+                };
+                if too_late {
+                    break;
+                }
+                customer.apply(envelope.payload);
+            }
+            Some(customer)
+                .filter(|c| c.tenant.as_ref() == Some(&principal.tenant))
+                .and_then(CustomerBody::from_aggregate)
+        }
+    };
+    let customer = customer.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    Ok(Json(CustomerEnvelope { customer }))
 }
 
 /// Create a new customer for the authenticated merchant.

@@ -1,6 +1,7 @@
 //! The HTTP surface: one file per resource, assembled here.
 
 pub mod customers;
+pub mod events;
 pub mod health;
 pub mod openapi;
 
@@ -41,6 +42,8 @@ pub fn v1(state: AppState) -> Router<AppState> {
                 .post(customers::update_customer)
                 .delete(customers::delete_customer),
         )
+        .route("/v1/customers/{id}/events", get(events::customer_events))
+        .route("/v1/events", get(events::feed))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::replay_by_key,

@@ -2,7 +2,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::customers;
+use crate::routes::{customers, events};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -13,9 +13,12 @@ use crate::routes::customers;
         customers::create_customer,
         customers::update_customer,
         customers::delete_customer,
+        events::customer_events,
+        events::feed,
     ),
     modifiers(&SecretKeyAuth),
-    tags((name = "customers", description = "The Customers API"))
+    tags((name = "customers", description = "The Customers API"),
+        (name = "events", description = "The event log: audit and feed"))
 )]
 pub struct ApiDoc;
 
