@@ -6,46 +6,12 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::FreshDatabase;
+
 fn billstream() -> Command {
     Command::new(env!("CARGO_BIN_EXE_billstream"))
-}
-
-fn server() -> String {
-    std::env::var("TEST_DATABASE_URL")
-        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432".into())
-}
-
-/// A database name no one uses yet (the binary creates it), dropped when the guard goes.
-struct FreshDatabase(String);
-
-impl FreshDatabase {
-    fn new() -> Self {
-        Self(format!("billstream_bin_{}", uuid::Uuid::new_v4().simple()))
-    }
-
-    fn url(&self) -> String {
-        format!("{}/{}", server(), self.0)
-    }
-}
-
-impl Drop for FreshDatabase {
-    fn drop(&mut self) {
-        let name = self.0.clone();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("runtime");
-        runtime.block_on(async move {
-            use sqlx::Connection;
-            if let Ok(mut admin) =
-                sqlx::PgConnection::connect(&format!("{}/postgres", server())).await
-            {
-                let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                    .execute(&mut admin)
-                    .await;
-            }
-        });
-    }
 }
 
 fn free_port() -> u16 {

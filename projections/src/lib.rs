@@ -7,5 +7,6 @@ pub mod database;
 pub mod event_feed;
 pub mod event_log;
 pub mod inline;
+pub mod snapshots;
 
 pub use event_log::{ClaimConflict, ClaimKind, EventLog};
