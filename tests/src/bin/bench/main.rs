@@ -44,6 +44,11 @@ use sqlx::{ConnectOptions, PgPool, Row};
 use tokio::sync::oneshot;
 
 const CREATE_TARGET: f64 = 0.25;
+/// Events in the long customer's history, and what a command on it may cost at most, as a
+/// multiple of a command on a new customer.
+const LONG_HISTORY: i64 = 10_000;
+const LONG_HISTORY_TARGET: f64 = 1.5;
+const LONG_HISTORY_OPS: usize = 1000;
 const GET_TARGET: f64 = 0.4;
 
 const USAGE: &str = "\
@@ -268,7 +273,7 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     eprintln!("http get ...");
     let http_get = {
         let http = http.clone();
-        let ids = Arc::new(http_ids);
+        let ids = Arc::new(http_ids.clone());
         drive(clients, timing, move |ctx| {
             let http = http.clone();
             let ids = ids.clone();
@@ -279,6 +284,30 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         })
         .await
     };
+
+    // 5. long history: a command on a customer with LONG_HISTORY events against one on a
+    // customer with a single event, one client, alternating so both share the noise.
+    eprintln!("long history ...");
+    let long_id = http
+        .create(&format!("long-{}@example.com", http.run))
+        .await
+        .map_err(|e| format!("create the long customer: {e}"))?;
+    grow_history(&raw_pool, &long_id, &http.tenant).await?;
+    let new_ids: Vec<&String> = http_ids.iter().take(LONG_HISTORY_OPS).collect();
+    // Warm up: the first command on the long customer replays everything and snapshots it.
+    http.update(&long_id, "warm-up").await?;
+    let mut long_latencies = Vec::with_capacity(LONG_HISTORY_OPS);
+    let mut new_latencies = Vec::with_capacity(LONG_HISTORY_OPS);
+    for (i, new_id) in new_ids.iter().enumerate() {
+        let t0 = Instant::now();
+        http.update(&long_id, &format!("long {i}")).await?;
+        long_latencies.push(t0.elapsed());
+        let t0 = Instant::now();
+        http.update(new_id, &format!("new {i}")).await?;
+        new_latencies.push(t0.elapsed());
+    }
+    let long_mean = mean_millis(&long_latencies);
+    let new_mean = mean_millis(&new_latencies);
 
     let created: i64 = sqlx::query_scalar("SELECT count(*) FROM customer_list")
         .fetch_one(&raw_pool)
@@ -310,6 +339,18 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         row("create", &http_create, &raw_create, CREATE_TARGET)
     );
     println!("{}", row("get", &http_get, &raw_get, GET_TARGET));
+    println!();
+    let cost = long_mean / new_mean;
+    println!(
+        "| command (update over HTTP, 1 client, {} each) | mean on a {}-event customer | mean on a 1-event customer | cost ratio | target |",
+        new_latencies.len(),
+        LONG_HISTORY
+    );
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| long history | {long_mean:.2} ms | {new_mean:.2} ms | {cost:.2}{} | at most {LONG_HISTORY_TARGET:.2} |",
+        if cost <= LONG_HISTORY_TARGET { "" } else { " ABOVE TARGET" }
+    );
     println!();
     println!("| phase | ok | errors | bench process share of busy CPU | machine CPU busy |");
     println!("|---|---:|---:|---:|---:|");
@@ -408,6 +449,34 @@ async fn raw_insert(pool: &PgPool, http: &Http, email: &str) -> Result<String, S
     Ok(id)
 }
 
+/// Gives the customer a history of LONG_HISTORY events by appending detail changes to the
+/// log directly (through the API this would take a minute). Its first command then replays
+/// them all and snapshots the result.
+async fn grow_history(pool: &PgPool, id: &str, tenant: &str) -> Result<(), String> {
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata, tenant) \
+         SELECT 'Customer', $1, g, 'CustomerDetailsUpdated', '1', \
+           json_build_object('CustomerDetailsUpdated', json_build_object( \
+             'changes', json_build_object('billingCity', 'city ' || g), \
+             'at', to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'))), \
+           json_build_object('tenant', $2::text), $2 \
+         FROM generate_series(2, $3) AS g",
+    )
+    .bind(id)
+    .bind(tenant)
+    .bind(LONG_HISTORY)
+    .execute(pool)
+    .await
+    .map_err(|e| format!("grow the long history: {e}"))?;
+    Ok(())
+}
+
+fn mean_millis(latencies: &[Duration]) -> f64 {
+    let total: Duration = latencies.iter().sum();
+    total.as_secs_f64() * 1000.0 / latencies.len().max(1) as f64
+}
+
 /// The app as a client sees it.
 struct Http {
     connections: http1::Connections,
@@ -440,6 +509,24 @@ impl Http {
             .as_str()
             .map(str::to_owned)
             .ok_or_else(|| format!("POST /v1/customers: no customer.id in {json}"))
+    }
+
+    /// `POST /v1/customers/{id}` setting the name; an error for anything but 2xx.
+    async fn update(&self, id: &str, name: &str) -> Result<(), String> {
+        let path = format!("/v1/customers/{id}");
+        let body = serde_json::to_vec(&json!({ "name": name })).map_err(|e| e.to_string())?;
+        let (status, body) = self
+            .connections
+            .send("POST", &path, &self.key, Some(&body))
+            .await
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        if !(200..300).contains(&status) {
+            return Err(format!(
+                "POST {path}: {status} {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+        Ok(())
     }
 
     /// `GET /v1/customers/{id}`; an error for anything but 2xx or another customer's body.
