@@ -4,9 +4,10 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use billstream::merchants::{create_merchant, Provider};
-use billstream::{server, telemetry};
+use billstream::{progress, server, telemetry};
 use clap::{Parser, Subcommand};
 use projections::database::{connect_and_migrate, redacted};
+use projections::rebuild;
 use sqlx::PgPool;
 
 // mimalloc: a request allocates many small short-lived buffers, and glibc's malloc and free
@@ -49,6 +50,20 @@ enum Command {
         #[command(subcommand)]
         command: MerchantCommand,
     },
+    /// Inspect and rebuild read models.
+    Projections {
+        #[command(subcommand)]
+        command: ProjectionCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectionCommand {
+    /// Print each projection, its checkpoint and its lag behind the log.
+    Status,
+    /// Rebuild projections (all when none is named) from the log into fresh tables and swap
+    /// them in; the service may keep running.
+    Rebuild { names: Vec<String> },
 }
 
 #[derive(Subcommand)]
@@ -107,6 +122,56 @@ async fn run(cli: Cli) -> Result<(), String> {
                 "{}",
                 serde_json::to_string(&merchant).map_err(|e| e.to_string())?
             );
+            Ok(())
+        }
+        Command::Projections { command } => projections_command(&pool, command).await,
+    }
+}
+
+async fn projections_command(pool: &PgPool, command: ProjectionCommand) -> Result<(), String> {
+    match command {
+        ProjectionCommand::Status => {
+            let statuses = projections::status::status(pool)
+                .await
+                .map_err(|e| format!("cannot read projection status: {e}"))?;
+            println!(
+                "{:<16} {:<8} {:>10} {:>12} {:>8}",
+                "projection", "mode", "rows", "checkpoint", "lag"
+            );
+            for s in statuses {
+                println!(
+                    "{:<16} {:<8} {:>10} {:>12} {:>8}",
+                    s.name,
+                    s.mode,
+                    s.rows,
+                    s.checkpoint,
+                    s.lag()
+                );
+            }
+            Ok(())
+        }
+        ProjectionCommand::Rebuild { names } => {
+            let names: Vec<String> = if names.is_empty() {
+                rebuild::PROJECTIONS.iter().map(|n| n.to_string()).collect()
+            } else {
+                names
+            };
+            for name in names {
+                let progress = progress::RebuildProgress::new(&name);
+                let started = std::time::Instant::now();
+                let report = rebuild::rebuild(pool, &name, &progress)
+                    .await
+                    .map_err(|e| format!("cannot rebuild {name}: {e}"))?;
+                progress.finish();
+                let seconds = started.elapsed().as_secs_f64();
+                println!(
+                    "rebuilt {}: {} events in {seconds:.1} s ({:.0} events/s), {} more caught up before the swap",
+                    report.projection,
+                    report.events,
+                    report.events as f64 / seconds.max(1e-9),
+                    report.caught_up
+                );
+            }
             Ok(())
         }
     }

@@ -20,7 +20,10 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pool: PgPool) -> Self {
-        let log = EventLog::new(pool.clone(), vec![Box::new(CustomerListProjection)]);
+        let log = EventLog::new(
+            pool.clone(),
+            vec![Box::new(CustomerListProjection::default())],
+        );
         let customer_services = CustomerServices {
             uniqueness: Arc::new(PgCustomerUniqueness::new(pool.clone())),
             clock: Arc::new(SystemClock),

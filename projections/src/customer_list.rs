@@ -74,9 +74,27 @@ pub struct CustomerPage {
     pub has_more: bool,
 }
 
-pub struct CustomerListProjection;
+/// Projects customers into `table`: `customer_list` itself, or a fresh table a rebuild fills
+/// before it takes the live one's place.
+#[derive(Debug, Clone, Copy)]
+pub struct CustomerListProjection {
+    table: &'static str,
+}
+
+impl Default for CustomerListProjection {
+    fn default() -> Self {
+        Self::into_table(TABLE)
+    }
+}
+
+/// The live read model's table.
+pub const TABLE: &str = "customer_list";
 
 impl CustomerListProjection {
+    pub fn into_table(table: &'static str) -> Self {
+        Self { table }
+    }
+
     /// The live customer `id` of `tenant`, or `None`: deleted customers and other tenants'
     /// customers are not found alike.
     pub async fn get(
@@ -236,13 +254,11 @@ impl InlineProjection for CustomerListProjection {
             return Ok(());
         }
         let id = first.aggregate_id.clone();
+        let table = self.table;
         append.write(|query| {
             if created {
                 let columns: Vec<&str> = cells.keys().copied().collect();
-                query.push(format!(
-                    "INSERT INTO customer_list ({}) ",
-                    columns.join(", ")
-                ));
+                query.push(format!("INSERT INTO {table} ({}) ", columns.join(", ")));
                 query.push("VALUES (");
                 for (i, cell) in cells.into_values().enumerate() {
                     if i > 0 {
@@ -252,7 +268,7 @@ impl InlineProjection for CustomerListProjection {
                 }
                 query.push(")");
             } else {
-                query.push("UPDATE customer_list SET ");
+                query.push(format!("UPDATE {table} SET "));
                 for (i, (column, cell)) in cells.into_iter().enumerate() {
                     if i > 0 {
                         query.push(", ");

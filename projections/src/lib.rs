@@ -7,6 +7,8 @@ pub mod database;
 pub mod event_feed;
 pub mod event_log;
 pub mod inline;
+pub mod rebuild;
 pub mod snapshots;
+pub mod status;
 
 pub use event_log::{ClaimConflict, ClaimKind, EventLog};

@@ -1,0 +1,245 @@
+//! Rebuilding a read model from the log while the service keeps answering: fill a fresh
+//! table from the settled events, index it, then, holding off appends for a moment, apply
+//! the events that settled since and swap the fresh table in.
+
+use cqrs_es::persist::SerializedEvent;
+use futures::TryStreamExt;
+use sqlx::postgres::PgRow;
+use sqlx::{Acquire, PgConnection, PgPool, Row};
+
+use crate::customer_list::{self, CustomerListProjection};
+use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
+
+/// Read models that can be rebuilt, by name.
+pub const PROJECTIONS: &[&str] = &[customer_list::TABLE];
+
+/// Customers folded per statement while filling the fresh table.
+const BATCH: usize = 500;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RebuildError {
+    #[error("no projection is named {0:?}; known: {known}", known = PROJECTIONS.join(", "))]
+    Unknown(String),
+    #[error(transparent)]
+    Decode(#[from] InlineProjectionError),
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// What a rebuild did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RebuildReport {
+    pub projection: &'static str,
+    /// Events folded while filling the fresh table.
+    pub events: u64,
+    /// Events that settled during the fill, applied just before the swap.
+    pub caught_up: u64,
+}
+
+/// A rebuild's progress: events folded so far, of about `total`.
+pub trait Progress {
+    fn started(&self, total: u64);
+    fn advanced(&self, done: u64);
+}
+
+/// Rebuilds the projection called `name` from position zero and swaps it in.
+pub async fn rebuild(
+    pool: &PgPool,
+    name: &str,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, RebuildError> {
+    match name {
+        customer_list::TABLE => rebuild_customer_list(pool, progress).await,
+        other => Err(RebuildError::Unknown(other.to_owned())),
+    }
+}
+
+const FRESH: &str = "customer_list_rebuild";
+
+async fn rebuild_customer_list(
+    pool: &PgPool,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, RebuildError> {
+    let live = customer_list::TABLE;
+    let fresh = CustomerListProjection::into_table(FRESH);
+    let mut connection = pool.acquire().await?;
+    sqlx::query(&format!("DROP TABLE IF EXISTS {FRESH}"))
+        .execute(&mut *connection)
+        .await?;
+    // Columns and defaults only: rows go in faster without indexes, which come after.
+    sqlx::query(&format!(
+        "CREATE TABLE {FRESH} (LIKE {live} INCLUDING DEFAULTS INCLUDING CONSTRAINTS)"
+    ))
+    .execute(&mut *connection)
+    .await?;
+
+    // Every event of a transaction older than all running ones has settled: this is the cut
+    // the fill reads up to. The rest is applied under the lock before the swap.
+    let horizon: String =
+        sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+            .fetch_one(&mut *connection)
+            .await?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'Customer' AND transaction_id < $1::xid8",
+    )
+    .bind(&horizon)
+    .fetch_one(&mut *connection)
+    .await?;
+    progress.started(total as u64);
+
+    let events = fill(pool, &mut connection, &fresh, &horizon, progress).await?;
+    copy_indexes(&mut connection, live, FRESH).await?;
+
+    let mut tx = connection.begin().await?;
+    // Appends write customer_list, so this waits for those in flight and holds off new ones
+    // until the swap commits; reads go on meanwhile.
+    sqlx::query(&format!("LOCK TABLE {live} IN EXCLUSIVE MODE"))
+        .execute(&mut *tx)
+        .await?;
+    let late: Vec<SerializedEvent> = sqlx::query(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+         metadata FROM events \
+         WHERE aggregate_type = 'Customer' AND transaction_id >= $1::xid8 ORDER BY position",
+    )
+    .bind(&horizon)
+    .fetch_all(&mut *tx)
+    .await?
+    .iter()
+    .map(serialized)
+    .collect::<Result<_, _>>()?;
+    for event in &late {
+        let mut statement = AppendStatement::new();
+        fresh.writes(std::slice::from_ref(event), &mut statement)?;
+        statement.finish().build().execute(&mut *tx).await?;
+    }
+    swap(&mut tx, live, FRESH).await?;
+    tx.commit().await?;
+    progress.advanced(events + late.len() as u64);
+    Ok(RebuildReport {
+        projection: customer_list::TABLE,
+        events,
+        caught_up: late.len() as u64,
+    })
+}
+
+/// Folds the settled events, one customer at a time, into the fresh table.
+async fn fill(
+    pool: &PgPool,
+    connection: &mut PgConnection,
+    projection: &CustomerListProjection,
+    horizon: &str,
+    progress: &dyn Progress,
+) -> Result<u64, RebuildError> {
+    // In key order, so each customer's events arrive together and in sequence.
+    let mut rows = sqlx::query(
+        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+         metadata FROM events \
+         WHERE aggregate_type = 'Customer' AND transaction_id < $1::xid8 \
+         ORDER BY aggregate_type, aggregate_id, sequence",
+    )
+    .bind(horizon)
+    .fetch(pool);
+    let mut folded = 0u64;
+    let mut customer: Vec<SerializedEvent> = Vec::new();
+    let mut statement = AppendStatement::new();
+    let mut pending = 0;
+    while let Some(row) = rows.try_next().await? {
+        let event = serialized(&row)?;
+        if customer
+            .last()
+            .is_some_and(|last| last.aggregate_id != event.aggregate_id)
+        {
+            projection.writes(&customer, &mut statement)?;
+            folded += customer.len() as u64;
+            customer.clear();
+            pending += 1;
+            if pending == BATCH {
+                std::mem::replace(&mut statement, AppendStatement::new())
+                    .finish()
+                    .build()
+                    .execute(&mut *connection)
+                    .await?;
+                pending = 0;
+                progress.advanced(folded);
+            }
+        }
+        customer.push(event);
+    }
+    if !customer.is_empty() {
+        projection.writes(&customer, &mut statement)?;
+        folded += customer.len() as u64;
+        pending += 1;
+    }
+    if pending > 0 {
+        statement.finish().build().execute(&mut *connection).await?;
+    }
+    progress.advanced(folded);
+    Ok(folded)
+}
+
+/// Gives `fresh` the indexes of `live`, named `<name>_rebuild` until the swap.
+async fn copy_indexes(
+    connection: &mut PgConnection,
+    live: &str,
+    fresh: &str,
+) -> Result<(), sqlx::Error> {
+    let indexes: Vec<(String, String)> = sqlx::query_as(
+        "SELECT indexname::text, indexdef FROM pg_indexes \
+         WHERE schemaname = current_schema() AND tablename = $1",
+    )
+    .bind(live)
+    .fetch_all(&mut *connection)
+    .await?;
+    for (name, definition) in indexes {
+        let definition = definition
+            .replacen(
+                &format!("INDEX {name} ON"),
+                &format!("INDEX {name}_rebuild ON"),
+                1,
+            )
+            .replacen(&format!(".{live} "), &format!(".{fresh} "), 1);
+        sqlx::query(&definition).execute(&mut *connection).await?;
+    }
+    Ok(())
+}
+
+/// Drops `live` and gives `fresh` its name and its index and key names.
+async fn swap(connection: &mut PgConnection, live: &str, fresh: &str) -> Result<(), sqlx::Error> {
+    let names: Vec<String> = sqlx::query_scalar(
+        "SELECT indexname::text FROM pg_indexes \
+         WHERE schemaname = current_schema() AND tablename = $1",
+    )
+    .bind(live)
+    .fetch_all(&mut *connection)
+    .await?;
+    sqlx::query(&format!("DROP TABLE {live}"))
+        .execute(&mut *connection)
+        .await?;
+    sqlx::query(&format!("ALTER TABLE {fresh} RENAME TO {live}"))
+        .execute(&mut *connection)
+        .await?;
+    for name in names {
+        sqlx::query(&format!("ALTER INDEX {name}_rebuild RENAME TO {name}"))
+            .execute(&mut *connection)
+            .await?;
+    }
+    // The primary key was copied as a unique index; make it the key again.
+    sqlx::query(&format!(
+        "ALTER TABLE {live} ADD CONSTRAINT {live}_pkey PRIMARY KEY USING INDEX {live}_pkey"
+    ))
+    .execute(&mut *connection)
+    .await?;
+    Ok(())
+}
+
+fn serialized(row: &PgRow) -> Result<SerializedEvent, sqlx::Error> {
+    Ok(SerializedEvent {
+        aggregate_type: row.try_get("aggregate_type")?,
+        aggregate_id: row.try_get("aggregate_id")?,
+        sequence: row.try_get::<i64, _>("sequence")? as usize,
+        event_type: row.try_get("event_type")?,
+        event_version: row.try_get("event_version")?,
+        payload: row.try_get("payload")?,
+        metadata: row.try_get("metadata")?,
+    })
+}
