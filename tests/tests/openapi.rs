@@ -8,12 +8,14 @@ use serde_json::{json, Value};
 
 /// Every (method, path) the API serves under /v1. A route added to the router but not to the
 /// description, or dropped from the description, fails the test below.
-const SERVED: [(&str, &str); 5] = [
+const SERVED: [(&str, &str); 7] = [
     ("get", "/v1/customers"),
     ("post", "/v1/customers"),
     ("get", "/v1/customers/{id}"),
     ("post", "/v1/customers/{id}"),
     ("delete", "/v1/customers/{id}"),
+    ("get", "/v1/customers/{id}/events"),
+    ("get", "/v1/events"),
 ];
 
 const METHODS: [&str; 8] = [
