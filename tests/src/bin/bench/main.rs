@@ -49,6 +49,15 @@ const CREATE_TARGET: f64 = 0.25;
 const LONG_HISTORY: i64 = 10_000;
 const LONG_HISTORY_TARGET: f64 = 1.5;
 const LONG_HISTORY_OPS: usize = 1000;
+/// A rebuild must fold events at least this fraction as fast as a raw scan decodes them.
+const REBUILD_TARGET: f64 = 0.3;
+
+struct Quiet;
+
+impl projections::rebuild::Progress for Quiet {
+    fn started(&self, _: u64) {}
+    fn advanced(&self, _: u64) {}
+}
 const GET_TARGET: f64 = 0.4;
 
 const USAGE: &str = "\
@@ -58,6 +67,7 @@ usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N]
   --warmup N      warm-up seconds before each phase (default 2)
   --clients N     concurrent clients, and the size of both database pools (default 32)
   --customers N   rows / customers pre-created for the get phases (default 2000)
+  --rebuild-events N  events in the log for the rebuild phase (default 1000000)
 
 The PostgreSQL server is TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432);
 a fresh database is made on it and dropped at the end.";
@@ -68,6 +78,7 @@ struct Args {
     warmup: u64,
     clients: usize,
     customers: usize,
+    rebuild_events: i64,
 }
 
 impl Args {
@@ -77,6 +88,7 @@ impl Args {
             warmup: 2,
             clients: 32,
             customers: 2000,
+            rebuild_events: 1_000_000,
         };
         let mut iter = std::env::args().skip(1);
         while let Some(flag) = iter.next() {
@@ -95,6 +107,7 @@ impl Args {
                 "--warmup" => args.warmup = number(&name, &value)?,
                 "--clients" => args.clients = number(&name, &value)?,
                 "--customers" => args.customers = number(&name, &value)?,
+                "--rebuild-events" => args.rebuild_events = number(&name, &value)?,
                 _ => return Err(format!("unknown argument {name}")),
             }
         }
@@ -309,6 +322,33 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     let long_mean = mean_millis(&long_latencies);
     let new_mean = mean_millis(&new_latencies);
 
+    // 6. rebuild: customer_list from a log of --rebuild-events events, against a raw scan
+    // that decodes the same rows into structs.
+    eprintln!("rebuild: writing {} events ...", args.rebuild_events);
+    grow_log(
+        &raw_pool,
+        &http.tenant,
+        &http.merchant_id,
+        args.rebuild_events,
+    )
+    .await?;
+    let log_events: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Customer'")
+            .fetch_one(&raw_pool)
+            .await
+            .map_err(|e| e.to_string())?;
+    eprintln!("rebuild: raw scan ...");
+    let t0 = Instant::now();
+    let scanned = raw_scan(&raw_pool).await?;
+    let raw_rate = scanned as f64 / t0.elapsed().as_secs_f64();
+    eprintln!("rebuild: customer_list ...");
+    let t0 = Instant::now();
+    let report = projections::rebuild::rebuild(&raw_pool, "customer_list", &Quiet)
+        .await
+        .map_err(|e| format!("rebuild: {e}"))?;
+    let rebuilt = report.events + report.caught_up;
+    let rebuild_rate = rebuilt as f64 / t0.elapsed().as_secs_f64();
+
     let created: i64 = sqlx::query_scalar("SELECT count(*) FROM customer_list")
         .fetch_one(&raw_pool)
         .await
@@ -350,6 +390,14 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     println!(
         "| long history | {long_mean:.2} ms | {new_mean:.2} ms | {cost:.2}{} | at most {LONG_HISTORY_TARGET:.2} |",
         if cost <= LONG_HISTORY_TARGET { "" } else { " ABOVE TARGET" }
+    );
+    println!();
+    let rebuild_ratio = rebuild_rate / raw_rate;
+    println!("| rebuild of customer_list from {log_events} events | billstream events/s | raw decode events/s | ratio | target |");
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| rebuild | {rebuild_rate:.0} | {raw_rate:.0} | {rebuild_ratio:.2}{} | {REBUILD_TARGET:.2} |",
+        if rebuild_ratio >= REBUILD_TARGET { "" } else { " BELOW TARGET" }
     );
     println!();
     println!("| phase | ok | errors | bench process share of busy CPU | machine CPU busy |");
@@ -470,6 +518,75 @@ async fn grow_history(pool: &PgPool, id: &str, tenant: &str) -> Result<(), Strin
     .await
     .map_err(|e| format!("grow the long history: {e}"))?;
     Ok(())
+}
+
+/// Appends customers' histories straight to the log until it holds about `events` more
+/// events: per customer a creation, two detail changes and an email change.
+async fn grow_log(
+    pool: &PgPool,
+    tenant: &str,
+    merchant_id: &str,
+    events: i64,
+) -> Result<(), String> {
+    let customers = events / 4;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, event_version, \
+         payload, metadata, tenant) \
+         SELECT 'Customer', 'cust_rebuild_' || c, s, \
+           (ARRAY['CustomerCreated', 'CustomerDetailsUpdated', 'EmailChanged', \
+                  'CustomerDetailsUpdated'])[s], '1', \
+           CASE s \
+             WHEN 1 THEN json_build_object('CustomerCreated', json_build_object( \
+               'id', 'cust_rebuild_' || c, \
+               'tenant', json_build_object('merchantId', $2::text, 'mode', 'test'), \
+               'email', 'rebuild' || c || '@example.com', \
+               'details', json_build_object('name', 'Customer ' || c, 'billingCountry', 'DE'), \
+               'at', '2026-01-01T00:00:00Z')) \
+             WHEN 3 THEN json_build_object('EmailChanged', json_build_object( \
+               'email', 'Rebuilt' || c || '@example.com', 'shared', false, \
+               'at', '2026-01-03T00:00:00Z')) \
+             ELSE json_build_object('CustomerDetailsUpdated', json_build_object( \
+               'changes', json_build_object('billingCity', 'City ' || s, 'taxId', 'T' || c), \
+               'at', '2026-01-0' || s || 'T00:00:00Z')) \
+           END, \
+           json_build_object('tenant', $1::text, 'actor', 'key_bench'), $1 \
+         FROM generate_series(1, 4) AS s, generate_series(1, $3) AS c",
+    )
+    .bind(tenant)
+    .bind(merchant_id)
+    .bind(customers)
+    .execute(pool)
+    .await
+    .map_err(|e| format!("grow the log: {e}"))?;
+    let _ = sqlx::query("ANALYZE events").execute(pool).await;
+    Ok(())
+}
+
+/// An event row decoded into a struct, as a projection would receive it.
+#[derive(sqlx::FromRow)]
+#[allow(dead_code)]
+struct RawEvent {
+    aggregate_id: String,
+    sequence: i64,
+    event_type: String,
+    event_version: String,
+    payload: Value,
+    metadata: Value,
+}
+
+/// Reads every Customer event in the order a rebuild reads them, decoding each row.
+async fn raw_scan(pool: &PgPool) -> Result<u64, String> {
+    let mut rows = sqlx::query_as::<_, RawEvent>(
+        "SELECT aggregate_id, sequence, event_type, event_version, payload, metadata \
+         FROM events WHERE aggregate_type = 'Customer' \
+         ORDER BY aggregate_type, aggregate_id, sequence",
+    )
+    .fetch(pool);
+    let mut count = 0u64;
+    while let Some(event) = rows.try_next().await.map_err(|e| e.to_string())? {
+        count += u64::from(event.sequence > 0);
+    }
+    Ok(count)
 }
 
 fn mean_millis(latencies: &[Duration]) -> f64 {
