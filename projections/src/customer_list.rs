@@ -187,6 +187,96 @@ impl Cell {
     }
 }
 
+/// What a customer's events do to its row: every column when it is created among them,
+/// otherwise only the columns they change. Later events override earlier ones.
+#[derive(Default)]
+pub(crate) struct RowChanges {
+    created: bool,
+    cells: BTreeMap<&'static str, Cell>,
+}
+
+impl RowChanges {
+    pub(crate) fn apply(&mut self, sequence: usize, event: CustomerEvent) {
+        let cells = &mut self.cells;
+        match event {
+            CustomerEvent::CustomerCreated {
+                id,
+                tenant,
+                email,
+                details,
+                at,
+            } => {
+                self.created = true;
+                cells.insert("id", Cell::Text(Some(id.to_string())));
+                cells.insert("tenant", Cell::Text(Some(tenant.key())));
+                cells.insert("merchant_id", Cell::Text(Some(tenant.merchant_id)));
+                cells.insert("email", Cell::Text(Some(email.to_string())));
+                cells.insert("email_key", Cell::Text(Some(email.normalized())));
+                cells.insert("email_shared", Cell::Bool(false));
+                for field in DetailField::ALL {
+                    let value = details.get(field).map(str::to_owned);
+                    cells.insert(column(field), Cell::Text(value));
+                }
+                cells.insert("created_at", Cell::Time(Some(at)));
+                cells.insert("updated_at", Cell::Time(Some(at)));
+                cells.insert("deleted_at", Cell::Time(None));
+            }
+            CustomerEvent::EmailChanged { email, shared, at } => {
+                cells.insert("email", Cell::Text(Some(email.to_string())));
+                cells.insert("email_key", Cell::Text(Some(email.normalized())));
+                cells.insert("email_shared", Cell::Bool(shared));
+                cells.insert("updated_at", Cell::Time(Some(at)));
+            }
+            CustomerEvent::CustomerDetailsUpdated { changes, at } => {
+                for (field, value) in changes {
+                    cells.insert(column(field), Cell::Text(value));
+                }
+                cells.insert("updated_at", Cell::Time(Some(at)));
+            }
+            CustomerEvent::SoftDeleted { at } => {
+                cells.insert("deleted_at", Cell::Time(Some(at)));
+                cells.insert("updated_at", Cell::Time(Some(at)));
+            }
+        }
+        cells.insert("version", Cell::Int(sequence as i64));
+    }
+
+    pub(crate) fn created(&self) -> bool {
+        self.created
+    }
+}
+
+impl CustomerListProjection {
+    /// Inserts whole rows (customers created within their changes) in one statement.
+    pub(crate) async fn insert_created(
+        &self,
+        rows: Vec<RowChanges>,
+        connection: &mut sqlx::PgConnection,
+    ) -> Result<(), sqlx::Error> {
+        let Some(first) = rows.first() else {
+            return Ok(());
+        };
+        let columns: Vec<&str> = first.cells.keys().copied().collect();
+        let mut query: QueryBuilder<'static, Postgres> = QueryBuilder::new(format!(
+            "INSERT INTO {} ({}) ",
+            self.table,
+            columns.join(", ")
+        ));
+        query.push_values(rows, |mut values, row| {
+            for cell in row.cells.into_values() {
+                match cell {
+                    Cell::Text(value) => values.push_bind(value),
+                    Cell::Time(value) => values.push_bind(value),
+                    Cell::Int(value) => values.push_bind(value),
+                    Cell::Bool(value) => values.push_bind(value),
+                };
+            }
+        });
+        query.build().execute(connection).await?;
+        Ok(())
+    }
+}
+
 impl InlineProjection for CustomerListProjection {
     fn name(&self) -> &'static str {
         "customer_list"
@@ -199,54 +289,13 @@ impl InlineProjection for CustomerListProjection {
         events: &[SerializedEvent],
         append: &mut AppendStatement,
     ) -> Result<(), InlineProjectionError> {
-        let mut created = false;
-        let mut cells: BTreeMap<&'static str, Cell> = BTreeMap::new();
+        let mut row = RowChanges::default();
         for event in events {
-            let Some(customer_event) = customer_event(event)? else {
-                continue;
-            };
-            match customer_event {
-                CustomerEvent::CustomerCreated {
-                    id,
-                    tenant,
-                    email,
-                    details,
-                    at,
-                } => {
-                    created = true;
-                    cells.insert("id", Cell::Text(Some(id.to_string())));
-                    cells.insert("tenant", Cell::Text(Some(tenant.key())));
-                    cells.insert("merchant_id", Cell::Text(Some(tenant.merchant_id)));
-                    cells.insert("email", Cell::Text(Some(email.to_string())));
-                    cells.insert("email_key", Cell::Text(Some(email.normalized())));
-                    cells.insert("email_shared", Cell::Bool(false));
-                    for field in DetailField::ALL {
-                        let value = details.get(field).map(str::to_owned);
-                        cells.insert(column(field), Cell::Text(value));
-                    }
-                    cells.insert("created_at", Cell::Time(Some(at)));
-                    cells.insert("updated_at", Cell::Time(Some(at)));
-                    cells.insert("deleted_at", Cell::Time(None));
-                }
-                CustomerEvent::EmailChanged { email, shared, at } => {
-                    cells.insert("email", Cell::Text(Some(email.to_string())));
-                    cells.insert("email_key", Cell::Text(Some(email.normalized())));
-                    cells.insert("email_shared", Cell::Bool(shared));
-                    cells.insert("updated_at", Cell::Time(Some(at)));
-                }
-                CustomerEvent::CustomerDetailsUpdated { changes, at } => {
-                    for (field, value) in changes {
-                        cells.insert(column(field), Cell::Text(value));
-                    }
-                    cells.insert("updated_at", Cell::Time(Some(at)));
-                }
-                CustomerEvent::SoftDeleted { at } => {
-                    cells.insert("deleted_at", Cell::Time(Some(at)));
-                    cells.insert("updated_at", Cell::Time(Some(at)));
-                }
+            if let Some(customer_event) = customer_event(event)? {
+                row.apply(event.sequence, customer_event);
             }
-            cells.insert("version", Cell::Int(event.sequence as i64));
         }
+        let RowChanges { created, cells } = row;
         let Some(first) = events.first() else {
             return Ok(());
         };
@@ -293,7 +342,9 @@ impl InlineProjection for CustomerListProjection {
 }
 
 /// Decodes a Customer event from the log, or `None` for another aggregate's event.
-fn customer_event(event: &SerializedEvent) -> Result<Option<CustomerEvent>, serde_json::Error> {
+pub(crate) fn customer_event(
+    event: &SerializedEvent,
+) -> Result<Option<CustomerEvent>, serde_json::Error> {
     use cqrs_es::Aggregate;
     if event.aggregate_type != domain::customer::Customer::TYPE {
         return Ok(None);

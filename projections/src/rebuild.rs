@@ -7,14 +7,15 @@ use futures::TryStreamExt;
 use sqlx::postgres::PgRow;
 use sqlx::{Acquire, PgConnection, PgPool, Row};
 
-use crate::customer_list::{self, CustomerListProjection};
+use crate::customer_list::{self, CustomerListProjection, RowChanges};
 use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
 
 /// Read models that can be rebuilt, by name.
 pub const PROJECTIONS: &[&str] = &[customer_list::TABLE];
 
-/// Customers folded per statement while filling the fresh table.
-const BATCH: usize = 500;
+/// Rows inserted per statement while filling the fresh table (20 columns each: well under
+/// PostgreSQL's 65,535 parameters).
+const BATCH: usize = 1000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum RebuildError {
@@ -22,6 +23,8 @@ pub enum RebuildError {
     Unknown(String),
     #[error(transparent)]
     Decode(#[from] InlineProjectionError),
+    #[error("the log has events of {0} but not its creation")]
+    NoCreation(String),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -122,7 +125,8 @@ async fn rebuild_customer_list(
     })
 }
 
-/// Folds the settled events, one customer at a time, into the fresh table.
+/// Folds the settled events, one customer at a time, into rows for the fresh table, and
+/// inserts them a batch at a time.
 async fn fill(
     pool: &PgPool,
     connection: &mut PgConnection,
@@ -131,50 +135,52 @@ async fn fill(
     progress: &dyn Progress,
 ) -> Result<u64, RebuildError> {
     // In key order, so each customer's events arrive together and in sequence.
-    let mut rows = sqlx::query(
-        "SELECT aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
-         metadata FROM events \
+    let mut rows = sqlx::query_as::<_, (String, i64, serde_json::Value)>(
+        "SELECT aggregate_id, sequence, payload FROM events \
          WHERE aggregate_type = 'Customer' AND transaction_id < $1::xid8 \
          ORDER BY aggregate_type, aggregate_id, sequence",
     )
     .bind(horizon)
     .fetch(pool);
     let mut folded = 0u64;
-    let mut customer: Vec<SerializedEvent> = Vec::new();
-    let mut statement = AppendStatement::new();
-    let mut pending = 0;
-    while let Some(row) = rows.try_next().await? {
-        let event = serialized(&row)?;
-        if customer
-            .last()
-            .is_some_and(|last| last.aggregate_id != event.aggregate_id)
-        {
-            projection.writes(&customer, &mut statement)?;
-            folded += customer.len() as u64;
-            customer.clear();
-            pending += 1;
-            if pending == BATCH {
-                std::mem::replace(&mut statement, AppendStatement::new())
-                    .finish()
-                    .build()
-                    .execute(&mut *connection)
-                    .await?;
-                pending = 0;
-                progress.advanced(folded);
+    let mut batch: Vec<RowChanges> = Vec::with_capacity(BATCH);
+    let mut current: Option<(String, RowChanges)> = None;
+    while let Some((aggregate_id, sequence, payload)) = rows.try_next().await? {
+        let event = serde_json::from_value(payload).map_err(InlineProjectionError::Decode)?;
+        folded += 1;
+        match &mut current {
+            Some((id, row)) if *id == aggregate_id => row.apply(sequence as usize, event),
+            _ => {
+                if let Some((id, row)) = current.take() {
+                    batch.push(created(id, row)?);
+                }
+                let mut row = RowChanges::default();
+                row.apply(sequence as usize, event);
+                current = Some((aggregate_id, row));
+                if batch.len() == BATCH {
+                    projection
+                        .insert_created(std::mem::take(&mut batch), connection)
+                        .await?;
+                    progress.advanced(folded);
+                }
             }
         }
-        customer.push(event);
     }
-    if !customer.is_empty() {
-        projection.writes(&customer, &mut statement)?;
-        folded += customer.len() as u64;
-        pending += 1;
+    if let Some((id, row)) = current.take() {
+        batch.push(created(id, row)?);
     }
-    if pending > 0 {
-        statement.finish().build().execute(&mut *connection).await?;
-    }
+    projection.insert_created(batch, connection).await?;
     progress.advanced(folded);
     Ok(folded)
+}
+
+/// A customer's row from its whole history, which must begin with its creation.
+fn created(id: String, row: RowChanges) -> Result<RowChanges, RebuildError> {
+    if row.created() {
+        Ok(row)
+    } else {
+        Err(RebuildError::NoCreation(id))
+    }
 }
 
 /// Gives `fresh` the indexes of `live`, named `<name>_rebuild` until the swap.
