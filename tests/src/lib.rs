@@ -269,3 +269,13 @@ pub async fn read(response: Response) -> (u16, Value) {
     let text = response.text().await.expect("body");
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
+
+/// A JSON timestamp of the API as an instant; panics unless it is ISO 8601 (RFC 3339).
+pub fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    let text = value
+        .as_str()
+        .unwrap_or_else(|| panic!("not a timestamp: {value}"));
+    chrono::DateTime::parse_from_rfc3339(text)
+        .unwrap_or_else(|e| panic!("{text} is not ISO 8601: {e}"))
+        .with_timezone(&chrono::Utc)
+}

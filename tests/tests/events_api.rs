@@ -1,7 +1,7 @@
 //! `GET /v1/customers/{id}/events`: a customer's events in order, as the log holds them, with
 //! who acted and in which request; for deleted customers too, and for no other tenant.
 
-use billstream_tests::{assert_error, send, send_raw, TestApp};
+use billstream_tests::{assert_error, send, send_raw, timestamp, TestApp};
 use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -27,15 +27,6 @@ const EVENT_FIELDS: [&str; 9] = [
 
 fn events_path(id: &str) -> String {
     format!("/v1/customers/{id}/events")
-}
-
-fn timestamp(value: &Value) -> DateTime<Utc> {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a timestamp: {value}"));
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{text} is not ISO 8601: {e}"))
-        .with_timezone(&Utc)
 }
 
 /// The customer's events; panics unless the answer is a 200 `{"events": [...]}` and nothing else.

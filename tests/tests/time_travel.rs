@@ -1,22 +1,13 @@
 //! `GET /v1/customers/{id}?version=N` and `?asOf=<timestamp>`: the customer as it was, folded
 //! from its events; deleted customers included, other tenants' never.
 
-use billstream_tests::{assert_error, TestApp};
+use billstream_tests::{assert_error, timestamp, TestApp};
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::{json, Value};
 
 const NOT_FOUND: &str = "Customer not found or access denied";
 const INVALID_ID: &str =
     "Invalid customer ID: expected \"cust_\" followed by letters, digits or underscores";
-
-fn timestamp(value: &Value) -> DateTime<Utc> {
-    let text = value
-        .as_str()
-        .unwrap_or_else(|| panic!("not a timestamp: {value}"));
-    DateTime::parse_from_rfc3339(text)
-        .unwrap_or_else(|e| panic!("{text} is not ISO 8601: {e}"))
-        .with_timezone(&Utc)
-}
 
 /// An instant as a query value: ISO 8601 in UTC with microseconds, nothing to escape.
 fn iso(instant: DateTime<Utc>) -> String {
