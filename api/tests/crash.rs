@@ -1,0 +1,156 @@
+//! kill -9 under write load: after a restart no acknowledged write is missing and the read
+//! model equals a fresh rebuild of it.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::FreshDatabase;
+
+fn billstream() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_billstream"))
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+/// One request on its own connection; the status and body, or `None` if the server was not
+/// there to answer in full.
+fn request(port: u16, method: &str, path: &str, key: &str, body: &str) -> Option<(u16, String)> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let (_, body) = response.split_once("\r\n\r\n")?;
+    Some((status, body.to_owned()))
+}
+
+fn serve(database: &FreshDatabase, port: u16) -> Child {
+    let child = billstream()
+        .env("DATABASE_URL", database.url())
+        .env("BILLSTREAM_ADDR", format!("127.0.0.1:{port}"))
+        .env("BILLSTREAM_DB_POOL", "8")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn billstream");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while request(port, "GET", "/ready", "", "").map(|(s, _)| s) != Some(200) {
+        assert!(Instant::now() < deadline, "the service never became ready");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn customer_rows(database: &FreshDatabase) -> Vec<String> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        use sqlx::Connection;
+        let mut connection = sqlx::PgConnection::connect(&database.url())
+            .await
+            .expect("connect");
+        sqlx::query_scalar("SELECT row_to_json(c)::text FROM customer_list c ORDER BY id")
+            .fetch_all(&mut connection)
+            .await
+            .expect("rows")
+    })
+}
+
+#[test]
+fn kill_9_under_write_load_loses_no_acknowledged_customer() {
+    let database = FreshDatabase::new();
+    let output = billstream()
+        .args(["merchants", "create", "--name", "Crash"])
+        .env("DATABASE_URL", database.url())
+        .output()
+        .expect("merchants create");
+    assert!(output.status.success());
+    let merchant: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let key = merchant["testSecretKey"].as_str().unwrap().to_owned();
+    let acknowledged: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
+
+    for cycle in 0..3u64 {
+        let port = free_port();
+        let mut server = serve(&database, port);
+        let stop = Arc::new(AtomicBool::new(false));
+        let writers: Vec<_> = (0..6)
+            .map(|writer| {
+                let (key, stop, acknowledged) = (key.clone(), stop.clone(), acknowledged.clone());
+                std::thread::spawn(move || {
+                    let mut n = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        n += 1;
+                        let email = format!("c{cycle}w{writer}n{n}@example.com");
+                        let body = format!(r#"{{"email": "{email}", "name": "n{n}"}}"#);
+                        if let Some((201, answer)) =
+                            request(port, "POST", "/v1/customers", &key, &body)
+                        {
+                            let answer: serde_json::Value = serde_json::from_str(&answer).unwrap();
+                            let id = answer["customer"]["id"].as_str().unwrap().to_owned();
+                            acknowledged.lock().unwrap().push((id, email));
+                        }
+                    }
+                })
+            })
+            .collect();
+        // Let writes pile up, then kill the service mid-flight, at a different moment each time.
+        std::thread::sleep(Duration::from_millis(400 + 250 * cycle));
+        server.kill().expect("kill -9");
+        server.wait().expect("wait");
+        stop.store(true, Ordering::Relaxed);
+        for writer in writers {
+            writer.join().expect("writer");
+        }
+    }
+
+    let port = free_port();
+    let mut server = serve(&database, port);
+    let acknowledged = acknowledged.lock().unwrap().clone();
+    assert!(
+        acknowledged.len() > 50,
+        "only {} writes were acknowledged",
+        acknowledged.len()
+    );
+    for (id, email) in &acknowledged {
+        let answer = request(port, "GET", &format!("/v1/customers/{id}"), &key, "");
+        let (status, body) = answer.expect("the service answers");
+        assert_eq!(status, 200, "{id} was acknowledged, then lost: {body}");
+        assert!(body.contains(email.as_str()), "{id}: {body}");
+    }
+    server.kill().expect("stop");
+    server.wait().expect("wait");
+
+    // The read model equals one rebuilt from the log.
+    let live = customer_rows(&database);
+    let rebuilt = billstream()
+        .args(["projections", "rebuild", "customer_list"])
+        .env("DATABASE_URL", database.url())
+        .output()
+        .expect("rebuild");
+    assert!(
+        rebuilt.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rebuilt.stderr)
+    );
+    assert_eq!(customer_rows(&database), live);
+}
