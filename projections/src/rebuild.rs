@@ -23,6 +23,8 @@ pub enum RebuildError {
     Unknown(String),
     #[error(transparent)]
     Decode(#[from] InlineProjectionError),
+    #[error("{0} is being rebuilt by another process; try again when it is done")]
+    Busy(&'static str),
     #[error("the log has events of {0} but not its creation")]
     NoCreation(String),
     #[error(transparent)]
@@ -59,13 +61,41 @@ pub async fn rebuild(
 
 const FRESH: &str = "customer_list_rebuild";
 
+/// Runs `rebuild_customer_list` while holding the projection's advisory lock, so that of two
+/// instances (or two operators) only one rebuilds at a time. The lock is the session's: it
+/// goes with the connection if the process dies, and is released here otherwise.
 async fn rebuild_customer_list(
     pool: &PgPool,
     progress: &dyn Progress,
 ) -> Result<RebuildReport, RebuildError> {
+    let mut connection = pool.acquire().await?;
+    let key = format!("billstream.rebuild.{}", customer_list::TABLE);
+    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+        .bind(&key)
+        .fetch_one(&mut *connection)
+        .await?;
+    if !locked {
+        return Err(RebuildError::Busy(customer_list::TABLE));
+    }
+    let result = rebuild_customer_list_locked(pool, &mut connection, progress).await;
+    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+        .bind(&key)
+        .execute(&mut *connection)
+        .await;
+    if unlocked.is_err() {
+        // A connection that may still hold the lock must not go back to the pool.
+        connection.detach();
+    }
+    result
+}
+
+async fn rebuild_customer_list_locked(
+    pool: &PgPool,
+    connection: &mut PgConnection,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, RebuildError> {
     let live = customer_list::TABLE;
     let fresh = CustomerListProjection::into_table(FRESH);
-    let mut connection = pool.acquire().await?;
     sqlx::query(&format!("DROP TABLE IF EXISTS {FRESH}"))
         .execute(&mut *connection)
         .await?;
@@ -90,8 +120,8 @@ async fn rebuild_customer_list(
     .await?;
     progress.started(total as u64);
 
-    let events = fill(pool, &mut connection, &fresh, &horizon, progress).await?;
-    copy_indexes(&mut connection, live, FRESH).await?;
+    let events = fill(pool, connection, &fresh, &horizon, progress).await?;
+    copy_indexes(connection, live, FRESH).await?;
 
     let mut tx = connection.begin().await?;
     // Appends write customer_list, so this waits for those in flight and holds off new ones

@@ -182,3 +182,36 @@ async fn rebuilding_an_unknown_projection_is_refused() {
         .unwrap_err();
     assert!(error.to_string().contains("customer_list"), "{error}");
 }
+
+#[tokio::test]
+async fn only_one_rebuild_of_a_projection_runs_at_a_time() {
+    let app = TestApp::spawn().await;
+    app.create_customer(json!({"email": "one@example.com"}))
+        .await;
+    // Another instance rebuilding holds the projection's advisory lock.
+    let mut other = app.pool.acquire().await.unwrap();
+    sqlx::query("SELECT pg_advisory_lock(hashtext('billstream.rebuild.customer_list'))")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    let error = rebuild::rebuild(&app.pool, "customer_list", &Quiet)
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("being rebuilt"), "{error}");
+
+    sqlx::query("SELECT pg_advisory_unlock(hashtext('billstream.rebuild.customer_list'))")
+        .execute(&mut *other)
+        .await
+        .unwrap();
+    rebuild::rebuild(&app.pool, "customer_list", &Quiet)
+        .await
+        .unwrap();
+    // And it let go of the lock when it was done.
+    let free: bool = sqlx::query_scalar(
+        "SELECT pg_try_advisory_lock(hashtext('billstream.rebuild.customer_list'))",
+    )
+    .fetch_one(&mut *other)
+    .await
+    .unwrap();
+    assert!(free);
+}
