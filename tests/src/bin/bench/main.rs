@@ -196,6 +196,7 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         .await
         .map_err(|e| format!("create bench table: {e}"))?;
 
+    quiet_autovacuum(&raw_pool).await;
     let environment = environment(&raw_pool, args).await;
     println!("{environment}");
 
@@ -610,10 +611,28 @@ async fn raw_scan(pool: &PgPool) -> Result<u64, String> {
     Ok(count)
 }
 
-/// Starts a phase right after a checkpoint, so no phase pays for one the others skipped:
-/// after a checkpoint every first write to a page logs the whole page. (Without this, the
-/// create ratio varied between 0.10 and 0.31 from run to run.)
+/// The tables the phases write. Autovacuum is off for them during the run, and each phase
+/// starts after a VACUUM ANALYZE and a CHECKPOINT instead: otherwise the vacuum of what one
+/// phase wrote, and the full-page writes after a checkpoint, land inside whichever phase runs
+/// next, and the create ratio varied between 0.10 and 0.32 from run to run.
+const WRITTEN_TABLES: [&str; 3] = ["events", "customer_list", "bench_customers"];
+
+async fn quiet_autovacuum(pool: &PgPool) {
+    for table in WRITTEN_TABLES {
+        let sql = format!("ALTER TABLE {table} SET (autovacuum_enabled = off)");
+        if let Err(e) = sqlx::query(&sql).execute(pool).await {
+            eprintln!("autovacuum stays on for {table} ({e}); figures may vary more");
+        }
+    }
+}
+
+/// Starts a phase on settled tables (see [`WRITTEN_TABLES`]).
 async fn checkpoint(pool: &PgPool) {
+    for table in WRITTEN_TABLES {
+        let _ = sqlx::query(&format!("VACUUM ANALYZE {table}"))
+            .execute(pool)
+            .await;
+    }
     if let Err(e) = sqlx::query("CHECKPOINT").execute(pool).await {
         eprintln!("no CHECKPOINT before the phase ({e}); figures may vary more");
     }
