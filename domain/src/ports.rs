@@ -11,7 +11,8 @@ use crate::tenant::Tenant;
 /// customer other than `except`?
 ///
 /// This answer gives the caller a precise error early; the guarantee under concurrency comes
-/// from the claims the event store writes in the same transaction as the events.
+/// from the unique indexes of the read model the event store writes in the same statement as
+/// the events.
 #[async_trait]
 pub trait CustomerUniqueness: Send + Sync {
     async fn email_in_use(

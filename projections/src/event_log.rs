@@ -11,7 +11,7 @@ use sqlx::{PgPool, Row};
 
 use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
 
-/// Which uniqueness claim an append ran into.
+/// Which unique value (a live customer's claim on it) an append ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ClaimKind {
     Email,
@@ -32,9 +32,11 @@ pub const TENANT_METADATA: &str = "tenant";
 
 /// billstream's event repository over postgres-es's `events` table: cqrs-es loads and appends
 /// through it. An append writes the events and every inline projection's rows in one
-/// statement, so claims and read models commit with the events or not at all.
+/// statement, so read models (and the uniqueness they guard) commit with the events or not at
+/// all.
 ///
-/// Snapshots are not offered: cqrs-es 0.5.0's snapshot store applies new events twice.
+/// It offers cqrs-es no snapshots (its 0.5.0 snapshot store applies new events twice); the
+/// API's command bus loads from our own `aggregate_snapshots` instead (`snapshots.rs`).
 #[derive(Clone)]
 pub struct EventLog {
     pool: PgPool,
