@@ -1,38 +1,17 @@
 //! The `billstream` binary itself: start-up against a missing database, the CLI, and a
 //! graceful stop on SIGTERM.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
 
-use common::FreshDatabase;
+use common::{billstream, free_port, request, FreshDatabase};
 
-fn billstream() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_billstream"))
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
-}
-
-/// `GET path` over a plain socket; the status code, or `None` when nothing answers.
+/// The status `GET path` answers with, or `None` when nothing answers.
 fn get_status(port: u16, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    response.get(9..12)?.parse().ok()
+    request(port, "GET", path, "", "").map(|(status, _)| status)
 }
 
 #[test]

@@ -193,38 +193,42 @@ pub struct UpdateCustomerRequest {
     pub dangerously_allow_same_email_for_different_customers: Option<bool>,
 }
 
+/// Pairs a request's detail values, given in `DetailField::ALL` order, with their fields.
+fn detail_fields<T>(values: [T; 8]) -> impl Iterator<Item = (DetailField, T)> {
+    DetailField::ALL.into_iter().zip(values)
+}
+
 impl CreateCustomerRequest {
     fn details(self) -> (Option<String>, BTreeMap<DetailField, Option<String>>) {
-        let details = [
-            (DetailField::Name, self.name),
-            (DetailField::ExternalCustomerId, self.external_customer_id),
-            (DetailField::BillingAddressLine1, self.billing_address_line1),
-            (DetailField::BillingAddressLine2, self.billing_address_line2),
-            (DetailField::BillingCity, self.billing_city),
-            (DetailField::BillingPostalCode, self.billing_postal_code),
-            (DetailField::BillingCountry, self.billing_country),
-            (DetailField::TaxId, self.tax_id),
-        ];
-        (self.email, details.into_iter().collect())
+        let details = detail_fields([
+            self.name,
+            self.external_customer_id,
+            self.billing_address_line1,
+            self.billing_address_line2,
+            self.billing_city,
+            self.billing_postal_code,
+            self.billing_country,
+            self.tax_id,
+        ]);
+        (self.email, details.collect())
     }
 }
 
 impl UpdateCustomerRequest {
     fn changes(self) -> (Option<String>, BTreeMap<DetailField, Option<String>>) {
-        let changes = [
-            (DetailField::Name, self.name),
-            (DetailField::ExternalCustomerId, self.external_customer_id),
-            (DetailField::BillingAddressLine1, self.billing_address_line1),
-            (DetailField::BillingAddressLine2, self.billing_address_line2),
-            (DetailField::BillingCity, self.billing_city),
-            (DetailField::BillingPostalCode, self.billing_postal_code),
-            (DetailField::BillingCountry, self.billing_country),
-            (DetailField::TaxId, self.tax_id),
-        ];
+        let changes = detail_fields([
+            self.name,
+            self.external_customer_id,
+            self.billing_address_line1,
+            self.billing_address_line2,
+            self.billing_city,
+            self.billing_postal_code,
+            self.billing_country,
+            self.tax_id,
+        ]);
         // An explicit null email is a request to clear it, which the rules refuse.
         let email = self.email.map(Option::unwrap_or_default);
         let changes = changes
-            .into_iter()
             .filter_map(|(field, value)| value.map(|v| (field, v)))
             .collect();
         (email, changes)
