@@ -3,10 +3,10 @@
 //! guard of email and external-id uniqueness (migration 0004): an append that breaks one
 //! fails whole, and the command is refused.
 //!
-//! Only exclusive emails are unique. An email held only through shared ones (set with
-//! dangerouslyAllowSameEmailForDifferentCustomers) is refused to others by the rules' own
-//! uniqueness check before the append; a shared email racing an exclusive one may let both
-//! through, which is what the dangerous flag allows.
+//! Only exclusive emails are unique. An email held through shared ones (set with
+//! dangerouslyAllowSameEmailForDifferentCustomers) is refused to an exclusive claim by the
+//! `customer_list_email_free` guard (migration 0007) that the same statement calls; a shared
+//! email racing an exclusive one may let both through, which is what the dangerous flag allows.
 
 use std::collections::BTreeMap;
 
@@ -277,6 +277,33 @@ impl CustomerListProjection {
     }
 }
 
+/// An email a write takes exclusively, which no live customer may hold shared.
+struct EmailClaim {
+    /// Known when the row is created; an update reads it from the row itself.
+    tenant: Option<String>,
+    email_key: String,
+}
+
+impl CustomerListProjection {
+    /// The exclusive email claim among `cells`, if the live table is written: a rebuild
+    /// replays events the log already accepted and must not judge them again.
+    fn exclusive_email_claim(&self, cells: &BTreeMap<&'static str, Cell>) -> Option<EmailClaim> {
+        if self.table != TABLE {
+            return None;
+        }
+        match (cells.get("email_key"), cells.get("email_shared")) {
+            (Some(Cell::Text(Some(email_key))), Some(Cell::Bool(false))) => Some(EmailClaim {
+                tenant: match cells.get("tenant") {
+                    Some(Cell::Text(tenant)) => tenant.clone(),
+                    _ => None,
+                },
+                email_key: email_key.clone(),
+            }),
+            _ => None,
+        }
+    }
+}
+
 impl InlineProjection for CustomerListProjection {
     fn name(&self) -> &'static str {
         "customer_list"
@@ -304,18 +331,25 @@ impl InlineProjection for CustomerListProjection {
         }
         let id = first.aggregate_id.clone();
         let table = self.table;
+        let claimed_email = self.exclusive_email_claim(&cells);
         append.write(|query| {
             if created {
                 let columns: Vec<&str> = cells.keys().copied().collect();
                 query.push(format!("INSERT INTO {table} ({}) ", columns.join(", ")));
-                query.push("VALUES (");
+                query.push("SELECT ");
                 for (i, cell) in cells.into_values().enumerate() {
                     if i > 0 {
                         query.push(", ");
                     }
                     cell.bind(query);
                 }
-                query.push(")");
+                if let Some(EmailClaim { tenant, email_key }) = claimed_email {
+                    query.push(" WHERE customer_list_email_free(");
+                    query.push_bind(tenant);
+                    query.push(", ").push_bind(email_key);
+                    query.push(", ").push_bind(id);
+                    query.push(")");
+                }
             } else {
                 query.push(format!("UPDATE {table} SET "));
                 for (i, (column, cell)) in cells.into_iter().enumerate() {
@@ -325,7 +359,13 @@ impl InlineProjection for CustomerListProjection {
                     query.push(format!("{column} = "));
                     cell.bind(query);
                 }
-                query.push(" WHERE id = ").push_bind(id);
+                query.push(" WHERE id = ").push_bind(id.clone());
+                if let Some(EmailClaim { email_key, .. }) = claimed_email {
+                    query.push(" AND customer_list_email_free(tenant, ");
+                    query.push_bind(email_key);
+                    query.push(", ").push_bind(id);
+                    query.push(")");
+                }
             }
         });
         Ok(())
@@ -333,7 +373,7 @@ impl InlineProjection for CustomerListProjection {
 
     fn refusal(&self, constraint: &str) -> Option<ClaimConflict> {
         let kind = match constraint {
-            "customer_list_email_exclusive" => ClaimKind::Email,
+            "customer_list_email_exclusive" | "customer_list_email_shared" => ClaimKind::Email,
             "customer_list_external_id" => ClaimKind::ExternalId,
             _ => return None,
         };

@@ -519,6 +519,48 @@ async fn dangerously_allow_same_email_for_different_customers_allows_a_shared_em
     );
 }
 
+/// Once the only live holders of an email share it, nobody may take it exclusively: not a
+/// new customer, not an update without the dangerous flag.
+#[tokio::test]
+async fn an_email_held_only_by_shared_customers_is_refused_to_new_customers() {
+    let app = TestApp::spawn().await;
+    let first = app
+        .create_customer(json!({"email": "shared@example.com"}))
+        .await;
+    let second = app
+        .create_customer(json!({"email": "second@example.com"}))
+        .await;
+    let (status, body) = app
+        .post(
+            &customer_path(&second["id"]),
+            json!({"email": "shared@example.com", "dangerouslyAllowSameEmailForDifferentCustomers": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = app.delete(&customer_path(&first["id"])).await;
+    assert_eq!(status, 200);
+
+    let (status, body) = app
+        .post("/v1/customers", json!({"email": "SHARED@example.com"}))
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], EMAIL_TAKEN);
+    let third = app
+        .create_customer(json!({"email": "third@example.com"}))
+        .await;
+    let (status, body) = app
+        .post(
+            &customer_path(&third["id"]),
+            json!({"email": "Shared@Example.com"}),
+        )
+        .await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(body["error"], EMAIL_TAKEN_BY_ANOTHER);
+
+    let (_, list) = app.get("/v1/customers?email=shared@example.com").await;
+    assert_eq!(ids(&list), vec![second["id"].as_str().unwrap()]);
+}
+
 #[tokio::test]
 async fn external_customer_id_is_unique_per_tenant_on_create_and_update() {
     let app = TestApp::spawn().await;

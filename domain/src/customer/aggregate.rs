@@ -73,22 +73,10 @@ impl Aggregate for Customer {
                 }
                 let email = Email::parse(email.as_deref().unwrap_or(""))?;
                 let details = CustomerDetails::parse(&details)?;
-                if services
-                    .uniqueness
-                    .email_in_use(&tenant, &email, None)
-                    .await?
-                {
-                    return Err(CustomerError::EmailTaken);
-                }
-                if let Some(external_id) = &details.external_customer_id {
-                    if services
-                        .uniqueness
-                        .external_id_in_use(&tenant, external_id, None)
-                        .await?
-                    {
-                        return Err(CustomerError::ExternalIdTaken);
-                    }
-                }
+                // Creation does not ask the uniqueness port: the event store's claims refuse a
+                // taken email or external id atomically with the append (as `EmailTaken` and
+                // `ExternalIdTaken`), and asking first would cost every create a round trip
+                // while deciding nothing the claims do not decide again.
                 let event = CustomerEvent::CustomerCreated {
                     id,
                     tenant,
