@@ -1,4 +1,4 @@
-//! Prefixed identifiers (`cust_…`). New ids are a UUIDv7 in hex, so ids sort in creation order
+//! Prefixed identifiers (`cust_…`, `pm_…`, `sub_…`, `plan_…`, `price_…`, `org_…`). New ids are a UUIDv7 in hex, so ids sort in creation order
 //! and keyset pagination by id lists oldest first.
 
 use std::fmt;
@@ -27,35 +27,55 @@ fn generate(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::now_v7().simple())
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CustomerId(String);
+/// Defines an id type: `$prefix` plus plain characters, made by `generate` or checked by
+/// `parse`, and stored as the bare string.
+macro_rules! prefixed_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
 
-impl CustomerId {
-    pub const PREFIX: &'static str = "cust_";
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
 
-    pub fn generate() -> Self {
-        Self(generate(Self::PREFIX))
-    }
+            pub fn generate() -> Self {
+                Self(generate(Self::PREFIX))
+            }
 
-    pub fn parse(value: &str) -> Result<Self, InvalidId> {
-        if is_valid(Self::PREFIX, value) {
-            Ok(Self(value.to_owned()))
-        } else {
-            Err(InvalidId { kind: "customer" })
+            pub fn parse(value: &str) -> Result<Self, InvalidId> {
+                if is_valid(Self::PREFIX, value) {
+                    Ok(Self(value.to_owned()))
+                } else {
+                    Err(InvalidId { kind: $kind })
+                }
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
         }
-    }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
 }
 
-impl fmt::Display for CustomerId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+prefixed_id!(CustomerId, "cust_", "customer");
+prefixed_id!(PaymentMethodId, "pm_", "payment method");
+prefixed_id!(SubscriptionId, "sub_", "subscription");
+prefixed_id!(PlanId, "plan_", "plan");
+prefixed_id!(
+    /// A plan's price: the seed gives every plan one, and subscriptions report it beside the
+    /// plan's own id.
+    PriceId,
+    "price_",
+    "price"
+);
+prefixed_id!(OrganizationId, "org_", "organization");
 
 #[cfg(test)]
 mod tests {
@@ -74,5 +94,40 @@ mod tests {
         assert!(CustomerId::parse("cust_").is_err());
         assert!(CustomerId::parse("cust_a'b").is_err());
         assert!(CustomerId::parse(&format!("cust_{}", "a".repeat(80))).is_err());
+    }
+
+    #[test]
+    fn every_kind_of_id_parses_back_and_refuses_the_others_prefix() {
+        let pm = PaymentMethodId::generate();
+        assert_eq!(PaymentMethodId::parse(pm.as_str()), Ok(pm));
+        let sub = SubscriptionId::generate();
+        assert_eq!(SubscriptionId::parse(sub.as_str()), Ok(sub));
+        let plan = PlanId::generate();
+        assert_eq!(PlanId::parse(plan.as_str()), Ok(plan));
+        let price = PriceId::generate();
+        assert_eq!(PriceId::parse(price.as_str()), Ok(price));
+        let org = OrganizationId::generate();
+        assert_eq!(OrganizationId::parse(org.as_str()), Ok(org));
+
+        assert!(PaymentMethodId::parse("cust_1").is_err());
+        assert!(SubscriptionId::parse("pm_1").is_err());
+        assert!(PlanId::parse("price_1").is_err());
+        assert!(PriceId::parse("plan_1").is_err());
+        assert!(OrganizationId::parse("org_").is_err());
+    }
+
+    #[test]
+    fn an_invalid_id_names_its_kind() {
+        let error = PaymentMethodId::parse("nope").unwrap_err();
+        assert_eq!(error.to_string(), "invalid payment method id");
+    }
+
+    #[test]
+    fn ids_are_stored_as_bare_strings() {
+        let id = SubscriptionId::parse("sub_1").unwrap();
+        assert_eq!(
+            serde_json::to_value(&id).unwrap(),
+            serde_json::json!("sub_1")
+        );
     }
 }

@@ -3,8 +3,14 @@
 //! from the outside world (uniqueness, the clock) comes in through the traits in [`ports`].
 
 pub mod clock;
+pub mod currency;
 pub mod customer;
 pub mod email;
 pub mod id;
+pub mod organization;
+pub mod payment_method;
+pub mod plan;
 pub mod ports;
+pub mod provider;
+pub mod subscription;
 pub mod tenant;

@@ -1,0 +1,148 @@
+use chrono::{DateTime, Utc};
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::Aggregate;
+use serde::{Deserialize, Serialize};
+
+use crate::currency::Currency;
+use crate::id::{PlanId, PriceId};
+use crate::plan::{PlanCommand, PlanError, PlanEvent, PlanServices};
+use crate::subscription::PlanSnapshot;
+use crate::tenant::Tenant;
+
+/// A plan as its events describe it. `Default` is the plan that was never created: cqrs-es
+/// loads an unknown id that way.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Plan {
+    pub id: Option<PlanId>,
+    pub price_id: Option<PriceId>,
+    pub tenant: Option<Tenant>,
+    pub name: Option<String>,
+    pub description: Option<String>,
+    pub currency: Option<Currency>,
+    pub pricing_data: Option<serde_json::Value>,
+    pub credit_allowance: Option<i64>,
+    pub created_at: Option<DateTime<Utc>>,
+}
+
+impl Plan {
+    pub fn exists(&self) -> bool {
+        self.id.is_some()
+    }
+
+    /// What a subscription to this plan keeps of it, as `tenant` may see it: another tenant's
+    /// plan, like one never created, has none.
+    pub fn snapshot_for(&self, tenant: &Tenant) -> Option<PlanSnapshot> {
+        if self.tenant.as_ref() != Some(tenant) {
+            return None;
+        }
+        Some(PlanSnapshot {
+            plan_id: self.id.clone()?,
+            price_id: self.price_id.clone()?,
+            name: self.name.clone()?,
+            description: self.description.clone(),
+            currency: self.currency.clone()?,
+            pricing_data: self.pricing_data.clone()?,
+        })
+    }
+}
+
+/// The name, trimmed; blank counts as missing.
+fn parse_name(raw: Option<&str>) -> Result<String, PlanError> {
+    match raw.map(str::trim) {
+        Some(name) if !name.is_empty() => Ok(name.to_owned()),
+        _ => Err(PlanError::NameRequired),
+    }
+}
+
+/// The components themselves are not checked here: what a component holds is up to the
+/// invoicing that reads it, and a plan only promises there is a list of them.
+fn parse_pricing_data(raw: Option<serde_json::Value>) -> Result<serde_json::Value, PlanError> {
+    match raw {
+        Some(data) if data.get("components").is_some_and(|c| c.is_array()) => Ok(data),
+        _ => Err(PlanError::InvalidPricingData),
+    }
+}
+
+impl Aggregate for Plan {
+    const TYPE: &'static str = "Plan";
+    type Command = PlanCommand;
+    type Event = PlanEvent;
+    type Error = PlanError;
+    type Services = PlanServices;
+
+    async fn handle(
+        &mut self,
+        command: PlanCommand,
+        services: &PlanServices,
+        sink: &EventSink<Self>,
+    ) -> Result<(), PlanError> {
+        let at = services.clock.now();
+        match command {
+            PlanCommand::CreatePlan {
+                id,
+                price_id,
+                tenant,
+                name,
+                description,
+                currency,
+                pricing_data,
+                credit_allowance,
+            } => {
+                if self.exists() {
+                    return Err(PlanError::AlreadyExists);
+                }
+                let name = parse_name(name.as_deref())?;
+                let description = description
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|d| !d.is_empty())
+                    .map(str::to_owned);
+                let currency = Currency::parse(currency.as_deref().unwrap_or(""))?;
+                let pricing_data = parse_pricing_data(pricing_data)?;
+                if credit_allowance.is_some_and(|credits| credits < 0) {
+                    return Err(PlanError::InvalidCreditAllowance);
+                }
+                let event = PlanEvent::PlanCreated {
+                    id,
+                    price_id,
+                    tenant,
+                    name,
+                    description,
+                    currency,
+                    pricing_data,
+                    credit_allowance,
+                    at,
+                };
+                sink.write(event, self).await;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply(&mut self, event: PlanEvent) {
+        match event {
+            PlanEvent::PlanCreated {
+                id,
+                price_id,
+                tenant,
+                name,
+                description,
+                currency,
+                pricing_data,
+                credit_allowance,
+                at,
+            } => {
+                self.id = Some(id);
+                self.price_id = Some(price_id);
+                self.tenant = Some(tenant);
+                self.name = Some(name);
+                self.description = description;
+                self.currency = Some(currency);
+                self.pricing_data = Some(pricing_data);
+                self.credit_allowance = credit_allowance;
+                self.created_at = Some(at);
+            }
+        }
+    }
+}

@@ -1,0 +1,17 @@
+use crate::id::{PlanId, PriceId};
+use crate::tenant::Tenant;
+
+/// What a caller can ask of a plan. Values arrive raw; the aggregate parses them.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlanCommand {
+    CreatePlan {
+        id: PlanId,
+        price_id: PriceId,
+        tenant: Tenant,
+        name: Option<String>,
+        description: Option<String>,
+        currency: Option<String>,
+        pricing_data: Option<serde_json::Value>,
+        credit_allowance: Option<i64>,
+    },
+}

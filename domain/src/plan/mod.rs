@@ -1,0 +1,16 @@
+//! The Plan aggregate: what a merchant sells, its currency and pricing components, and the
+//! credits it grants. A subscription keeps a snapshot of its plan taken when it starts.
+
+mod aggregate;
+mod command;
+mod error;
+mod event;
+mod services;
+#[cfg(test)]
+mod tests;
+
+pub use aggregate::Plan;
+pub use command::PlanCommand;
+pub use error::PlanError;
+pub use event::PlanEvent;
+pub use services::PlanServices;

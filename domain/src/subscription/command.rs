@@ -1,0 +1,37 @@
+use chrono::{DateTime, Utc};
+
+use crate::id::{CustomerId, PaymentMethodId, SubscriptionId};
+use crate::subscription::PlanSnapshot;
+use crate::tenant::Tenant;
+
+/// What a caller can ask of a subscription. That the customer, plan and payment method exist
+/// and belong to the tenant is checked by the caller, which loads them; the subscription
+/// guards its own life.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SubscriptionCommand {
+    StartSubscription {
+        id: SubscriptionId,
+        tenant: Tenant,
+        customer_id: CustomerId,
+        plan: PlanSnapshot,
+        payment_method_id: Option<PaymentMethodId>,
+    },
+    /// Link the new payment method before, and unlink the old one after: see
+    /// [`crate::payment_method::PaymentMethod`].
+    ChangeSubscriptionPaymentMethod {
+        tenant: Tenant,
+        payment_method_id: PaymentMethodId,
+    },
+    /// A payment failed. Again while past due, it moves the end of the grace period.
+    MarkPastDue {
+        tenant: Tenant,
+        grace_period_ends_at: DateTime<Utc>,
+    },
+    /// The overdue payment went through: a past-due subscription is active again.
+    MarkPaid {
+        tenant: Tenant,
+    },
+    CancelSubscription {
+        tenant: Tenant,
+    },
+}
