@@ -135,17 +135,18 @@ async fn projections_command(pool: &PgPool, command: ProjectionCommand) -> Resul
                 .await
                 .map_err(|e| format!("cannot read projection status: {e}"))?;
             println!(
-                "{:<16} {:<8} {:>10} {:>12} {:>8}",
+                "{:<16} {:<8} {:>10} {:>12} {:>8}  owner",
                 "projection", "mode", "rows", "checkpoint", "lag"
             );
             for s in statuses {
                 println!(
-                    "{:<16} {:<8} {:>10} {:>12} {:>8}",
+                    "{:<16} {:<8} {:>10} {:>12} {:>8}  {}",
                     s.name,
                     s.mode,
                     s.rows,
                     s.checkpoint,
-                    s.lag()
+                    s.lag,
+                    if s.owned { "running" } else { "none" }
                 );
             }
             Ok(())

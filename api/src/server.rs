@@ -1,22 +1,31 @@
 use std::future::Future;
 
+use std::sync::Arc;
+
+use projections::catch_up::CatchUpRunners;
+use projections::portal_overview::PortalOverviewProjection;
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 
 use crate::{app, idempotency, AppState};
 
 /// Serves the app on `listener` until `shutdown` resolves, then finishes the requests in
-/// flight before returning.
+/// flight and stops the catch-up projections before returning.
 pub async fn serve(
     listener: TcpListener,
     pool: PgPool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     idempotency::spawn_expiry(pool.clone());
-    let router = app(AppState::new(pool));
-    axum::serve(listener, router)
+    let (runners, mut handles) =
+        CatchUpRunners::spawn(&pool, vec![Arc::new(PortalOverviewProjection::default())]);
+    let portal = handles.remove(0);
+    let router = app(AppState::new(pool).with_portal(portal));
+    let served = axum::serve(listener, router)
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    runners.stop().await;
+    served
 }
 
 /// Resolves on SIGTERM or Ctrl-C.

@@ -2,6 +2,7 @@ use std::sync::Arc;
 
 use domain::clock::SystemClock;
 use domain::customer::{Customer, CustomerServices};
+use projections::catch_up::CatchUpRunner;
 use projections::customer_list::CustomerListProjection;
 use projections::customer_uniqueness::PgCustomerUniqueness;
 use projections::EventLog;
@@ -16,6 +17,8 @@ pub struct AppState {
     pub pool: PgPool,
     pub customers: Arc<CommandBus<Customer>>,
     pub keys: KeyCache,
+    /// The `portal_overview` catch-up projection of this process, nudged by portal reads.
+    pub portal: CatchUpRunner,
 }
 
 impl AppState {
@@ -32,6 +35,12 @@ impl AppState {
             customers: Arc::new(CommandBus::new(log, customer_services)),
             pool,
             keys: KeyCache::default(),
+            portal: CatchUpRunner::default(),
         }
+    }
+
+    /// The state with the process's running `portal_overview` projection to nudge.
+    pub fn with_portal(self, portal: CatchUpRunner) -> Self {
+        Self { portal, ..self }
     }
 }

@@ -47,31 +47,55 @@ pub struct FeedPage {
     pub has_more: bool,
 }
 
-/// The tenant's events after `after`, in position order, at most `limit`.
+/// The tenant's events after the one at position `after`, in commit order, at most `limit`.
 ///
 /// Positions are handed out when an event is inserted, not when its transaction commits, so
 /// an event can become visible after one with a higher position. A reader that remembered
 /// the higher position would skip it forever. The feed therefore only returns events whose
-/// transaction is older than every transaction still running (`pg_snapshot_xmin`): all
-/// events below that line have settled, and a later call never finds a new one behind its
-/// cursor.
+/// transaction is older than every transaction still running (`pg_snapshot_xmin`), ordered
+/// by (transaction id, position): every transaction that can still commit has a higher id
+/// than all of those, so a later call never finds a new event behind its cursor. Ordering by
+/// position alone would not do: a transaction can take its id before another and its
+/// position after it. Within one transaction, and between transactions that do not
+/// overlap, commit order is position order.
 pub async fn tenant_feed(
     pool: &PgPool,
     tenant: &Tenant,
     after: i64,
     limit: i64,
 ) -> Result<FeedPage, sqlx::Error> {
-    let mut events: Vec<StoredEvent> = sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM events \
-         WHERE tenant = $1 AND position > $2 \
-           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY position LIMIT $3"
-    ))
-    .bind(tenant.key())
+    let tenant = tenant.key();
+    // The cursor is the event at `after`; its transaction places it in commit order.
+    let cursor: Option<String> = sqlx::query_scalar(
+        "SELECT transaction_id::text FROM events WHERE position = $1 AND tenant = $2",
+    )
     .bind(after)
-    .bind(limit + 1)
-    .fetch_all(pool)
+    .bind(&tenant)
+    .fetch_optional(pool)
     .await?;
+    let sql = match cursor {
+        Some(_) => format!(
+            "SELECT {COLUMNS} FROM events \
+             WHERE tenant = $1 AND (transaction_id, position) > ($4::xid8, $2) \
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id, position LIMIT $3"
+        ),
+        // Not a position of this tenant's settled feed (0, say): start after it by position.
+        None => format!(
+            "SELECT {COLUMNS} FROM events \
+             WHERE tenant = $1 AND position > $2 \
+               AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+             ORDER BY transaction_id, position LIMIT $3"
+        ),
+    };
+    let mut query = sqlx::query_as(&sql)
+        .bind(&tenant)
+        .bind(after)
+        .bind(limit + 1);
+    if let Some(transaction_id) = cursor {
+        query = query.bind(transaction_id);
+    }
+    let mut events: Vec<StoredEvent> = query.fetch_all(pool).await?;
     let has_more = events.len() as i64 > limit;
     events.truncate(limit as usize);
     Ok(FeedPage { events, has_more })

@@ -4,14 +4,18 @@
 
 use cqrs_es::persist::SerializedEvent;
 use futures::TryStreamExt;
+use sqlx::pool::PoolConnection;
 use sqlx::postgres::PgRow;
-use sqlx::{Acquire, PgConnection, PgPool, Row};
+use sqlx::{Acquire, PgConnection, PgPool, Postgres, Row};
 
+use crate::catch_up::CatchUpError;
+use crate::catch_up_rebuild;
 use crate::customer_list::{self, CustomerListProjection, RowChanges};
 use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
+use crate::portal_overview;
 
 /// Read models that can be rebuilt, by name.
-pub const PROJECTIONS: &[&str] = &[customer_list::TABLE];
+pub const PROJECTIONS: &[&str] = &[customer_list::TABLE, portal_overview::TABLE];
 
 /// Rows inserted per statement while filling the fresh table (20 columns each: well under
 /// PostgreSQL's 65,535 parameters).
@@ -27,6 +31,8 @@ pub enum RebuildError {
     Busy(&'static str),
     #[error("the log has events of {0} but not its creation")]
     NoCreation(String),
+    #[error(transparent)]
+    CatchUp(#[from] CatchUpError),
     #[error(transparent)]
     Database(#[from] sqlx::Error),
 }
@@ -55,37 +61,54 @@ pub async fn rebuild(
 ) -> Result<RebuildReport, RebuildError> {
     match name {
         customer_list::TABLE => rebuild_customer_list(pool, progress).await,
+        portal_overview::TABLE => catch_up_rebuild::rebuild_portal_overview(pool, progress).await,
         other => Err(RebuildError::Unknown(other.to_owned())),
     }
 }
 
 const FRESH: &str = "customer_list_rebuild";
 
-/// Runs `rebuild_customer_list` while holding the projection's advisory lock, so that of two
-/// instances (or two operators) only one rebuilds at a time. The lock is the session's: it
-/// goes with the connection if the process dies, and is released here otherwise.
+/// A projection's rebuild lock, so that of two instances (or two operators) only one rebuilds
+/// it at a time. The lock is the session's: it goes with the connection if the process dies,
+/// and is released by `release` otherwise.
+pub(crate) struct RebuildLock {
+    pub(crate) connection: PoolConnection<Postgres>,
+    key: String,
+}
+
+impl RebuildLock {
+    pub(crate) async fn take(pool: &PgPool, name: &'static str) -> Result<Self, RebuildError> {
+        let mut connection = pool.acquire().await?;
+        let key = format!("billstream.rebuild.{name}");
+        let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(&key)
+            .fetch_one(&mut *connection)
+            .await?;
+        if !locked {
+            return Err(RebuildError::Busy(name));
+        }
+        Ok(Self { connection, key })
+    }
+
+    pub(crate) async fn release(mut self) {
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
+            .bind(&self.key)
+            .execute(&mut *self.connection)
+            .await;
+        if unlocked.is_err() {
+            // A connection that may still hold the lock must not go back to the pool.
+            self.connection.detach();
+        }
+    }
+}
+
 async fn rebuild_customer_list(
     pool: &PgPool,
     progress: &dyn Progress,
 ) -> Result<RebuildReport, RebuildError> {
-    let mut connection = pool.acquire().await?;
-    let key = format!("billstream.rebuild.{}", customer_list::TABLE);
-    let locked: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
-        .bind(&key)
-        .fetch_one(&mut *connection)
-        .await?;
-    if !locked {
-        return Err(RebuildError::Busy(customer_list::TABLE));
-    }
-    let result = rebuild_customer_list_locked(pool, &mut connection, progress).await;
-    let unlocked = sqlx::query("SELECT pg_advisory_unlock(hashtext($1))")
-        .bind(&key)
-        .execute(&mut *connection)
-        .await;
-    if unlocked.is_err() {
-        // A connection that may still hold the lock must not go back to the pool.
-        connection.detach();
-    }
+    let mut lock = RebuildLock::take(pool, customer_list::TABLE).await?;
+    let result = rebuild_customer_list_locked(pool, &mut lock.connection, progress).await;
+    lock.release().await;
     result
 }
 
@@ -214,7 +237,7 @@ fn created(id: String, row: RowChanges) -> Result<RowChanges, RebuildError> {
 }
 
 /// Gives `fresh` the indexes of `live`, named `<name>_rebuild` until the swap.
-async fn copy_indexes(
+pub(crate) async fn copy_indexes(
     connection: &mut PgConnection,
     live: &str,
     fresh: &str,
@@ -240,7 +263,11 @@ async fn copy_indexes(
 }
 
 /// Drops `live` and gives `fresh` its name and its index and key names.
-async fn swap(connection: &mut PgConnection, live: &str, fresh: &str) -> Result<(), sqlx::Error> {
+pub(crate) async fn swap(
+    connection: &mut PgConnection,
+    live: &str,
+    fresh: &str,
+) -> Result<(), sqlx::Error> {
     let names: Vec<String> = sqlx::query_scalar(
         "SELECT indexname::text FROM pg_indexes \
          WHERE schemaname = current_schema() AND tablename = $1",

@@ -2,25 +2,28 @@
 
 use sqlx::PgPool;
 
-use crate::customer_list;
+use crate::{customer_list, portal_overview};
 
 /// One projection's standing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProjectionStatus {
     pub name: &'static str,
-    /// How it is fed: `inline` projections are written in the append statement itself.
+    /// How it is fed: `inline` in the append statement itself, `catch-up` after the commit
+    /// from its checkpoint.
     pub mode: &'static str,
     pub rows: i64,
-    /// The last position the projection reflects.
+    /// The position of the last event the projection reflects.
     pub checkpoint: i64,
-    /// The last position in the log.
-    pub head: i64,
+    /// Events in the log it has not applied yet.
+    pub lag: i64,
+    /// Whether an instance is feeding it now (inline ones are fed by every append).
+    pub owned: bool,
 }
 
-impl ProjectionStatus {
-    pub fn lag(&self) -> i64 {
-        self.head - self.checkpoint
-    }
+async fn rows(pool: &PgPool, table: &str) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT count(*) FROM {table}"))
+        .fetch_one(pool)
+        .await
 }
 
 /// The standing of every projection. An inline projection commits with the events it
@@ -29,14 +32,32 @@ pub async fn status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, sqlx::Error>
     let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
         .fetch_one(pool)
         .await?;
-    let rows: i64 = sqlx::query_scalar(&format!("SELECT count(*) FROM {}", customer_list::TABLE))
-        .fetch_one(pool)
-        .await?;
-    Ok(vec![ProjectionStatus {
+    let inline = ProjectionStatus {
         name: customer_list::TABLE,
         mode: "inline",
-        rows,
+        rows: rows(pool, customer_list::TABLE).await?,
         checkpoint: head,
-        head,
-    }])
+        lag: 0,
+        owned: true,
+    };
+    let (checkpoint, lag): (i64, i64) = sqlx::query_as(
+        "SELECT coalesce(c.position, 0), \
+                (SELECT count(*) FROM events e \
+                 WHERE c.name IS NULL \
+                    OR (e.transaction_id, e.position) > (c.transaction_id, c.position)) \
+         FROM (SELECT 1) one \
+         LEFT JOIN projection_checkpoints c ON c.name = $1",
+    )
+    .bind(portal_overview::TABLE)
+    .fetch_one(pool)
+    .await?;
+    let catch_up = ProjectionStatus {
+        name: portal_overview::TABLE,
+        mode: "catch-up",
+        rows: rows(pool, portal_overview::TABLE).await?,
+        checkpoint,
+        lag,
+        owned: crate::catch_up::owned(pool, portal_overview::TABLE).await?,
+    };
+    Ok(vec![inline, catch_up])
 }

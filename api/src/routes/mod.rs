@@ -4,6 +4,7 @@ pub mod customers;
 pub mod events;
 pub mod health;
 pub mod openapi;
+pub mod portal;
 
 use axum::middleware;
 use axum::routing::get;
@@ -43,6 +44,7 @@ pub fn v1(state: AppState) -> Router<AppState> {
                 .delete(customers::delete_customer),
         )
         .route("/v1/customers/{id}/events", get(events::customer_events))
+        .route("/v1/customers/portal/overview", get(portal::overview))
         .route("/v1/events", get(events::feed))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),

@@ -2,7 +2,7 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{customers, events};
+use crate::routes::{customers, events, portal};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -15,10 +15,12 @@ use crate::routes::{customers, events};
         customers::delete_customer,
         events::customer_events,
         events::feed,
+        portal::overview,
     ),
     modifiers(&SecretKeyAuth),
     tags((name = "customers", description = "The Customers API"),
-        (name = "events", description = "The event log: audit and feed"))
+        (name = "events", description = "The event log: audit and feed"),
+        (name = "portal", description = "The customer-portal API"))
 )]
 pub struct ApiDoc;
 

@@ -344,16 +344,17 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     let long_mean = mean_millis(&long_latencies);
     let new_mean = mean_millis(&new_latencies);
 
+    // The HTTP phases are over. The server goes now: its catch-up projection would otherwise
+    // spend the rebuild phase feeding on the events written for it, and share the CPU.
+    let (tenant, merchant_id) = (http.tenant.clone(), http.merchant_id.clone());
+    drop(http);
+    let _ = shutdown.send(());
+    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
+
     // 6. rebuild: customer_list from a log of --rebuild-events events, against a raw scan
     // that decodes the same rows into structs.
     eprintln!("rebuild: writing {} events ...", args.rebuild_events);
-    grow_log(
-        &raw_pool,
-        &http.tenant,
-        &http.merchant_id,
-        args.rebuild_events,
-    )
-    .await?;
+    grow_log(&raw_pool, &tenant, &merchant_id, args.rebuild_events).await?;
     let log_events: i64 =
         sqlx::query_scalar("SELECT count(*) FROM events WHERE aggregate_type = 'Customer'")
             .fetch_one(&raw_pool)
@@ -380,11 +381,7 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         .await
         .unwrap_or(-1);
 
-    // Stop the server before the database goes.
-    drop(http);
     raw_pool.close().await;
-    let _ = shutdown.send(());
-    let _ = tokio::time::timeout(Duration::from_secs(5), server).await;
     let _ = tokio::time::timeout(Duration::from_secs(5), app_pool.close()).await;
 
     println!();
