@@ -1,5 +1,6 @@
-//! Bearer-key authentication for `/v1`: the key names one merchant and one mode, the tenant
-//! every handler works in.
+//! Bearer authentication for `/v1`: a secret key names one merchant and one mode, the tenant
+//! every handler works in. The portal endpoints also take a portal session token (`ps_…`),
+//! which reaches one customer of one tenant.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -17,11 +18,21 @@ use crate::error::ApiError;
 use crate::merchants::hash_secret;
 use crate::state::AppState;
 
-/// Who is calling: the tenant and the key that acts for it.
+/// Who is calling: the tenant, who acts for it (a key's id or a portal session's), and, for a
+/// portal session, the one customer it may reach.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Principal {
     pub tenant: Tenant,
     pub key_id: String,
+    pub session: Option<PortalSession>,
+}
+
+/// The customer a portal session was made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSession {
+    pub id: String,
+    pub customer_id: String,
+    pub external_customer_id: String,
 }
 
 /// How long a looked-up key is trusted without asking the database again.
@@ -59,6 +70,7 @@ impl KeyCache {
         let principal = Principal {
             tenant: Tenant::new(merchant_id, mode),
             key_id,
+            session: None,
         };
         if let Ok(mut entries) = self.entries.write() {
             entries.insert(hash, (principal.clone(), Instant::now()));
@@ -67,32 +79,90 @@ impl KeyCache {
     }
 }
 
-/// Middleware for `/v1`: answers 401 unless the request carries a known secret key, and
-/// leaves the [`Principal`] in the request's extensions.
+fn bearer(request: &Request) -> Option<&str> {
+    request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+const MISSING_KEY: &str = "Missing API key: send Authorization: Bearer <secret key>";
+
+async fn secret_key_principal(state: &AppState, secret: &str) -> Result<Principal, ApiError> {
+    if !(secret.starts_with("sk_test_") || secret.starts_with("sk_live_")) {
+        return Err(ApiError::unauthorized("Invalid API key"));
+    }
+    state
+        .keys
+        .principal(&state.pool, secret)
+        .await?
+        .ok_or_else(|| ApiError::unauthorized("Invalid API key"))
+}
+
+/// The principal of a portal session token that has not expired.
+async fn session_principal(state: &AppState, token: &str) -> Result<Principal, ApiError> {
+    let row: Option<(String, String, String, String)> = sqlx::query_as(
+        "SELECT id, tenant, customer_id, external_customer_id FROM portal_sessions \
+         WHERE token_hash = $1 AND expires_at > now()",
+    )
+    .bind(hash_secret(token))
+    .fetch_optional(&state.pool)
+    .await?;
+    let (id, tenant, customer_id, external_customer_id) =
+        row.ok_or_else(|| ApiError::unauthorized("Invalid or expired portal session"))?;
+    let tenant = Tenant::from_key(&tenant)
+        .ok_or_else(|| ApiError::internal("Internal server error", "malformed session tenant"))?;
+    Ok(Principal {
+        tenant,
+        key_id: format!("portal_session:{id}"),
+        session: Some(PortalSession {
+            id,
+            customer_id,
+            external_customer_id,
+        }),
+    })
+}
+
+/// Middleware for the merchant's `/v1` routes: answers 401 unless the request carries a
+/// known secret key, and leaves the [`Principal`] in the request's extensions.
 pub async fn require_secret_key(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let secret = request
-        .headers()
-        .get(AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    let Some(secret) = secret else {
-        return ApiError::unauthorized("Missing API key: send Authorization: Bearer <secret key>")
-            .into_response();
+    let Some(secret) = bearer(&request) else {
+        return ApiError::unauthorized(MISSING_KEY).into_response();
     };
-    if !(secret.starts_with("sk_test_") || secret.starts_with("sk_live_")) {
-        return ApiError::unauthorized("Invalid API key").into_response();
-    }
-    match state.keys.principal(&state.pool, secret).await {
-        Ok(Some(principal)) => {
+    match secret_key_principal(&state, secret).await {
+        Ok(principal) => {
             request.extensions_mut().insert(principal);
             next.run(request).await
         }
-        Ok(None) => ApiError::unauthorized("Invalid API key").into_response(),
+        Err(e) => e.into_response(),
+    }
+}
+
+/// Middleware for the portal routes: a secret key, or a portal session token.
+pub async fn require_key_or_session(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let Some(secret) = bearer(&request) else {
+        return ApiError::unauthorized(MISSING_KEY).into_response();
+    };
+    let principal = if secret.starts_with("ps_") {
+        session_principal(&state, secret).await
+    } else {
+        secret_key_principal(&state, secret).await
+    };
+    match principal {
+        Ok(principal) => {
+            request.extensions_mut().insert(principal);
+            next.run(request).await
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -11,6 +11,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod merchants;
+pub mod portal_access;
 pub mod progress;
 pub mod routes;
 pub mod server;

@@ -1,10 +1,18 @@
 use std::sync::Arc;
 
-use domain::clock::SystemClock;
+use domain::clock::{Clock, SystemClock};
 use domain::customer::{Customer, CustomerServices};
+use domain::organization::{Organization, OrganizationServices};
+use domain::payment_method::{PaymentMethod, PaymentMethodServices};
+use domain::plan::{Plan, PlanServices};
+use domain::subscription::{Subscription, SubscriptionServices};
 use projections::catch_up::CatchUpRunner;
 use projections::customer_list::CustomerListProjection;
 use projections::customer_uniqueness::PgCustomerUniqueness;
+use projections::organization_list::OrganizationListProjection;
+use projections::payment_method_list::PaymentMethodListProjection;
+use projections::plan_list::PlanListProjection;
+use projections::subscription_list::SubscriptionListProjection;
 use projections::EventLog;
 use sqlx::PgPool;
 
@@ -16,6 +24,10 @@ use crate::commands::CommandBus;
 pub struct AppState {
     pub pool: PgPool,
     pub customers: Arc<CommandBus<Customer>>,
+    pub plans: Arc<CommandBus<Plan>>,
+    pub payment_methods: Arc<CommandBus<PaymentMethod>>,
+    pub subscriptions: Arc<CommandBus<Subscription>>,
+    pub organizations: Arc<CommandBus<Organization>>,
     pub keys: KeyCache,
     /// The `portal_overview` catch-up projection of this process, nudged by portal reads.
     pub portal: CatchUpRunner,
@@ -23,16 +35,43 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(pool: PgPool) -> Self {
+        // Every append writes the inline read models of its aggregate in the same statement.
         let log = EventLog::new(
             pool.clone(),
-            vec![Box::new(CustomerListProjection::default())],
+            vec![
+                Box::new(CustomerListProjection::default()),
+                Box::new(PlanListProjection),
+                Box::new(SubscriptionListProjection),
+                Box::new(PaymentMethodListProjection),
+                Box::new(OrganizationListProjection),
+            ],
         );
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let customer_services = CustomerServices {
             uniqueness: Arc::new(PgCustomerUniqueness::new(pool.clone())),
-            clock: Arc::new(SystemClock),
+            clock: clock.clone(),
         };
         Self {
-            customers: Arc::new(CommandBus::new(log, customer_services)),
+            customers: Arc::new(CommandBus::new(log.clone(), customer_services)),
+            plans: Arc::new(CommandBus::new(
+                log.clone(),
+                PlanServices {
+                    clock: clock.clone(),
+                },
+            )),
+            payment_methods: Arc::new(CommandBus::new(
+                log.clone(),
+                PaymentMethodServices {
+                    clock: clock.clone(),
+                },
+            )),
+            subscriptions: Arc::new(CommandBus::new(
+                log.clone(),
+                SubscriptionServices {
+                    clock: clock.clone(),
+                },
+            )),
+            organizations: Arc::new(CommandBus::new(log, OrganizationServices { clock })),
             pool,
             keys: KeyCache::default(),
             portal: CatchUpRunner::default(),

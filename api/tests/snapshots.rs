@@ -68,6 +68,7 @@ impl Aggregate for Counter {
 fn metadata() -> CommandMetadata {
     CommandMetadata {
         principal: Principal {
+            session: None,
             tenant: Tenant::new("merchant_test", Mode::Test),
             key_id: "key_test".into(),
         },

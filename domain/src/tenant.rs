@@ -47,4 +47,10 @@ impl Tenant {
     pub fn key(&self) -> String {
         format!("{}:{}", self.merchant_id, self.mode.as_str())
     }
+
+    /// The tenant a [`key`](Self::key) names.
+    pub fn from_key(key: &str) -> Option<Self> {
+        let (merchant_id, mode) = key.rsplit_once(':')?;
+        Some(Self::new(merchant_id, Mode::parse(mode)?))
+    }
 }

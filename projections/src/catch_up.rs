@@ -303,6 +303,7 @@ pub async fn owned(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM pg_locks \
          WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
            AND classid::text::bigint = (hashtext($1)::bigint >> 32) & 4294967295 \
            AND objid::text::bigint = hashtext($1)::bigint & 4294967295)",
     )

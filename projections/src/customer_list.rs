@@ -17,6 +17,7 @@ use domain::tenant::Tenant;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
 use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
+use crate::row_write::Cell;
 use crate::{ClaimConflict, ClaimKind};
 
 /// One customer as the API shows it.
@@ -168,25 +169,6 @@ impl CustomerListProjection {
     }
 }
 
-/// A value for one column of a `customer_list` row.
-enum Cell {
-    Text(Option<String>),
-    Time(Option<DateTime<Utc>>),
-    Int(i64),
-    Bool(bool),
-}
-
-impl Cell {
-    fn bind(self, query: &mut QueryBuilder<'static, Postgres>) {
-        match self {
-            Cell::Text(value) => query.push_bind(value),
-            Cell::Time(value) => query.push_bind(value),
-            Cell::Int(value) => query.push_bind(value),
-            Cell::Bool(value) => query.push_bind(value),
-        };
-    }
-}
-
 /// What a customer's events do to its row: every column when it is created among them,
 /// otherwise only the columns they change. Later events override earlier ones.
 #[derive(Default)]
@@ -264,12 +246,7 @@ impl CustomerListProjection {
         ));
         query.push_values(rows, |mut values, row| {
             for cell in row.cells.into_values() {
-                match cell {
-                    Cell::Text(value) => values.push_bind(value),
-                    Cell::Time(value) => values.push_bind(value),
-                    Cell::Int(value) => values.push_bind(value),
-                    Cell::Bool(value) => values.push_bind(value),
-                };
+                cell.bind_value(&mut values);
             }
         });
         query.build().execute(connection).await?;

@@ -5,7 +5,12 @@ use domain::ports::{CustomerUniqueness, PortError};
 use domain::tenant::Tenant;
 use sqlx::PgPool;
 
-use crate::ClaimKind;
+/// What a customer can hold that no other live customer of its tenant may.
+#[derive(Debug, Clone, Copy)]
+enum Claim {
+    Email,
+    ExternalId,
+}
 
 /// Answers the Customer rules' uniqueness questions from `customer_list`'s live rows.
 #[derive(Clone)]
@@ -21,7 +26,7 @@ impl PgCustomerUniqueness {
     async fn claimed(
         &self,
         tenant: &Tenant,
-        kind: ClaimKind,
+        kind: Claim,
         value: &str,
         except: Option<&CustomerId>,
     ) -> Result<bool, PortError> {
@@ -37,15 +42,15 @@ impl PgCustomerUniqueness {
 
 /// Whether a live customer of tenant `$1` other than `$3` has value `$2`. The conditions are
 /// spelled out so each half matches its partial index.
-fn holders_query(kind: ClaimKind) -> &'static str {
+fn holders_query(kind: Claim) -> &'static str {
     match kind {
-        ClaimKind::Email => {
+        Claim::Email => {
             "SELECT EXISTS (SELECT 1 FROM customer_list WHERE deleted_at IS NULL \
                  AND NOT email_shared AND tenant = $1 AND email_key = $2 AND id <> $3) \
              OR EXISTS (SELECT 1 FROM customer_list WHERE deleted_at IS NULL \
                  AND email_shared AND tenant = $1 AND email_key = $2 AND id <> $3)"
         }
-        ClaimKind::ExternalId => {
+        Claim::ExternalId => {
             "SELECT EXISTS (SELECT 1 FROM customer_list WHERE deleted_at IS NULL \
                  AND tenant = $1 AND external_customer_id = $2 AND id <> $3)"
         }
@@ -60,7 +65,7 @@ impl CustomerUniqueness for PgCustomerUniqueness {
         email: &Email,
         except: Option<&CustomerId>,
     ) -> Result<bool, PortError> {
-        self.claimed(tenant, ClaimKind::Email, &email.normalized(), except)
+        self.claimed(tenant, Claim::Email, &email.normalized(), except)
             .await
     }
 
@@ -70,7 +75,7 @@ impl CustomerUniqueness for PgCustomerUniqueness {
         external_id: &str,
         except: Option<&CustomerId>,
     ) -> Result<bool, PortError> {
-        self.claimed(tenant, ClaimKind::ExternalId, external_id, except)
+        self.claimed(tenant, Claim::ExternalId, external_id, except)
             .await
     }
 }

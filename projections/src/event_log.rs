@@ -11,17 +11,25 @@ use sqlx::{PgPool, Row};
 
 use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
 
-/// Which unique value (a live customer's claim on it) an append ran into.
+/// Which unique claim, guarded by an inline projection's index, an append ran into.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum ClaimKind {
+    /// Another live customer of the tenant has the email.
     Email,
+    /// Another live customer of the tenant has the external id.
     ExternalId,
+    /// The customer has a subscription that is not canceled.
+    LiveSubscription,
+    /// The customer belongs to an organization already.
+    OrganizationMember,
+    /// The provider's payment method was added already.
+    ProviderPaymentMethod,
 }
 
-/// An append refused because another live customer of the tenant holds the same value. It
-/// reaches the caller inside `AggregateError::UnexpectedError`; the API downcasts it.
+/// An append refused because it would break a claim another aggregate holds. It reaches the
+/// caller inside `AggregateError::UnexpectedError`; the API downcasts it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("{kind:?} is claimed by another customer")]
+#[error("{kind:?} is claimed already")]
 pub struct ClaimConflict {
     pub kind: ClaimKind,
 }

@@ -26,6 +26,25 @@ pub trait InlineProjection: Send + Sync {
     }
 }
 
+/// Decodes `event` as one of `A`'s events, or `None` for another aggregate's event.
+pub(crate) fn decode<A: cqrs_es::Aggregate>(
+    event: &SerializedEvent,
+) -> Result<Option<A::Event>, serde_json::Error> {
+    if event.aggregate_type != A::TYPE {
+        return Ok(None);
+    }
+    serde_json::from_value(event.payload.clone()).map(Some)
+}
+
+/// The tenant key (`merchant_…:test`) the command bus put in an event's metadata.
+pub(crate) fn tenant_of(event: &SerializedEvent) -> Option<String> {
+    event
+        .metadata
+        .get(crate::event_log::TENANT_METADATA)
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum InlineProjectionError {
     #[error("cannot decode event: {0}")]

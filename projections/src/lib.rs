@@ -9,9 +9,14 @@ pub mod database;
 pub mod event_feed;
 pub mod event_log;
 pub mod inline;
+pub mod organization_list;
+pub mod payment_method_list;
+pub mod plan_list;
 pub mod portal_overview;
 pub mod rebuild;
+mod row_write;
 pub mod snapshots;
 pub mod status;
+pub mod subscription_list;
 
 pub use event_log::{ClaimConflict, ClaimKind, EventLog};

@@ -72,20 +72,16 @@ impl PortalOverviewProjection {
         Self { name, table }
     }
 
-    /// The overview of the live customer of `tenant` with `external_customer_id`.
-    pub async fn by_external_id(
+    /// The overview of live customer `customer_id`.
+    pub async fn by_customer(
         pool: &PgPool,
-        tenant: &str,
-        external_customer_id: &str,
+        customer_id: &str,
     ) -> Result<Option<PortalOverview>, sqlx::Error> {
-        let document: Option<sqlx::types::Json<PortalOverview>> = sqlx::query_scalar(
-            "SELECT document FROM portal_overview \
-             WHERE tenant = $1 AND external_customer_id = $2",
-        )
-        .bind(tenant)
-        .bind(external_customer_id)
-        .fetch_optional(pool)
-        .await?;
+        let document: Option<sqlx::types::Json<PortalOverview>> =
+            sqlx::query_scalar("SELECT document FROM portal_overview WHERE customer_id = $1")
+                .bind(customer_id)
+                .fetch_optional(pool)
+                .await?;
         Ok(document.map(|d| d.0))
     }
 

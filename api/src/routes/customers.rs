@@ -288,7 +288,8 @@ fn command_error(error: AggregateError<CustomerError>, operation: Operation) -> 
             Some(ClaimConflict {
                 kind: ClaimKind::ExternalId,
             }) => rule_error(CustomerError::ExternalIdTaken, operation),
-            None => ApiError::internal(operation.failure(), e),
+            // Customer appends write no other aggregate's read models.
+            Some(_) | None => ApiError::internal(operation.failure(), e),
         },
         other => ApiError::internal(operation.failure(), other),
     }

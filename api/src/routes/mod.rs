@@ -5,9 +5,10 @@ pub mod events;
 pub mod health;
 pub mod openapi;
 pub mod portal;
+pub mod portal_sessions;
 
 use axum::middleware;
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::Router;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -44,15 +45,33 @@ pub fn v1(state: AppState) -> Router<AppState> {
                 .delete(customers::delete_customer),
         )
         .route("/v1/customers/{id}/events", get(events::customer_events))
-        .route("/v1/customers/portal/overview", get(portal::overview))
+        .route(
+            "/v1/customers/portal/sessions",
+            post(portal_sessions::create_session),
+        )
         .route("/v1/events", get(events::feed))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::replay_by_key,
         ))
         .route_layer(middleware::from_fn_with_state(
-            state,
+            state.clone(),
             auth::require_secret_key,
+        ))
+        .merge(portal(state))
+}
+
+/// The customer-portal routes: a secret key, or a portal session token for one customer.
+fn portal(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/v1/customers/portal/overview", get(portal::overview))
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            idempotency::replay_by_key,
+        ))
+        .route_layer(middleware::from_fn_with_state(
+            state,
+            auth::require_key_or_session,
         ))
 }
 

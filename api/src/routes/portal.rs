@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::auth::Principal;
 use crate::error::ApiError;
 use crate::extract::QueryParams;
+use crate::portal_access::portal_customer;
 use crate::routes::customers::NOT_FOUND;
 use crate::state::AppState;
 
@@ -51,14 +52,6 @@ async fn caught_up(state: &AppState, principal: &Principal) -> Result<(), ApiErr
     Ok(())
 }
 
-pub(crate) fn required_external_id(query: &PortalQuery) -> Result<&str, ApiError> {
-    query
-        .external_customer_id
-        .as_deref()
-        .filter(|id| !id.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("externalCustomerId is required"))
-}
-
 #[utoipa::path(get, path = "/v1/customers/portal/overview", tag = "portal", params(PortalQuery),
     responses((status = 200, body = PortalEnvelope), (status = 400, body = crate::routes::ErrorBody),
         (status = 404, body = crate::routes::ErrorBody)),
@@ -68,11 +61,11 @@ pub async fn overview(
     principal: Principal,
     QueryParams(query): QueryParams<PortalQuery>,
 ) -> Result<Json<PortalEnvelope>, ApiError> {
-    let external_id = required_external_id(&query)?;
+    let customer =
+        portal_customer(&state, &principal, query.external_customer_id.as_deref()).await?;
     caught_up(&state, &principal).await?;
-    let portal =
-        PortalOverviewProjection::by_external_id(&state.pool, &principal.tenant.key(), external_id)
-            .await?
-            .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let portal = PortalOverviewProjection::by_customer(&state.pool, &customer.id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(Json(PortalEnvelope { portal }))
 }
