@@ -11,12 +11,17 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod merchants;
+pub mod payment_providers;
 pub mod portal_access;
 pub mod progress;
+pub mod provider_ids;
+pub mod provider_payment_methods;
 pub mod routes;
 pub mod server;
 pub mod state;
+pub mod subscription_moves;
 pub mod telemetry;
+pub mod webhook_events;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::CONTENT_TYPE;

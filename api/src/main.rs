@@ -3,9 +3,12 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use billstream::merchants::{create_merchant, Provider};
+use billstream::merchants::{
+    create_merchant_with_providers, DodoSettings, Provider, ProviderSettings, StripeSettings,
+};
 use billstream::{progress, server, telemetry};
 use clap::{Parser, Subcommand};
+use domain::tenant::Mode;
 use projections::database::{connect_and_migrate, redacted};
 use projections::rebuild;
 use sqlx::PgPool;
@@ -74,7 +77,47 @@ enum MerchantCommand {
         name: String,
         #[arg(long, value_enum, default_value = "sandbox")]
         provider: Provider,
+        #[command(flatten)]
+        stripe: StripeArgs,
+        #[command(flatten)]
+        dodo: DodoArgs,
     },
+}
+
+/// The merchant's Stripe account, for `--provider stripe`. Prefer the environment variables
+/// for the secrets: a command line is visible to every user of the machine.
+#[derive(clap::Args)]
+struct StripeArgs {
+    /// Stripe secret key (`sk_test_…` or `sk_live_…`).
+    #[arg(long, env = "STRIPE_SECRET_KEY", hide_env_values = true)]
+    stripe_secret_key: Option<String>,
+    /// Stripe publishable key (`pk_…`), handed to Stripe.js with each setup intent.
+    #[arg(long, env = "STRIPE_PUBLISHABLE_KEY")]
+    stripe_publishable_key: Option<String>,
+    /// Signing secret (`whsec_…`) of the webhook endpoint
+    /// `/v1/webhooks/stripe/{merchantId}`.
+    #[arg(long, env = "STRIPE_WEBHOOK_SECRET", hide_env_values = true)]
+    stripe_webhook_secret: Option<String>,
+    /// Stripe's API; the default is https://api.stripe.com.
+    #[arg(long, env = "STRIPE_BASE_URL")]
+    stripe_base_url: Option<String>,
+}
+
+/// The merchant's Dodo Payments account, for `--provider dodo`.
+#[derive(clap::Args)]
+struct DodoArgs {
+    /// Dodo Payments API key.
+    #[arg(long, env = "DODO_PAYMENTS_API_KEY", hide_env_values = true)]
+    dodo_api_key: Option<String>,
+    /// Signing secret (`whsec_…`) of the webhook endpoint `/v1/webhooks/dodo/{merchantId}`.
+    #[arg(long, env = "DODO_PAYMENTS_WEBHOOK_KEY", hide_env_values = true)]
+    dodo_webhook_secret: Option<String>,
+    /// Which billstream mode the Dodo account serves: Dodo's test and live accounts are apart.
+    #[arg(long, env = "DODO_PAYMENTS_MODE", value_parser = ["test", "live"], default_value = "live")]
+    dodo_mode: String,
+    /// Dodo's API; the default is the public host of `--dodo-mode`.
+    #[arg(long, env = "DODO_PAYMENTS_BASE_URL")]
+    dodo_base_url: Option<String>,
 }
 
 #[tokio::main]
@@ -113,9 +156,30 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Merchants {
-            command: MerchantCommand::Create { name, provider },
+            command:
+                MerchantCommand::Create {
+                    name,
+                    provider,
+                    stripe,
+                    dodo,
+                },
         } => {
-            let merchant = create_merchant(&pool, &name, provider)
+            let settings = ProviderSettings {
+                provider,
+                stripe: StripeSettings {
+                    secret_key: stripe.stripe_secret_key,
+                    publishable_key: stripe.stripe_publishable_key,
+                    webhook_secret: stripe.stripe_webhook_secret,
+                    base_url: stripe.stripe_base_url,
+                },
+                dodo: DodoSettings {
+                    api_key: dodo.dodo_api_key,
+                    webhook_secret: dodo.dodo_webhook_secret,
+                    base_url: dodo.dodo_base_url,
+                    mode: Mode::parse(&dodo.dodo_mode).unwrap_or(Mode::Live),
+                },
+            };
+            let merchant = create_merchant_with_providers(&pool, &name, &settings)
                 .await
                 .map_err(|e| format!("cannot create merchant: {e}"))?;
             println!(

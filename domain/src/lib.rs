@@ -14,3 +14,4 @@ pub mod ports;
 pub mod provider;
 pub mod subscription;
 pub mod tenant;
+pub mod upcast;

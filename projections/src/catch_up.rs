@@ -131,7 +131,19 @@ pub async fn step(
         transaction_id: last.transaction_id.clone(),
         position: last.event.position,
     };
-    let events: Vec<StoredEvent> = rows.into_iter().map(|row| row.event).collect();
+    // Projections read events as the current version; the log keeps what was written.
+    let events: Vec<StoredEvent> = rows
+        .into_iter()
+        .map(|row| {
+            let mut event = row.event;
+            event.payload = domain::upcast::upcast_payload(
+                &event.event_type,
+                &event.event_version,
+                std::mem::take(&mut event.payload),
+            );
+            event
+        })
+        .collect();
 
     let mut tx = Connection::begin(&mut *connection).await?;
     // Applying does lock: whoever else might apply (a rebuild's swap) waits, and if the

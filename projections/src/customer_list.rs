@@ -113,6 +113,22 @@ impl CustomerListProjection {
         .await
     }
 
+    /// Which of `ids` are live customers of `tenant`, in one query (for lists of members).
+    pub async fn live_ids(
+        pool: &PgPool,
+        tenant: &Tenant,
+        ids: &[String],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(
+            "SELECT id FROM customer_list \
+             WHERE id = ANY($1) AND tenant = $2 AND deleted_at IS NULL",
+        )
+        .bind(ids)
+        .bind(tenant.key())
+        .fetch_all(pool)
+        .await
+    }
+
     /// Live customers of `tenant` in id order (which is creation order).
     pub async fn list(
         pool: &PgPool,
@@ -215,7 +231,7 @@ impl RowChanges {
                 }
                 cells.insert("updated_at", Cell::Time(Some(at)));
             }
-            CustomerEvent::SoftDeleted { at } => {
+            CustomerEvent::SoftDeleted { at, .. } => {
                 cells.insert("deleted_at", Cell::Time(Some(at)));
                 cells.insert("updated_at", Cell::Time(Some(at)));
             }

@@ -170,7 +170,8 @@ impl EventLog {
 
 fn serialized_event(row: &PgRow) -> Result<SerializedEvent, PersistenceError> {
     let decode = |e: sqlx::Error| PersistenceError::DeserializationError(Box::new(e));
-    Ok(SerializedEvent {
+    // Everything that loads an aggregate reads its events as the current version.
+    Ok(domain::upcast::upcast(SerializedEvent {
         aggregate_type: row.try_get("aggregate_type").map_err(decode)?,
         aggregate_id: row.try_get("aggregate_id").map_err(decode)?,
         sequence: row.try_get::<i64, _>("sequence").map_err(decode)? as usize,
@@ -178,7 +179,7 @@ fn serialized_event(row: &PgRow) -> Result<SerializedEvent, PersistenceError> {
         event_version: row.try_get("event_version").map_err(decode)?,
         payload: row.try_get("payload").map_err(decode)?,
         metadata: row.try_get("metadata").map_err(decode)?,
-    })
+    }))
 }
 
 fn connection_error(e: sqlx::Error) -> PersistenceError {

@@ -77,6 +77,11 @@ impl AppendStatement {
         self.writes += 1;
     }
 
+    /// Whether any projection added a write (an append always has the events' own).
+    pub(crate) fn has_writes(&self) -> bool {
+        self.writes > 0
+    }
+
     pub(crate) fn finish(mut self) -> QueryBuilder<'static, Postgres> {
         self.query.push(" SELECT 1");
         self.query

@@ -9,6 +9,7 @@ pub mod database;
 pub mod event_feed;
 pub mod event_log;
 pub mod inline;
+mod inline_rebuild;
 pub mod organization_list;
 pub mod payment_method_list;
 pub mod plan_list;

@@ -12,10 +12,20 @@ use crate::catch_up::CatchUpError;
 use crate::catch_up_rebuild;
 use crate::customer_list::{self, CustomerListProjection, RowChanges};
 use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
-use crate::portal_overview;
+use crate::{
+    inline_rebuild, organization_list, payment_method_list, plan_list, portal_overview,
+    subscription_list,
+};
 
 /// Read models that can be rebuilt, by name.
-pub const PROJECTIONS: &[&str] = &[customer_list::TABLE, portal_overview::TABLE];
+pub const PROJECTIONS: &[&str] = &[
+    customer_list::TABLE,
+    portal_overview::TABLE,
+    plan_list::TABLE,
+    subscription_list::TABLE,
+    payment_method_list::TABLE,
+    organization_list::TABLE,
+];
 
 /// Rows inserted per statement while filling the fresh table (20 columns each: well under
 /// PostgreSQL's 65,535 parameters).
@@ -62,7 +72,10 @@ pub async fn rebuild(
     match name {
         customer_list::TABLE => rebuild_customer_list(pool, progress).await,
         portal_overview::TABLE => catch_up_rebuild::rebuild_portal_overview(pool, progress).await,
-        other => Err(RebuildError::Unknown(other.to_owned())),
+        other => match inline_rebuild::IN_PLACE.iter().find(|m| m.name == other) {
+            Some(model) => inline_rebuild::rebuild_in_place(pool, model, progress).await,
+            None => Err(RebuildError::Unknown(other.to_owned())),
+        },
     }
 }
 
@@ -188,8 +201,8 @@ async fn fill(
     progress: &dyn Progress,
 ) -> Result<u64, RebuildError> {
     // In key order, so each customer's events arrive together and in sequence.
-    let mut rows = sqlx::query_as::<_, (String, i64, serde_json::Value)>(
-        "SELECT aggregate_id, sequence, payload FROM events \
+    let mut rows = sqlx::query_as::<_, (String, i64, String, String, serde_json::Value)>(
+        "SELECT aggregate_id, sequence, event_type, event_version, payload FROM events \
          WHERE aggregate_type = 'Customer' AND transaction_id < $1::xid8 \
          ORDER BY aggregate_type, aggregate_id, sequence",
     )
@@ -198,7 +211,9 @@ async fn fill(
     let mut folded = 0u64;
     let mut batch: Vec<RowChanges> = Vec::with_capacity(BATCH);
     let mut current: Option<(String, RowChanges)> = None;
-    while let Some((aggregate_id, sequence, payload)) = rows.try_next().await? {
+    while let Some((aggregate_id, sequence, event_type, version, payload)) = rows.try_next().await?
+    {
+        let payload = domain::upcast::upcast_payload(&event_type, &version, payload);
         let event = serde_json::from_value(payload).map_err(InlineProjectionError::Decode)?;
         folded += 1;
         match &mut current {
@@ -295,8 +310,8 @@ pub(crate) async fn swap(
     Ok(())
 }
 
-fn serialized(row: &PgRow) -> Result<SerializedEvent, sqlx::Error> {
-    Ok(SerializedEvent {
+pub(crate) fn serialized(row: &PgRow) -> Result<SerializedEvent, sqlx::Error> {
+    Ok(domain::upcast::upcast(SerializedEvent {
         aggregate_type: row.try_get("aggregate_type")?,
         aggregate_id: row.try_get("aggregate_id")?,
         sequence: row.try_get::<i64, _>("sequence")? as usize,
@@ -304,5 +319,5 @@ fn serialized(row: &PgRow) -> Result<SerializedEvent, sqlx::Error> {
         event_version: row.try_get("event_version")?,
         payload: row.try_get("payload")?,
         metadata: row.try_get("metadata")?,
-    })
+    }))
 }

@@ -32,14 +32,24 @@ pub async fn status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, sqlx::Error>
     let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
         .fetch_one(pool)
         .await?;
-    let inline = ProjectionStatus {
+    let mut statuses = vec![ProjectionStatus {
         name: customer_list::TABLE,
         mode: "inline",
         rows: rows(pool, customer_list::TABLE).await?,
         checkpoint: head,
         lag: 0,
         owned: true,
-    };
+    }];
+    for model in crate::inline_rebuild::IN_PLACE {
+        statuses.push(ProjectionStatus {
+            name: model.name,
+            mode: "inline",
+            rows: rows(pool, model.tables[0]).await?,
+            checkpoint: head,
+            lag: 0,
+            owned: true,
+        });
+    }
     let (checkpoint, lag): (i64, i64) = sqlx::query_as(
         "SELECT coalesce(c.position, 0), \
                 (SELECT count(*) FROM events e \
@@ -59,5 +69,6 @@ pub async fn status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, sqlx::Error>
         lag,
         owned: crate::catch_up::owned(pool, portal_overview::TABLE).await?,
     };
-    Ok(vec![inline, catch_up])
+    statuses.push(catch_up);
+    Ok(statuses)
 }

@@ -3,6 +3,8 @@
 //!
 //! `TEST_DATABASE_URL` names the server (default `postgres://postgres@127.0.0.1:5432`).
 
+pub mod billing;
+
 use std::net::SocketAddr;
 
 use billstream::merchants::{create_merchant, NewMerchant, Provider};

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 
 /// Every (method, path) the API serves under /v1. A route added to the router but not to the
 /// description, or dropped from the description, fails the test below.
-const SERVED: [(&str, &str); 8] = [
+const SERVED: [(&str, &str); 20] = [
     ("get", "/v1/customers"),
     ("post", "/v1/customers"),
     ("get", "/v1/customers/{id}"),
@@ -17,6 +17,21 @@ const SERVED: [(&str, &str); 8] = [
     ("get", "/v1/customers/{id}/events"),
     ("get", "/v1/events"),
     ("get", "/v1/customers/portal/overview"),
+    ("post", "/v1/customers/portal/sessions"),
+    (
+        "post",
+        "/v1/customers/portal/set-subscription-payment-method",
+    ),
+    ("delete", "/v1/customers/portal/payment-methods/{id}"),
+    ("get", "/v1/customers/subscription-status"),
+    ("get", "/v1/plans"),
+    ("post", "/v1/plans"),
+    ("post", "/v1/subscriptions"),
+    ("get", "/v1/subscriptions/{id}"),
+    ("post", "/v1/subscriptions/{id}/cancel"),
+    ("post", "/v1/organizations"),
+    ("post", "/v1/organizations/{id}/members"),
+    ("get", "/v1/customers/{id}/organization-customers"),
 ];
 
 const METHODS: [&str; 8] = [
@@ -121,7 +136,8 @@ async fn every_described_v1_operation_is_served() {
             )
             .await;
         let id = customer["id"].as_str().unwrap();
-        let is_customer_path = path.starts_with("/v1/customers");
+        // Only there does `{id}` name a customer; elsewhere it names nothing that exists.
+        let is_customer_path = path.starts_with("/v1/customers/{id}");
         let concrete = path.replace("{id}", id);
         let request = app.request(
             Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
@@ -135,9 +151,14 @@ async fn every_described_v1_operation_is_served() {
         let response = send_raw(request).await;
         let routed = match response.status {
             405 => false,
-            // Customer paths are called with a real customer: any 404 means no route. Other
+            // Customer paths are called with a real customer: its 404 means no route (a 404
+            // of something else about it, such as its organization, is the handler's). Other
             // resources' placeholders name nothing, so only the router's own 404 does.
-            404 => !is_customer_path && response.json() != no_route.json(),
+            404 => {
+                response.json() != no_route.json()
+                    && !(is_customer_path
+                        && response.json()["error"] == "Customer not found or access denied")
+            }
             _ => true,
         };
         if !routed {

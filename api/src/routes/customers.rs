@@ -1,6 +1,6 @@
 //! The Customers API of the seed: list, get, create, update, soft-delete.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -8,8 +8,10 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use cqrs_es::{Aggregate, AggregateError};
 use domain::customer::{Customer, CustomerCommand, CustomerError, DetailField};
-use domain::id::CustomerId;
+use domain::id::{CustomerId, SubscriptionId};
 use projections::customer_list::{CustomerFilter, CustomerListProjection, CustomerListView};
+use projections::organization_list::{MembershipView, OrganizationListProjection};
+use projections::subscription_list::SubscriptionListProjection;
 use projections::{ClaimConflict, ClaimKind};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -18,10 +20,12 @@ use crate::auth::Principal;
 use crate::commands::CommandMetadata;
 use crate::error::ApiError;
 use crate::extract::{present, JsonBody, QueryParams};
-use crate::routes::Success;
+use crate::routes::{subscriptions, Success};
 use crate::state::AppState;
 
 pub(crate) const NOT_FOUND: &str = "Customer not found or access denied";
+const HAS_ACTIVE_SUBSCRIPTION: &str =
+    "Customer has an active subscription. Cancel it first or delete with ?cascade=true";
 
 /// A customer as every endpoint shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -342,18 +346,32 @@ pub async fn list_customers(
     };
     let page = CustomerListProjection::list(&state.pool, &principal.tenant, &filter).await?;
     let with_payment_data = query.include_payment_data.unwrap_or(false);
+    // One query for the whole page's organizations, not one per customer.
+    let mut memberships: HashMap<String, MembershipView> = if with_payment_data {
+        let ids: Vec<String> = page.customers.iter().map(|c| c.id.clone()).collect();
+        OrganizationListProjection::memberships(&state.pool, &principal.tenant.key(), &ids)
+            .await?
+            .into_iter()
+            .map(|membership| (membership.customer_id.clone(), membership))
+            .collect()
+    } else {
+        HashMap::new()
+    };
     let customers = page
         .customers
         .into_iter()
         .map(|view| {
+            let membership = memberships.remove(&view.id);
             let customer = CustomerBody::from(view);
             if with_payment_data {
-                // Payments and organizations arrive with later capabilities; until then
-                // every customer has none.
+                // Payments arrive with a later capability; until then every customer has
+                // none.
                 ListedCustomer::WithPaymentData(CustomerWithPaymentData {
                     customer,
-                    customer_organization_id: None,
-                    org_role: None,
+                    customer_organization_id: membership
+                        .as_ref()
+                        .map(|m| m.organization_id.clone()),
+                    org_role: membership.map(|m| m.role),
                     total_payments_cents: 0,
                     payment_count: 0,
                     currency: None,
@@ -491,20 +509,83 @@ pub async fn update_customer(
     Ok(Json(CustomerEnvelope { customer }))
 }
 
-/// Soft delete a customer: it disappears from every query, its history stays.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct DeleteCustomerQuery {
+    /// Cancel the customer's active subscription first, instead of refusing with a 409.
+    pub cascade: Option<bool>,
+}
+
+/// Cancels every subscription of the customer that is not canceled (and unlinks their payment
+/// methods), returning those this call canceled. A customer has at most one such subscription;
+/// asking again after each cancel also catches one that started meanwhile.
+async fn cancel_live_subscriptions(
+    state: &AppState,
+    metadata: &CommandMetadata,
+    customer_id: &CustomerId,
+) -> Result<Vec<SubscriptionId>, ApiError> {
+    let tenant = metadata.principal.tenant.key();
+    let mut canceled = Vec::new();
+    let mut seen = Vec::new();
+    let mut refused = None;
+    while let Some(live) =
+        SubscriptionListProjection::live_for_customer(&state.pool, &tenant, customer_id.as_str())
+            .await?
+    {
+        let id = SubscriptionId::parse(&live.id)
+            .map_err(|e| ApiError::internal(Operation::Delete.failure(), e))?;
+        // The read model commits with the cancel, so a subscription still live after its
+        // cancel was refused (concurrent writes that outlasted the retries): stop, not loop.
+        if seen.contains(&id) {
+            return Err(refused.unwrap_or_else(|| {
+                ApiError::internal(Operation::Delete.failure(), "live after its cancel")
+            }));
+        }
+        seen.push(id.clone());
+        match subscriptions::cancel(state, metadata, &id).await {
+            Ok(_) => canceled.push(id),
+            // Most likely canceled by another request meanwhile: not ours to record, and the
+            // next look tells whether it is gone.
+            Err(e) if e.status == StatusCode::CONFLICT => refused = Some(e),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(canceled)
+}
+
+/// Soft delete a customer: it disappears from every query, its history stays. A customer with
+/// an active subscription is refused (409) unless `cascade=true`, which cancels it first.
 #[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = String, Path, description = "Customer ID"),
+    params(("id" = String, Path, description = "Customer ID"), DeleteCustomerQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = Success), (status = 404, body = crate::routes::ErrorBody)),
+    responses((status = 200, body = Success), (status = 400, body = crate::routes::ErrorBody),
+        (status = 404, body = crate::routes::ErrorBody), (status = 409, body = crate::routes::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn delete_customer(
     State(state): State<AppState>,
     metadata: CommandMetadata,
     Path(id): Path<String>,
+    QueryParams(query): QueryParams<DeleteCustomerQuery>,
 ) -> Result<Json<Success>, ApiError> {
     let id = parse_id(&id)?;
+    let canceled_subscriptions = if query.cascade.unwrap_or(false) {
+        cancel_live_subscriptions(&state, &metadata, &id).await?
+    } else {
+        let live = SubscriptionListProjection::live_for_customer(
+            &state.pool,
+            &metadata.principal.tenant.key(),
+            id.as_str(),
+        )
+        .await?;
+        if live.is_some() {
+            return Err(ApiError::conflict(HAS_ACTIVE_SUBSCRIPTION));
+        }
+        Vec::new()
+    };
     let command = CustomerCommand::DeleteCustomer {
         tenant: metadata.principal.tenant.clone(),
+        canceled_subscriptions,
     };
     state
         .customers

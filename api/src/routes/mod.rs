@@ -4,11 +4,16 @@ pub mod customers;
 pub mod events;
 pub mod health;
 pub mod openapi;
+pub mod organizations;
+pub mod plans;
 pub mod portal;
 pub mod portal_sessions;
+pub mod setup_intents;
+pub mod subscriptions;
+pub mod webhooks;
 
 use axum::middleware;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -50,6 +55,27 @@ pub fn v1(state: AppState) -> Router<AppState> {
             post(portal_sessions::create_session),
         )
         .route("/v1/events", get(events::feed))
+        .route("/v1/plans", get(plans::list_plans).post(plans::create_plan))
+        .route(
+            "/v1/subscriptions",
+            post(subscriptions::create_subscription),
+        )
+        .route(
+            "/v1/subscriptions/{id}",
+            get(subscriptions::get_subscription),
+        )
+        .route(
+            "/v1/subscriptions/{id}/cancel",
+            post(subscriptions::cancel_subscription),
+        )
+        .route(
+            "/v1/organizations",
+            post(organizations::create_organization),
+        )
+        .route(
+            "/v1/organizations/{id}/members",
+            post(organizations::add_member),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::replay_by_key,
@@ -65,6 +91,30 @@ pub fn v1(state: AppState) -> Router<AppState> {
 fn portal(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/v1/customers/portal/overview", get(portal::overview))
+        .route(
+            "/v1/customers/portal/create-setup-intent",
+            post(setup_intents::create_setup_intent),
+        )
+        .route(
+            "/v1/customers/portal/setup-intents/{intentId}/confirm",
+            post(setup_intents::confirm_setup_intent),
+        )
+        .route(
+            "/v1/customers/{id}/organization-customers",
+            get(organizations::organization_customers),
+        )
+        .route(
+            "/v1/customers/portal/set-subscription-payment-method",
+            post(portal::set_subscription_payment_method),
+        )
+        .route(
+            "/v1/customers/portal/payment-methods/{id}",
+            delete(portal::remove_payment_method),
+        )
+        .route(
+            "/v1/customers/subscription-status",
+            get(portal::subscription_status),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::replay_by_key,
@@ -75,10 +125,19 @@ fn portal(state: AppState) -> Router<AppState> {
         ))
 }
 
-/// Routes anyone may call: liveness, readiness, the API description.
+/// Routes anyone may call: liveness, readiness, the API description, and the providers'
+/// webhooks (signed instead: see `webhooks.rs`).
 pub fn public() -> Router<AppState> {
     Router::new()
         .route("/health", get(health::health))
+        .route(
+            "/v1/webhooks/stripe/{merchantId}",
+            post(webhooks::stripe_webhook),
+        )
+        .route(
+            "/v1/webhooks/dodo/{merchantId}",
+            post(webhooks::dodo_webhook),
+        )
         .route("/ready", get(health::ready))
         .route("/openapi.json", get(openapi::openapi_json))
 }

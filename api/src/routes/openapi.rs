@@ -2,7 +2,11 @@ use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{customers, events, portal};
+use crate::routes::webhooks::WebhookSignatures;
+use crate::routes::{
+    customers, events, organizations, plans, portal, portal_sessions, setup_intents, subscriptions,
+    webhooks,
+};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -16,11 +20,31 @@ use crate::routes::{customers, events, portal};
         events::customer_events,
         events::feed,
         portal::overview,
+        portal::set_subscription_payment_method,
+        portal::remove_payment_method,
+        portal::subscription_status,
+        portal_sessions::create_session,
+        plans::create_plan,
+        plans::list_plans,
+        subscriptions::create_subscription,
+        subscriptions::get_subscription,
+        subscriptions::cancel_subscription,
+        organizations::create_organization,
+        organizations::add_member,
+        organizations::organization_customers,
+        setup_intents::create_setup_intent,
+        setup_intents::confirm_setup_intent,
+        webhooks::stripe_webhook,
+        webhooks::dodo_webhook,
     ),
-    modifiers(&SecretKeyAuth),
+    modifiers(&SecretKeyAuth, &WebhookSignatures),
     tags((name = "customers", description = "The Customers API"),
         (name = "events", description = "The event log: audit and feed"),
-        (name = "portal", description = "The customer-portal API"))
+        (name = "portal", description = "The customer-portal API"),
+        (name = "plans", description = "What a merchant sells"),
+        (name = "subscriptions", description = "Customers on plans"),
+        (name = "organizations", description = "Customers grouped under a primary customer"),
+        (name = "webhooks", description = "Payment providers' signed deliveries"))
 )]
 pub struct ApiDoc;
 

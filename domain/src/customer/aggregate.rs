@@ -130,9 +130,16 @@ impl Aggregate for Customer {
                     sink.write(event, self).await;
                 }
             }
-            CustomerCommand::DeleteCustomer { tenant } => {
+            CustomerCommand::DeleteCustomer {
+                tenant,
+                canceled_subscriptions,
+            } => {
                 self.live_for(&tenant)?;
-                sink.write(CustomerEvent::SoftDeleted { at }, self).await;
+                let event = CustomerEvent::SoftDeleted {
+                    at,
+                    canceled_subscriptions,
+                };
+                sink.write(event, self).await;
             }
         }
         Ok(())
@@ -163,7 +170,7 @@ impl Aggregate for Customer {
                 self.details.apply(&changes);
                 self.updated_at = Some(at);
             }
-            CustomerEvent::SoftDeleted { at } => {
+            CustomerEvent::SoftDeleted { at, .. } => {
                 self.deleted_at = Some(at);
                 self.updated_at = Some(at);
             }

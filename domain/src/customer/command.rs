@@ -2,6 +2,7 @@ use std::collections::BTreeMap;
 
 use crate::customer::DetailField;
 use crate::id::CustomerId;
+use crate::id::SubscriptionId;
 use crate::tenant::Tenant;
 
 /// What a caller can ask of a customer. Values arrive raw; the aggregate parses them, so a
@@ -21,7 +22,9 @@ pub enum CustomerCommand {
         details: BTreeMap<DetailField, Option<String>>,
         allow_shared_email: bool,
     },
+    /// `canceled_subscriptions`: what a cascading delete canceled just before, for the record.
     DeleteCustomer {
         tenant: Tenant,
+        canceled_subscriptions: Vec<SubscriptionId>,
     },
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::customer::{CustomerDetails, DetailChanges};
 use crate::email::Email;
-use crate::id::CustomerId;
+use crate::id::{CustomerId, SubscriptionId};
 use crate::tenant::Tenant;
 
 /// What happened to a customer. Type names and payload shapes are stored forever: never
@@ -34,8 +34,13 @@ pub enum CustomerEvent {
         changes: DetailChanges,
         at: DateTime<Utc>,
     },
+    /// Version 2 added `canceled_subscriptions`: the subscriptions a cascading delete
+    /// canceled first. Version 1 events read back with none (see `upcast.rs`).
     #[serde(rename_all = "camelCase")]
-    SoftDeleted { at: DateTime<Utc> },
+    SoftDeleted {
+        at: DateTime<Utc>,
+        canceled_subscriptions: Vec<SubscriptionId>,
+    },
 }
 
 impl CustomerEvent {
@@ -49,7 +54,7 @@ impl CustomerEvent {
             CustomerEvent::CustomerCreated { at, .. }
             | CustomerEvent::EmailChanged { at, .. }
             | CustomerEvent::CustomerDetailsUpdated { at, .. }
-            | CustomerEvent::SoftDeleted { at } => *at,
+            | CustomerEvent::SoftDeleted { at, .. } => *at,
         }
     }
 }
@@ -66,6 +71,10 @@ impl DomainEvent for CustomerEvent {
     }
 
     fn event_version(&self) -> String {
-        "1".to_owned()
+        match self {
+            CustomerEvent::SoftDeleted { .. } => "2",
+            _ => "1",
+        }
+        .to_owned()
     }
 }

@@ -9,6 +9,7 @@ mod event;
 mod services;
 #[cfg(test)]
 mod tests;
+pub(crate) mod upcast;
 
 pub use aggregate::Customer;
 pub use command::CustomerCommand;

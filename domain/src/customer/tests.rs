@@ -11,7 +11,7 @@ use crate::customer::{
     DetailField,
 };
 use crate::email::Email;
-use crate::id::CustomerId;
+use crate::id::{CustomerId, SubscriptionId};
 use crate::ports::{CustomerUniqueness, PortError};
 use crate::tenant::{Mode, Tenant};
 
@@ -114,8 +114,18 @@ fn created(email: &str) -> CustomerEvent {
     }
 }
 
+fn delete() -> CustomerCommand {
+    CustomerCommand::DeleteCustomer {
+        tenant: tenant(),
+        canceled_subscriptions: Vec::new(),
+    }
+}
+
 fn soft_deleted() -> CustomerEvent {
-    CustomerEvent::SoftDeleted { at: now() }
+    CustomerEvent::SoftDeleted {
+        at: now(),
+        canceled_subscriptions: Vec::new(),
+    }
 }
 
 #[test]
@@ -365,7 +375,7 @@ fn update_customer_is_refused_when_it_was_never_created() {
 fn delete_customer_records_soft_deleted() {
     CustomerTester::with(services())
         .given(vec![created("jane@example.com")])
-        .when(CustomerCommand::DeleteCustomer { tenant: tenant() })
+        .when(delete())
         .then_expect_events(vec![soft_deleted()]);
 }
 
@@ -373,7 +383,7 @@ fn delete_customer_records_soft_deleted() {
 fn delete_customer_is_refused_when_already_deleted() {
     CustomerTester::with(services())
         .given(vec![created("jane@example.com"), soft_deleted()])
-        .when(CustomerCommand::DeleteCustomer { tenant: tenant() })
+        .when(delete())
         .then_expect_error(CustomerError::AlreadyDeleted);
 }
 
@@ -382,6 +392,7 @@ fn delete_customer_is_refused_for_another_merchant() {
     CustomerTester::with(services())
         .given(vec![created("jane@example.com")])
         .when(CustomerCommand::DeleteCustomer {
+            canceled_subscriptions: Vec::new(),
             tenant: Tenant::new("merchant_2", Mode::Test),
         })
         .then_expect_error(CustomerError::NotFound);
@@ -400,4 +411,51 @@ fn stored_events_leave_out_empty_details_and_read_back_equal() {
         serde_json::from_value::<CustomerEvent>(stored).unwrap(),
         event
     );
+}
+
+#[test]
+fn a_cascading_delete_records_the_subscriptions_it_canceled() {
+    let canceled = vec![SubscriptionId::parse("sub_1").unwrap()];
+    CustomerTester::with(services())
+        .given(vec![created("jane@example.com")])
+        .when(CustomerCommand::DeleteCustomer {
+            tenant: tenant(),
+            canceled_subscriptions: canceled.clone(),
+        })
+        .then_expect_events(vec![CustomerEvent::SoftDeleted {
+            at: now(),
+            canceled_subscriptions: canceled,
+        }]);
+}
+
+/// A `SoftDeleted` stored before version 2 existed, exactly as it was written then.
+#[test]
+fn a_version_1_soft_deleted_reads_back_as_the_current_version() {
+    let stored = cqrs_es::persist::SerializedEvent {
+        aggregate_id: "cust_1".into(),
+        sequence: 2,
+        aggregate_type: "Customer".into(),
+        event_type: "SoftDeleted".into(),
+        event_version: "1".into(),
+        payload: serde_json::json!({"SoftDeleted": {"at": "2026-01-02T03:04:05Z"}}),
+        metadata: serde_json::json!({}),
+    };
+    let current = crate::upcast::upcast(stored);
+    assert_eq!(current.event_version, "2");
+    let event: CustomerEvent = serde_json::from_value(current.payload).unwrap();
+    assert_eq!(
+        event,
+        CustomerEvent::SoftDeleted {
+            at: now(),
+            canceled_subscriptions: Vec::new(),
+        }
+    );
+    // The current version is left as it is.
+    let written = serde_json::to_value(soft_deleted()).unwrap();
+    assert_eq!(
+        crate::upcast::upcast_payload("SoftDeleted", "2", written.clone()),
+        written
+    );
+    use cqrs_es::DomainEvent;
+    assert_eq!(soft_deleted().event_version(), "2");
 }

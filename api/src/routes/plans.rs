@@ -1,0 +1,163 @@
+//! Plans: what a merchant sells, in one currency, with its pricing components and the credits
+//! it grants. `POST /v1/plans` and `GET /v1/plans`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use cqrs_es::AggregateError;
+use domain::id::{PlanId, PriceId};
+use domain::plan::{Plan, PlanCommand, PlanError};
+use projections::plan_list::{PlanListProjection, PlanView};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use crate::auth::Principal;
+use crate::commands::CommandMetadata;
+use crate::error::ApiError;
+use crate::extract::JsonBody;
+use crate::state::AppState;
+
+const CREATE_FAILED: &str = "Failed to create plan";
+
+/// A plan as every endpoint shows it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PlanBody {
+    #[schema(example = "plan_0192f1c2a7b47c8e9a1d2b3c4d5e6f70")]
+    pub id: String,
+    #[schema(example = "price_0192f1c2a7b47c8e9a1d2b3c4d5e6f71")]
+    pub price_id: String,
+    #[schema(example = "Pro")]
+    pub name: String,
+    pub description: Option<String>,
+    #[schema(example = "USD")]
+    pub currency: String,
+    /// As the merchant sent it: an object with a `components` array.
+    #[schema(value_type = Object, example = json!({"components": []}))]
+    pub pricing_data: Value,
+    /// Credits granted per period, if the plan grants any.
+    pub credit_allowance: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<PlanView> for PlanBody {
+    fn from(view: PlanView) -> Self {
+        Self {
+            id: view.id,
+            price_id: view.price_id,
+            name: view.name,
+            description: view.description,
+            currency: view.currency,
+            pricing_data: view.pricing_data,
+            credit_allowance: view.credit_allowance,
+            created_at: view.created_at,
+        }
+    }
+}
+
+impl PlanBody {
+    /// The plan as its create left it; `None` for a plan that was never created.
+    fn from_aggregate(plan: Plan) -> Option<Self> {
+        Some(Self {
+            id: plan.id?.to_string(),
+            price_id: plan.price_id?.to_string(),
+            name: plan.name?,
+            description: plan.description,
+            currency: plan.currency?.to_string(),
+            pricing_data: plan.pricing_data?,
+            credit_allowance: plan.credit_allowance,
+            created_at: plan.created_at?,
+        })
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanEnvelope {
+    pub plan: PlanBody,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PlanListEnvelope {
+    pub plans: Vec<PlanBody>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreatePlanRequest {
+    /// Required.
+    #[schema(example = "Pro")]
+    pub name: Option<String>,
+    pub description: Option<String>,
+    /// Required: a three-letter ISO 4217 code.
+    #[schema(example = "USD")]
+    pub currency: Option<String>,
+    /// Required: an object with a `components` array.
+    #[schema(value_type = Object, example = json!({"components": [{"type": "flat", "amountCents": 5000}]}))]
+    pub pricing_data: Option<Value>,
+    /// Credits granted per period; zero or more.
+    pub credit_allowance: Option<i64>,
+}
+
+/// Maps a plan command's failure: a broken rule is the caller's (400), anything else ours.
+fn plan_error(error: AggregateError<PlanError>) -> ApiError {
+    match error {
+        AggregateError::UserError(e @ PlanError::AlreadyExists) => {
+            ApiError::conflict(e.to_string())
+        }
+        AggregateError::UserError(e) => ApiError::bad_request(e.to_string()),
+        AggregateError::AggregateConflict => {
+            ApiError::conflict("The plan was changed by concurrent requests; retry the request")
+        }
+        other => ApiError::internal(CREATE_FAILED, other),
+    }
+}
+
+/// Create a plan, with a price of its own.
+#[utoipa::path(post, path = "/v1/plans", tag = "plans", request_body = CreatePlanRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
+    responses((status = 201, body = PlanEnvelope), (status = 400, body = crate::routes::ErrorBody),
+        (status = 401, body = crate::routes::ErrorBody)),
+    security(("secret_key" = [])))]
+pub async fn create_plan(
+    State(state): State<AppState>,
+    metadata: CommandMetadata,
+    JsonBody(body): JsonBody<CreatePlanRequest>,
+) -> Result<(StatusCode, Json<PlanEnvelope>), ApiError> {
+    let id = PlanId::generate();
+    let command = PlanCommand::CreatePlan {
+        id: id.clone(),
+        price_id: PriceId::generate(),
+        tenant: metadata.principal.tenant.clone(),
+        name: body.name,
+        description: body.description,
+        currency: body.currency,
+        pricing_data: body.pricing_data,
+        credit_allowance: body.credit_allowance,
+    };
+    let plan = state
+        .plans
+        .execute_new(id.as_str(), command, &metadata)
+        .await
+        .map_err(plan_error)?;
+    let plan = PlanBody::from_aggregate(plan)
+        .ok_or_else(|| ApiError::internal(CREATE_FAILED, "no plan after create"))?;
+    Ok((StatusCode::CREATED, Json(PlanEnvelope { plan })))
+}
+
+/// Every plan of the merchant, oldest first.
+#[utoipa::path(get, path = "/v1/plans", tag = "plans",
+    responses((status = 200, body = PlanListEnvelope), (status = 401, body = crate::routes::ErrorBody)),
+    security(("secret_key" = [])))]
+pub async fn list_plans(
+    State(state): State<AppState>,
+    principal: Principal,
+) -> Result<Json<PlanListEnvelope>, ApiError> {
+    let plans = PlanListProjection::list(&state.pool, &principal.tenant.key())
+        .await?
+        .into_iter()
+        .map(PlanBody::from)
+        .collect();
+    Ok(Json(PlanListEnvelope { plans }))
+}

@@ -1,0 +1,169 @@
+//! Moving a subscription to another payment method: three writes to two aggregates, in the
+//! order that keeps "a payment method an active subscription points at is marked linked" true
+//! at every moment (see the PaymentMethod aggregate): link the new method, point the
+//! subscription at it, unlink the old one.
+
+use cqrs_es::AggregateError;
+use domain::id::{PaymentMethodId, SubscriptionId};
+use domain::payment_method::{PaymentMethod, PaymentMethodCommand, PaymentMethodError};
+use domain::subscription::{SubscriptionCommand, SubscriptionError};
+use domain::tenant::Tenant;
+use projections::subscription_list::SubscriptionListProjection;
+
+use crate::commands::CommandMetadata;
+use crate::error::ApiError;
+use crate::state::AppState;
+
+pub(crate) const PAYMENT_METHOD_NOT_FOUND: &str = "Payment method not found";
+pub(crate) const NO_ACTIVE_SUBSCRIPTION: &str = "Customer has no active subscription";
+
+/// An answer for a payment-method command that was refused or failed.
+pub(crate) fn payment_method_error(error: AggregateError<PaymentMethodError>) -> ApiError {
+    match error {
+        AggregateError::UserError(
+            e @ (PaymentMethodError::NotFound | PaymentMethodError::Removed),
+        ) => ApiError::not_found(e.to_string()),
+        AggregateError::UserError(e @ PaymentMethodError::LinkedToActiveSubscription) => {
+            ApiError::conflict(e.to_string())
+        }
+        AggregateError::UserError(e) => ApiError::bad_request(e.to_string()),
+        AggregateError::AggregateConflict => {
+            ApiError::conflict("The payment method was changed by concurrent requests; retry")
+        }
+        other => ApiError::internal("Failed to update payment method", other),
+    }
+}
+
+fn subscription_error(error: AggregateError<SubscriptionError>) -> ApiError {
+    match error {
+        AggregateError::UserError(e @ SubscriptionError::NotFound) => {
+            ApiError::not_found(e.to_string())
+        }
+        AggregateError::UserError(
+            e @ (SubscriptionError::Canceled | SubscriptionError::AlreadyCanceled),
+        ) => ApiError::conflict(e.to_string()),
+        AggregateError::UserError(e) => ApiError::bad_request(e.to_string()),
+        AggregateError::AggregateConflict => {
+            ApiError::conflict("The subscription was changed by concurrent requests; retry")
+        }
+        other => ApiError::internal("Failed to update subscription", other),
+    }
+}
+
+/// The tenant's live (not removed) payment method `id` of customer `customer_id`; anything
+/// else, another customer's included, is "Payment method not found".
+pub(crate) async fn customers_payment_method(
+    state: &AppState,
+    tenant: &Tenant,
+    customer_id: &str,
+    id: &str,
+) -> Result<PaymentMethod, ApiError> {
+    let not_found = || ApiError::not_found(PAYMENT_METHOD_NOT_FOUND);
+    let id = PaymentMethodId::parse(id).map_err(|_| not_found())?;
+    let method = state
+        .payment_methods
+        .current(id.as_str())
+        .await
+        .map_err(payment_method_error)?;
+    let owned = method.tenant.as_ref() == Some(tenant)
+        && method.customer_id.as_ref().map(|c| c.as_str()) == Some(customer_id)
+        && !method.is_removed();
+    if owned {
+        Ok(method)
+    } else {
+        Err(not_found())
+    }
+}
+
+/// Points subscription `subscription_id` at `payment_method_id`. A subscription that is
+/// canceled meanwhile refuses, and the new method is unlinked again.
+pub(crate) async fn move_subscription(
+    state: &AppState,
+    metadata: &CommandMetadata,
+    subscription_id: &SubscriptionId,
+    payment_method_id: &PaymentMethodId,
+) -> Result<(), ApiError> {
+    let tenant = metadata.principal.tenant.clone();
+    state
+        .payment_methods
+        .execute(
+            payment_method_id.as_str(),
+            PaymentMethodCommand::LinkPaymentMethod {
+                tenant: tenant.clone(),
+                subscription_id: subscription_id.clone(),
+            },
+            metadata,
+        )
+        .await
+        .map_err(payment_method_error)?;
+    let before = state
+        .subscriptions
+        .current(subscription_id.as_str())
+        .await
+        .map_err(subscription_error)?;
+    let moved = state
+        .subscriptions
+        .execute(
+            subscription_id.as_str(),
+            SubscriptionCommand::ChangeSubscriptionPaymentMethod {
+                tenant: tenant.clone(),
+                payment_method_id: payment_method_id.clone(),
+            },
+            metadata,
+        )
+        .await;
+    if let Err(error) = moved {
+        // The subscription will not point at the new method: take its link back, or it could
+        // never be removed.
+        let _ = state
+            .payment_methods
+            .execute(
+                payment_method_id.as_str(),
+                PaymentMethodCommand::UnlinkPaymentMethod {
+                    tenant,
+                    subscription_id: subscription_id.clone(),
+                },
+                metadata,
+            )
+            .await;
+        return Err(subscription_error(error));
+    }
+    if let Some(old) = before
+        .payment_method_id
+        .filter(|old| old != payment_method_id)
+    {
+        state
+            .payment_methods
+            .execute(
+                old.as_str(),
+                PaymentMethodCommand::UnlinkPaymentMethod {
+                    tenant,
+                    subscription_id: subscription_id.clone(),
+                },
+                metadata,
+            )
+            .await
+            .map_err(payment_method_error)?;
+    }
+    Ok(())
+}
+
+/// Moves the customer's live subscription, if it has one, to `payment_method_id`: what setting
+/// a new default payment method does. Without a live subscription there is nothing to move.
+pub async fn move_live_subscription_to(
+    state: &AppState,
+    metadata: &CommandMetadata,
+    tenant: &Tenant,
+    customer_id: &str,
+    payment_method_id: &PaymentMethodId,
+) -> Result<(), ApiError> {
+    let live =
+        SubscriptionListProjection::live_for_customer(&state.pool, &tenant.key(), customer_id)
+            .await?;
+    let Some(live) = live else {
+        return Ok(());
+    };
+    let subscription_id = SubscriptionId::parse(&live.id)
+        .map_err(|e| ApiError::internal("Failed to update subscription", e))?;
+    move_subscription(state, metadata, &subscription_id, payment_method_id).await
+}
