@@ -122,6 +122,34 @@ async fn after_a_random_concurrent_workload_a_rebuild_equals_the_live_read_model
     assert_eq!((report.events + report.caught_up) as i64, events);
     assert_eq!(customer_rows(&app).await, live);
 
+    // The catch-up projection too, once it has applied the whole workload.
+    let tenant = format!("{}:test", app.merchant.merchant_id);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while projections::catch_up::behind_for_tenant(&app.pool, "portal_overview", &tenant)
+        .await
+        .unwrap()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "portal_overview never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let overview_rows = || async {
+        sqlx::query_scalar::<_, String>(
+            "SELECT row_to_json(p)::text FROM portal_overview p ORDER BY customer_id",
+        )
+        .fetch_all(&app.pool)
+        .await
+        .unwrap()
+    };
+    let live_overviews = overview_rows().await;
+    assert!(live_overviews.len() > 50, "{}", live_overviews.len());
+    rebuild::rebuild(&app.pool, "portal_overview", &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(overview_rows().await, live_overviews);
+
     // The swapped-in table still guards uniqueness, with the same refusals.
     let (_, listed) = app.get("/v1/customers?limit=1").await;
     let email = listed["customers"][0]["email"].as_str().unwrap().to_owned();
