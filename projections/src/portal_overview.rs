@@ -141,6 +141,18 @@ impl Default for PortalOverviewProjection {
     }
 }
 
+/// How a portal read names its customer.
+pub enum PortalLookup<'a> {
+    Id(&'a str),
+    ExternalId(&'a str),
+}
+
+/// An overview as read, and whether the projection was behind the tenant's log then.
+pub struct FreshRead {
+    pub overview: Option<PortalOverview>,
+    pub behind: bool,
+}
+
 type StoredRow = (
     String,
     String,
@@ -154,17 +166,36 @@ impl PortalOverviewProjection {
         Self { name, table }
     }
 
-    /// The overview of live customer `customer_id`.
-    pub async fn by_customer(
+    /// In one round trip: the overview of the tenant's live customer that `customer` names,
+    /// and whether events of the tenant have committed that the projection has not applied
+    /// yet (then the caller waits and asks again, to see its own writes).
+    pub async fn read(
         pool: &PgPool,
-        customer_id: &str,
-    ) -> Result<Option<PortalOverview>, sqlx::Error> {
-        let document: Option<sqlx::types::Json<PortalOverview>> =
-            sqlx::query_scalar("SELECT document FROM portal_overview WHERE customer_id = $1")
-                .bind(customer_id)
-                .fetch_optional(pool)
-                .await?;
-        Ok(document.map(|d| d.0))
+        tenant: &str,
+        customer: &PortalLookup<'_>,
+    ) -> Result<FreshRead, sqlx::Error> {
+        let (column, value) = match customer {
+            PortalLookup::Id(id) => ("customer_id", *id),
+            PortalLookup::ExternalId(id) => ("external_customer_id", *id),
+        };
+        let (document, behind): (Option<sqlx::types::Json<PortalOverview>>, bool) =
+            sqlx::query_as(&format!(
+                "SELECT (SELECT document FROM portal_overview \
+                         WHERE tenant = $1 AND {column} = $2), \
+                        EXISTS (SELECT 1 FROM events e, projection_checkpoints c \
+                         WHERE c.name = $3 AND e.tenant = $1 \
+                           AND (e.transaction_id, e.position) > (c.transaction_id, c.position)) \
+                        OR NOT EXISTS (SELECT 1 FROM projection_checkpoints WHERE name = $3)"
+            ))
+            .bind(tenant)
+            .bind(value)
+            .bind(TABLE)
+            .fetch_one(pool)
+            .await?;
+        Ok(FreshRead {
+            overview: document.map(|d| d.0),
+            behind,
+        })
     }
 
     /// The rows of `customers`, and of the customers whose documents show `aggregates`.

@@ -8,8 +8,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::id::{PaymentMethodId, SubscriptionId};
 use domain::payment_method::PaymentMethodCommand;
-use projections::catch_up;
-use projections::portal_overview::{self, PortalOverview, PortalOverviewProjection};
+use projections::portal_overview::{PortalLookup, PortalOverview, PortalOverviewProjection};
 use projections::subscription_list::SubscriptionListProjection;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -45,24 +44,6 @@ pub struct PortalEnvelope {
     pub portal: PortalOverview,
 }
 
-/// Waits until `portal_overview` has applied every event of the tenant that committed before
-/// this call: a write acknowledged to the caller shows in the read that follows it.
-async fn caught_up(state: &AppState, principal: &Principal) -> Result<(), ApiError> {
-    let tenant = principal.tenant.key();
-    let started = Instant::now();
-    let mut pause = Duration::from_millis(1);
-    while catch_up::behind_for_tenant(&state.pool, portal_overview::TABLE, &tenant).await? {
-        if started.elapsed() > FRESHNESS_WAIT {
-            tracing::warn!("portal_overview is behind the log; answering what it holds");
-            break;
-        }
-        state.portal.nudge();
-        tokio::time::sleep(pause).await;
-        pause = (pause * 2).min(Duration::from_millis(20));
-    }
-    Ok(())
-}
-
 #[utoipa::path(get, path = "/v1/customers/portal/overview", tag = "portal", params(PortalQuery),
     responses((status = 200, body = PortalEnvelope), (status = 400, body = crate::routes::ErrorBody),
         (status = 404, body = crate::routes::ErrorBody)),
@@ -72,12 +53,37 @@ pub async fn overview(
     principal: Principal,
     QueryParams(query): QueryParams<PortalQuery>,
 ) -> Result<Json<PortalEnvelope>, ApiError> {
-    let customer =
-        portal_customer(&state, &principal, query.external_customer_id.as_deref()).await?;
-    caught_up(&state, &principal).await?;
-    let portal = PortalOverviewProjection::by_customer(&state.pool, &customer.id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
+    let asked = query
+        .external_customer_id
+        .as_deref()
+        .filter(|id| !id.trim().is_empty());
+    let lookup = match (&principal.session, asked) {
+        (Some(session), Some(asked)) if asked != session.external_customer_id => {
+            return Err(ApiError::not_found(NOT_FOUND));
+        }
+        (Some(session), _) => PortalLookup::Id(&session.customer_id),
+        (None, Some(external_id)) => PortalLookup::ExternalId(external_id),
+        (None, None) => return Err(ApiError::bad_request("externalCustomerId is required")),
+    };
+    // One indexed read, repeated only while the projection has yet to apply writes of this
+    // tenant that committed before the request: a write acknowledged to the caller shows here.
+    let tenant = principal.tenant.key();
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(1);
+    let portal = loop {
+        let read = PortalOverviewProjection::read(&state.pool, &tenant, &lookup).await?;
+        if !read.behind {
+            break read.overview;
+        }
+        if started.elapsed() > FRESHNESS_WAIT {
+            tracing::warn!("portal_overview is behind the log; answering what it holds");
+            break read.overview;
+        }
+        state.portal.nudge();
+        tokio::time::sleep(pause).await;
+        pause = (pause * 2).min(Duration::from_millis(20));
+    };
+    let portal = portal.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     Ok(Json(PortalEnvelope { portal }))
 }
 
