@@ -134,7 +134,12 @@ async fn updates_and_deletes_are_events_in_order_with_their_own_request_ids() {
     assert_eq!(events[2].metadata["requestId"], "req-update");
     assert_eq!(events[3].metadata["requestId"], "req-delete");
     for event in &events {
-        assert_eq!(event.event_version, "1");
+        let version = if event.event_type == "SoftDeleted" {
+            "2"
+        } else {
+            "1"
+        };
+        assert_eq!(event.event_version, version);
         assert_eq!(event.tenant, events[0].tenant);
         assert_eq!(event.metadata["actor"], events[0].metadata["actor"]);
         assert_ne!(event.metadata["actor"], live_id.as_str());

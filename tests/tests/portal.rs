@@ -4,6 +4,8 @@
 
 use billstream_tests::billing::Billing;
 use billstream_tests::{assert_error, TestApp};
+use domain::id::{CustomerId, OrganizationId};
+use domain::organization::OrganizationCommand;
 use domain::subscription::SubscriptionCommand;
 use reqwest::Method;
 use serde_json::{json, Value};
@@ -311,6 +313,28 @@ async fn a_session_reaches_only_its_own_customer_on_every_portal_endpoint() {
     billing.subscription(&id(&theirs), &their_card).await;
     billing.subscription(&id(&mine), &my_card).await;
     let token = session(&app, "me").await;
+    let their_id = id(&theirs);
+    // They are in an organization, so only the session rule can hide it.
+    let organization = OrganizationId::generate();
+    billing
+        .state
+        .organizations
+        .execute_new(
+            organization.as_str(),
+            OrganizationCommand::CreateOrganization {
+                id: organization.clone(),
+                tenant: billing.tenant.clone(),
+                name: Some("Theirs".into()),
+                primary_customer_id: CustomerId::parse(&their_id).unwrap(),
+            },
+            &billing.metadata,
+        )
+        .await
+        .unwrap();
+    let (status, _) = app
+        .get(&format!("/v1/customers/{their_id}/organization-customers"))
+        .await;
+    assert_eq!(status, 200, "the merchant's key sees it");
 
     let attempts: Vec<(Method, String, Option<Value>, &str)> = vec![
         (
@@ -342,6 +366,12 @@ async fn a_session_reaches_only_its_own_customer_on_every_portal_endpoint() {
             format!("/v1/customers/portal/payment-methods/{their_spare}"),
             None,
             PAYMENT_METHOD_NOT_FOUND,
+        ),
+        (
+            Method::GET,
+            format!("/v1/customers/{their_id}/organization-customers"),
+            None,
+            CUSTOMER_NOT_FOUND,
         ),
     ];
     for (method, path, body, message) in &attempts {

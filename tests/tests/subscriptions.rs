@@ -24,8 +24,8 @@ const SUBSCRIPTION_FIELDS: [&str; 12] = [
     "paymentMethodId",
     "planId",
     "planName",
-    "pricingData",
     "priceId",
+    "pricingData",
     "startTimestamp",
     "status",
 ];
