@@ -109,8 +109,12 @@ pub async fn make_default(
     let methods =
         PaymentMethodListProjection::for_customer(&state.pool, &tenant.key(), customer_id.as_str())
             .await?;
-    // Ids are UUIDv7: the list is oldest first, so the default is the last.
-    let is_default = methods.last().is_some_and(|m| m.id == id.as_str());
+    // By when it was added, not by id: a sandbox card's id is chosen when its intent is made,
+    // which may be long before the card is.
+    let is_default = methods
+        .iter()
+        .max_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
+        .is_some_and(|m| m.id == id.as_str());
     if is_default {
         move_live_subscription_to(state, metadata, tenant, customer_id.as_str(), id).await?;
     }

@@ -49,6 +49,13 @@ fn merchants_create_prints_one_json_object_with_both_keys() {
             "Acme",
             "--provider",
             "stripe",
+            // A Stripe merchant is made with its Stripe account, or not at all.
+            "--stripe-secret-key",
+            "sk_test_123",
+            "--stripe-publishable-key",
+            "pk_test_123",
+            "--stripe-webhook-secret",
+            "whsec_123",
         ])
         .env("DATABASE_URL", database.url())
         .output()

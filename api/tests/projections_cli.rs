@@ -68,5 +68,8 @@ fn rebuild_names_each_projection_it_rebuilt_and_refuses_an_unknown_one() {
 
     let (ok, _, stderr) = run(&database, &["projections", "rebuild", "nope"]);
     assert!(!ok);
-    assert!(stderr.contains("no projection is named \"nope\""), "{stderr}");
+    assert!(
+        stderr.contains("no projection is named \"nope\""),
+        "{stderr}"
+    );
 }

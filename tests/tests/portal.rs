@@ -373,6 +373,12 @@ async fn a_session_reaches_only_its_own_customer_on_every_portal_endpoint() {
             None,
             CUSTOMER_NOT_FOUND,
         ),
+        (
+            Method::POST,
+            "/v1/customers/portal/create-setup-intent".into(),
+            Some(json!({"externalCustomerId": "them"})),
+            CUSTOMER_NOT_FOUND,
+        ),
     ];
     for (method, path, body, message) in &attempts {
         let mut request = app.request_as(&token, method.clone(), path);

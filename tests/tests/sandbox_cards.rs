@@ -508,3 +508,41 @@ async fn the_added_card_records_who_added_it() {
     .unwrap();
     assert!(actor.starts_with("portal_session:"), "{actor}");
 }
+
+#[tokio::test]
+async fn the_card_confirmed_last_is_the_default_whatever_order_its_intent_was_made_in() {
+    let app = TestApp::spawn().await;
+    let customer_id = customer(&app, "user_1").await;
+    let (_, early) = intent(&app, "user_1").await;
+    let (_, late) = intent(&app, "user_1").await;
+    let (_, first_card) = intent(&app, "user_1").await;
+    let (_, body) = confirm(&app, &first_card, card(VISA)).await;
+    let first = body["paymentMethod"]["id"].as_str().unwrap().to_owned();
+    let (status, plan) = app
+        .post(
+            "/v1/plans",
+            json!({"name": "Pro", "currency": "USD", "pricingData": {"components": []}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{plan}");
+    let (status, body) = app
+        .post(
+            "/v1/subscriptions",
+            json!({"customerId": customer_id, "planId": plan["plan"]["id"],
+                "paymentMethodId": first}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let subscription_id = body["subscription"]["id"].as_str().unwrap().to_owned();
+
+    // The intent made later is confirmed first, the earlier one last.
+    for url in [&late, &early] {
+        let (status, body) = confirm(&app, url, card("5555555555554444")).await;
+        assert_eq!(status, 201, "{body}");
+        let added = body["paymentMethod"]["id"].as_str().unwrap().to_owned();
+        let (_, body) = app
+            .get(&format!("/v1/subscriptions/{subscription_id}"))
+            .await;
+        assert_eq!(body["subscription"]["paymentMethodId"], added.as_str());
+    }
+}

@@ -28,7 +28,7 @@ use crate::subscription_moves::{
 
 /// How long a portal read waits for its projection to apply writes that committed before it.
 /// Past this the read answers what the projection holds, and says so in the log.
-const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
+const FRESHNESS_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

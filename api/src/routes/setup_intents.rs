@@ -36,6 +36,7 @@ use crate::state::AppState;
 pub const DODO_NEEDS_SUBSCRIPTION: &str = "Active subscription required to add mandate for Dodo";
 
 const INTENT_NOT_FOUND: &str = "Setup intent not found";
+const ALREADY_CONFIRMED: &str = "Setup intent has already been confirmed";
 
 /// Metadata keys on the provider's objects that lead a webhook back to ours.
 pub const CUSTOMER_METADATA: &str = "billstream_customer_id";
@@ -341,16 +342,12 @@ pub async fn confirm_setup_intent(
 ) -> Result<(StatusCode, Json<PaymentMethodEnvelope>), ApiError> {
     let (card_number, exp_month, exp_year) = card_fields(&request)?;
     let principal = &metadata.principal;
-
-    // The row lock makes concurrent confirms of one intent take turns: the second sees the
-    // first's outcome.
-    let mut tx = state.pool.begin().await?;
     let intent: Option<(String, String, String, String)> = sqlx::query_as(
         "SELECT tenant, customer_id, status, payment_method_id FROM sandbox_setup_intents \
-         WHERE id = $1 FOR UPDATE",
+         WHERE id = $1",
     )
     .bind(&intent_id)
-    .fetch_optional(&mut *tx)
+    .fetch_optional(&state.pool)
     .await?;
     let (customer_id, status, payment_method_id) = match intent {
         Some((tenant, customer_id, status, payment_method_id))
@@ -362,15 +359,30 @@ pub async fn confirm_setup_intent(
         _ => return Err(ApiError::not_found(INTENT_NOT_FOUND)),
     };
     if status == "succeeded" {
-        return Err(ApiError::conflict(
-            "Setup intent has already been confirmed",
-        ));
+        return Err(ApiError::conflict(ALREADY_CONFIRMED));
     }
     CustomerListProjection::get(&state.pool, &principal.tenant, &customer_id)
         .await?
         .ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
     let card =
         SandboxCard::parse(card_number, exp_month, exp_year, Utc::now()).map_err(card_error)?;
+
+    // Claim the intent: of racing confirms exactly one moves it on, the others are refused.
+    // Nothing is held while the card is added, so racers cannot starve the pool. Should this
+    // process die before the card is added, the intent stays used up and the customer makes
+    // another; its payment method id, fixed at creation, could never be added twice anyway.
+    let claimed = sqlx::query(
+        "UPDATE sandbox_setup_intents SET status = 'succeeded', confirmed_at = now() \
+         WHERE id = $1 AND status = 'requires_payment_method'",
+    )
+    .bind(&intent_id)
+    .execute(&state.pool)
+    .await?
+    .rows_affected()
+        == 1;
+    if !claimed {
+        return Err(ApiError::conflict(ALREADY_CONFIRMED));
+    }
 
     let internal = |e: domain::id::InvalidId| ApiError::internal("Internal server error", e);
     let customer_id = CustomerId::parse(&customer_id).map_err(internal)?;
@@ -386,19 +398,19 @@ pub async fn confirm_setup_intent(
         }),
         provider_reference: None,
     };
-    let method = match add_collected_payment_method(
+    let added = add_collected_payment_method(
         &state,
         &metadata,
         &customer_id,
-        payment_method_id.clone(),
+        payment_method_id,
         collected,
     )
-    .await?
-    {
-        Added::New(method) => *method,
-        Added::AlreadyAdded(id) => {
-            // An earlier confirm added the method and stopped before marking the intent: finish
-            // its work rather than add another.
+    .await;
+    let method = match added {
+        Ok(Added::New(method)) => *method,
+        // An earlier confirm added the card, then failed (moving the subscription) and gave
+        // the intent back: finish its work rather than add another card.
+        Ok(Added::AlreadyAdded(id)) => {
             make_default(&state, &metadata, &principal.tenant, &customer_id, &id).await?;
             state
                 .payment_methods
@@ -406,15 +418,18 @@ pub async fn confirm_setup_intent(
                 .await
                 .map_err(|e| ApiError::internal("Failed to add payment method", e))?
         }
+        Err(error) => {
+            // Give the intent back, so the customer can try again.
+            sqlx::query(
+                "UPDATE sandbox_setup_intents \
+                 SET status = 'requires_payment_method', confirmed_at = NULL WHERE id = $1",
+            )
+            .bind(&intent_id)
+            .execute(&state.pool)
+            .await?;
+            return Err(error);
+        }
     };
-    sqlx::query(
-        "UPDATE sandbox_setup_intents SET status = 'succeeded', confirmed_at = now() \
-         WHERE id = $1",
-    )
-    .bind(&intent_id)
-    .execute(&mut *tx)
-    .await?;
-    tx.commit().await?;
     let payment_method = PaymentMethodBody::from_aggregate(&method)
         .ok_or_else(|| ApiError::internal("Internal server error", "added method not found"))?;
     Ok((
