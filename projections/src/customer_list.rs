@@ -8,6 +8,7 @@
 //! `customer_list_email_free` guard (migration 0007) that the same statement calls; a shared
 //! email racing an exclusive one may let both through, which is what the dangerous flag allows.
 
+use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
@@ -382,5 +383,5 @@ pub(crate) fn customer_event(
     if event.aggregate_type != domain::customer::Customer::TYPE {
         return Ok(None);
     }
-    serde_json::from_value(event.payload.clone()).map(Some)
+    Deserialize::deserialize(&event.payload).map(Some)
 }

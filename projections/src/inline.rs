@@ -4,6 +4,7 @@
 //! append.
 
 use cqrs_es::persist::SerializedEvent;
+use serde::Deserialize;
 use sqlx::{Postgres, QueryBuilder};
 
 /// A projection fed inside the append. It folds the append's events (all of one aggregate,
@@ -33,7 +34,7 @@ pub(crate) fn decode<A: cqrs_es::Aggregate>(
     if event.aggregate_type != A::TYPE {
         return Ok(None);
     }
-    serde_json::from_value(event.payload.clone()).map(Some)
+    Deserialize::deserialize(&event.payload).map(Some)
 }
 
 /// The tenant key (`merchant_…:test`) the command bus put in an event's metadata.

@@ -109,7 +109,7 @@ impl Fact {
 }
 
 fn decode<T: DeserializeOwned>(event: &StoredEvent) -> Result<T, CatchUpError> {
-    serde_json::from_value(event.payload.clone()).map_err(|source| CatchUpError::Decode {
+    Deserialize::deserialize(&event.payload).map_err(|source| CatchUpError::Decode {
         position: event.position,
         source,
     })

@@ -156,7 +156,7 @@ async fn rebuild_customer_list_locked(
     .await?;
     progress.started(total as u64);
 
-    let events = fill(pool, connection, &fresh, &horizon, progress).await?;
+    let events = fill(pool, &fresh, &horizon, progress).await?;
     copy_indexes(connection, live, FRESH).await?;
 
     let mut tx = connection.begin().await?;
@@ -192,17 +192,46 @@ async fn rebuild_customer_list_locked(
 }
 
 /// Folds the settled events, one customer at a time, into rows for the fresh table, and
-/// inserts them a batch at a time.
+/// inserts them a batch at a time. Inserting runs on a connection and a task of its own, so
+/// the database writes one batch while this folds the next.
 async fn fill(
     pool: &PgPool,
-    connection: &mut PgConnection,
     projection: &CustomerListProjection,
     horizon: &str,
     progress: &dyn Progress,
 ) -> Result<u64, RebuildError> {
-    // In key order, so each customer's events arrive together and in sequence.
-    let mut rows = sqlx::query_as::<_, (String, i64, String, String, serde_json::Value)>(
-        "SELECT aggregate_id, sequence, event_type, event_version, payload FROM events \
+    let (batches, mut to_insert) = tokio::sync::mpsc::channel::<Vec<RowChanges>>(2);
+    let mut insert_connection = pool.acquire().await?;
+    let inserter_projection = *projection;
+    let inserter = tokio::spawn(async move {
+        while let Some(batch) = to_insert.recv().await {
+            inserter_projection
+                .insert_created(batch, &mut insert_connection)
+                .await?;
+        }
+        Ok::<_, sqlx::Error>(())
+    });
+    let folded = fold_settled(pool, horizon, progress, &batches).await;
+    drop(batches);
+    let inserted = inserter
+        .await
+        .map_err(|e| RebuildError::Database(sqlx::Error::Protocol(e.to_string())))?;
+    let folded = folded?;
+    inserted?;
+    Ok(folded)
+}
+
+/// Reads the settled events in key order, so each customer's events arrive together and in
+/// sequence, and sends the folded rows on a batch at a time.
+async fn fold_settled(
+    pool: &PgPool,
+    horizon: &str,
+    progress: &dyn Progress,
+    batches: &tokio::sync::mpsc::Sender<Vec<RowChanges>>,
+) -> Result<u64, RebuildError> {
+    // The payload as text: decoding it straight into the event skips a JSON tree per event.
+    let mut rows = sqlx::query_as::<_, (String, i64, String, String, String)>(
+        "SELECT aggregate_id, sequence, event_type, event_version, payload::text FROM events \
          WHERE aggregate_type = 'Customer' AND transaction_id < $1::xid8 \
          ORDER BY aggregate_type, aggregate_id, sequence",
     )
@@ -211,10 +240,11 @@ async fn fill(
     let mut folded = 0u64;
     let mut batch: Vec<RowChanges> = Vec::with_capacity(BATCH);
     let mut current: Option<(String, RowChanges)> = None;
+    let closed = || RebuildError::Database(sqlx::Error::PoolClosed);
     while let Some((aggregate_id, sequence, event_type, version, payload)) = rows.try_next().await?
     {
-        let payload = domain::upcast::upcast_payload(&event_type, &version, payload);
-        let event = serde_json::from_value(payload).map_err(InlineProjectionError::Decode)?;
+        let event = decode_customer_event(&event_type, &version, &payload)
+            .map_err(InlineProjectionError::Decode)?;
         folded += 1;
         match &mut current {
             Some((id, row)) if *id == aggregate_id => row.apply(sequence as usize, event),
@@ -226,9 +256,8 @@ async fn fill(
                 row.apply(sequence as usize, event);
                 current = Some((aggregate_id, row));
                 if batch.len() == BATCH {
-                    projection
-                        .insert_created(std::mem::take(&mut batch), connection)
-                        .await?;
+                    let full = std::mem::replace(&mut batch, Vec::with_capacity(BATCH));
+                    batches.send(full).await.map_err(|_| closed())?;
                     progress.advanced(folded);
                 }
             }
@@ -237,9 +266,25 @@ async fn fill(
     if let Some((id, row)) = current.take() {
         batch.push(created(id, row)?);
     }
-    projection.insert_created(batch, connection).await?;
+    if !batch.is_empty() {
+        batches.send(batch).await.map_err(|_| closed())?;
+    }
     progress.advanced(folded);
     Ok(folded)
+}
+
+/// A stored Customer event as the current code reads it.
+fn decode_customer_event(
+    event_type: &str,
+    version: &str,
+    payload: &str,
+) -> Result<domain::customer::CustomerEvent, serde_json::Error> {
+    if domain::upcast::is_outdated(event_type, version) {
+        let value = serde_json::from_str(payload)?;
+        serde_json::from_value(domain::upcast::upcast_payload(event_type, version, value))
+    } else {
+        serde_json::from_str(payload)
+    }
 }
 
 /// A customer's row from its whole history, which must begin with its creation.
