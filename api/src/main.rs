@@ -75,7 +75,7 @@ enum MerchantCommand {
     Create {
         #[arg(long)]
         name: String,
-        #[arg(long, value_enum, default_value = "sandbox")]
+        #[arg(long, default_value = "sandbox", value_parser = parse_provider)]
         provider: Provider,
         #[command(flatten)]
         stripe: StripeArgs,
@@ -246,4 +246,10 @@ async fn connect(url: &str, pool_size: u32) -> Result<PgPool, String> {
     connect_and_migrate(url, pool_size)
         .await
         .map_err(|e| e.to_string())
+}
+
+/// `--provider`: one of the providers the domain knows.
+fn parse_provider(value: &str) -> Result<Provider, String> {
+    Provider::parse(value)
+        .ok_or_else(|| format!("unknown provider {value:?}: expected one of sandbox, stripe, dodo"))
 }

@@ -8,23 +8,8 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 
-/// The payment provider a merchant bills through.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Provider {
-    Sandbox,
-    Stripe,
-    Dodo,
-}
-
-impl Provider {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Provider::Sandbox => "sandbox",
-            Provider::Stripe => "stripe",
-            Provider::Dodo => "dodo",
-        }
-    }
-}
+/// The payment provider a merchant bills through: the domain's own.
+pub use domain::provider::Provider;
 
 /// A new merchant and its two secret keys, as `billstream merchants create` prints it.
 #[derive(Debug, Clone, Serialize)]
