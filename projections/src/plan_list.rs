@@ -31,14 +31,29 @@ const COLUMNS: &str =
 pub struct PlanListProjection;
 
 impl PlanListProjection {
-    /// The tenant's plans, oldest first.
-    pub async fn list(pool: &PgPool, tenant: &str) -> Result<Vec<PlanView>, sqlx::Error> {
-        sqlx::query_as(&format!(
-            "SELECT {COLUMNS} FROM {TABLE} WHERE tenant = $1 ORDER BY id"
+    /// The tenant's plans, oldest first: those after plan `starting_after`, at most `limit`
+    /// (all without one), and whether more follow.
+    pub async fn list(
+        pool: &PgPool,
+        tenant: &str,
+        starting_after: Option<&str>,
+        limit: Option<i64>,
+    ) -> Result<(Vec<PlanView>, bool), sqlx::Error> {
+        // Ids are UUIDv7: id order is creation order, and the cursor is a keyset one.
+        let mut plans: Vec<PlanView> = sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM {TABLE} WHERE tenant = $1 AND id > $2 ORDER BY id LIMIT $3"
         ))
         .bind(tenant)
+        .bind(starting_after.unwrap_or(""))
+        // One extra row tells whether another page follows.
+        .bind(limit.map(|l| l + 1))
         .fetch_all(pool)
-        .await
+        .await?;
+        let has_more = limit.is_some_and(|l| plans.len() as i64 > l);
+        if let Some(limit) = limit {
+            plans.truncate(limit as usize);
+        }
+        Ok((plans, has_more))
     }
 
     /// The tenant's plan `id`; another tenant's is not found.

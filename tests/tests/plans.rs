@@ -158,7 +158,7 @@ async fn malformed_json_wrong_types_and_unknown_fields_are_400_json_errors() {
 async fn list_answers_the_merchants_plans_oldest_first() {
     let app = TestApp::spawn().await;
     let (_, empty) = app.get("/v1/plans").await;
-    assert_eq!(empty, json!({"plans": []}));
+    assert_eq!(empty, json!({"plans": [], "hasMore": false}));
 
     let mut created = Vec::new();
     for name in ["Basic", "Pro", "Enterprise"] {
@@ -170,7 +170,7 @@ async fn list_answers_the_merchants_plans_oldest_first() {
     }
     let (status, list) = app.get("/v1/plans").await;
     assert_eq!(status, 200, "{list}");
-    assert_eq!(keys(&list), vec!["plans"]);
+    assert_eq!(keys(&list), vec!["hasMore", "plans"]);
     assert_eq!(
         list["plans"],
         Value::Array(created),
@@ -207,7 +207,7 @@ async fn plans_need_a_secret_key() {
     let (status, body) = send(app.client.post(app.url("/v1/plans")).json(&pro_plan())).await;
     assert_eq!(status, 401, "{body}");
     let (_, list) = app.get("/v1/plans").await;
-    assert_eq!(list, json!({"plans": []}));
+    assert_eq!(list, json!({"plans": [], "hasMore": false}));
 }
 
 #[tokio::test]
@@ -230,4 +230,43 @@ async fn a_retried_create_with_the_same_idempotency_key_creates_one_plan() {
     assert_eq!(first, second);
     let (_, list) = app.get("/v1/plans").await;
     assert_eq!(plan_ids(&list).len(), 1);
+}
+
+#[tokio::test]
+async fn limit_and_starting_after_page_through_the_plans() {
+    let app = TestApp::spawn().await;
+    let mut created = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = app.post("/v1/plans", pro_plan()).await;
+        assert_eq!(status, 201, "{body}");
+        created.push(body["plan"]["id"].as_str().unwrap().to_owned());
+    }
+    let mut walked = Vec::new();
+    let mut query = "?limit=2".to_owned();
+    loop {
+        let (status, page) = app.get(&format!("/v1/plans{query}")).await;
+        assert_eq!(status, 200, "{page}");
+        let ids = plan_ids(&page);
+        assert!(ids.len() <= 2, "{page}");
+        walked.extend(ids.clone());
+        if page["hasMore"] == false {
+            break;
+        }
+        query = format!("?limit=2&startingAfter={}", ids.last().unwrap());
+    }
+    assert_eq!(walked, created);
+
+    for bad in ["?limit=0", "?limit=1001", "?limit=two"] {
+        let (status, body) = app.get(&format!("/v1/plans{bad}")).await;
+        assert_eq!(status, 400, "{bad}: {body}");
+    }
+    let (status, body) = app.get("/v1/plans?startingAfter=cust_1").await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("Invalid plan ID"),
+        "{body}"
+    );
 }

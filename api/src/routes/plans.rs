@@ -11,12 +11,12 @@ use domain::plan::{Plan, PlanCommand, PlanError};
 use projections::plan_list::{PlanListProjection, PlanView};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use utoipa::ToSchema;
+use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::commands::CommandMetadata;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
+use crate::extract::{JsonBody, QueryParams};
 use crate::state::AppState;
 
 const CREATE_FAILED: &str = "Failed to create plan";
@@ -79,8 +79,21 @@ pub struct PlanEnvelope {
 }
 
 #[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
 pub struct PlanListEnvelope {
     pub plans: Vec<PlanBody>,
+    /// True when `limit` cut the list short; pass the last id as `startingAfter` for more.
+    pub has_more: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListPlansQuery {
+    /// Page size, 1 to 1000. Without it the whole list is returned.
+    pub limit: Option<i64>,
+    /// Return plans after this plan id (keyset pagination).
+    pub starting_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -147,17 +160,36 @@ pub async fn create_plan(
 }
 
 /// Every plan of the merchant, oldest first.
-#[utoipa::path(get, path = "/v1/plans", tag = "plans",
-    responses((status = 200, body = PlanListEnvelope), (status = 401, body = crate::routes::ErrorBody)),
+#[utoipa::path(get, path = "/v1/plans", tag = "plans", params(ListPlansQuery),
+    responses((status = 200, body = PlanListEnvelope), (status = 400, body = crate::routes::ErrorBody),
+        (status = 401, body = crate::routes::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn list_plans(
     State(state): State<AppState>,
     principal: Principal,
+    QueryParams(query): QueryParams<ListPlansQuery>,
 ) -> Result<Json<PlanListEnvelope>, ApiError> {
-    let plans = PlanListProjection::list(&state.pool, &principal.tenant.key())
-        .await?
-        .into_iter()
-        .map(PlanBody::from)
-        .collect();
-    Ok(Json(PlanListEnvelope { plans }))
+    if let Some(limit) = query.limit {
+        if !(1..=1000).contains(&limit) {
+            return Err(ApiError::bad_request("limit must be between 1 and 1000"));
+        }
+    }
+    if let Some(after) = &query.starting_after {
+        PlanId::parse(after).map_err(|_| {
+            ApiError::bad_request(
+                "Invalid plan ID: expected \"plan_\" followed by letters, digits or underscores",
+            )
+        })?;
+    }
+    let (plans, has_more) = PlanListProjection::list(
+        &state.pool,
+        &principal.tenant.key(),
+        query.starting_after.as_deref(),
+        query.limit,
+    )
+    .await?;
+    Ok(Json(PlanListEnvelope {
+        plans: plans.into_iter().map(PlanBody::from).collect(),
+        has_more,
+    }))
 }
