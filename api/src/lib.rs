@@ -7,6 +7,7 @@
 pub mod aggregate_locks;
 pub mod auth;
 pub mod commands;
+pub mod customer_turns;
 pub mod error;
 pub mod extract;
 pub mod idempotency;

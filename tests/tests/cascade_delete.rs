@@ -208,3 +208,47 @@ async fn a_deleted_customer_can_not_subscribe_again() {
         .await;
     assert_error(&response, 404, CUSTOMER_NOT_FOUND);
 }
+
+/// A start and a delete of one customer, sent at once, many times over: they take turns, so
+/// the customer is never left deleted with a live subscription nobody can reach.
+#[tokio::test]
+async fn a_start_racing_a_delete_never_leaves_a_deleted_customer_subscribed() {
+    let app = TestApp::spawn().await;
+    let (status, plan) = app
+        .post(
+            "/v1/plans",
+            json!({"name": "Pro", "currency": "USD", "pricingData": {"components": []}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{plan}");
+    let plan_id = plan["plan"]["id"].as_str().unwrap().to_owned();
+    for round in 0..12 {
+        let customer = app
+            .create_customer(json!({"email": format!("race{round}@example.com")}))
+            .await;
+        let id = customer["id"].as_str().unwrap().to_owned();
+        let start = app.post(
+            "/v1/subscriptions",
+            json!({"customerId": id, "planId": plan_id}),
+        );
+        let path = format!("/v1/customers/{id}");
+        let delete = app.delete(&path);
+        let ((started, start_body), (deleted, delete_body)) = tokio::join!(start, delete);
+        let live: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM subscription_list WHERE customer_id = $1 AND status <> 'canceled'",
+        )
+        .bind(&id)
+        .fetch_one(&app.pool)
+        .await
+        .unwrap();
+        match (started, deleted) {
+            // The start went first: the delete saw its subscription.
+            (201, 409) => assert_eq!(live, 1, "round {round}"),
+            // The delete went first: the start found no customer.
+            (404, 200) => assert_eq!(live, 0, "round {round}"),
+            other => panic!(
+                "round {round}: {other:?} start {start_body} delete {delete_body} live {live}"
+            ),
+        }
+    }
+}

@@ -18,6 +18,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::auth::Principal;
 use crate::commands::CommandMetadata;
+use crate::customer_turns::CustomerTurn;
 use crate::error::ApiError;
 use crate::extract::{present, JsonBody, QueryParams};
 use crate::routes::{subscriptions, Success};
@@ -569,8 +570,25 @@ pub async fn delete_customer(
     QueryParams(query): QueryParams<DeleteCustomerQuery>,
 ) -> Result<Json<Success>, ApiError> {
     let id = parse_id(&id)?;
-    let canceled_subscriptions = if query.cascade.unwrap_or(false) {
-        cancel_live_subscriptions(&state, &metadata, &id).await?
+    // No subscription of this customer can start meanwhile: the check below holds until the
+    // delete is written.
+    let tenant = metadata.principal.tenant.key();
+    let turn = CustomerTurn::take(&state.pool, &tenant, id.as_str()).await?;
+    let deleted = delete_in_turn(&state, &metadata, &id, query.cascade.unwrap_or(false)).await;
+    turn.end().await;
+    deleted
+}
+
+/// Deletes the customer (canceling its subscriptions first when `cascade`) while no
+/// subscription of it can start.
+async fn delete_in_turn(
+    state: &AppState,
+    metadata: &CommandMetadata,
+    id: &CustomerId,
+    cascade: bool,
+) -> Result<Json<Success>, ApiError> {
+    let canceled_subscriptions = if cascade {
+        cancel_live_subscriptions(state, metadata, id).await?
     } else {
         let live = SubscriptionListProjection::live_for_customer(
             &state.pool,
@@ -589,7 +607,7 @@ pub async fn delete_customer(
     };
     state
         .customers
-        .execute(id.as_str(), command, &metadata)
+        .execute(id.as_str(), command, metadata)
         .await
         .map_err(|e| command_error(e, Operation::Delete))?;
     Ok(Json(Success { success: true }))

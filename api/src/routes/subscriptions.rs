@@ -23,6 +23,7 @@ use utoipa::ToSchema;
 
 use crate::auth::Principal;
 use crate::commands::CommandMetadata;
+use crate::customer_turns::CustomerTurn;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
 use crate::routes::customers::{self, NOT_FOUND as CUSTOMER_NOT_FOUND};
@@ -280,6 +281,22 @@ pub async fn create_subscription(
         })
         .transpose()?;
 
+    // The customer's delete waits for this start, and this start for its delete.
+    let turn = CustomerTurn::take(&state.pool, &tenant.key(), customer_id.as_str()).await?;
+    let started = start_in_turn(&state, &metadata, customer_id, plan_id, payment_method_id).await;
+    turn.end().await;
+    started
+}
+
+/// Starts the subscription while no delete of its customer can run.
+async fn start_in_turn(
+    state: &AppState,
+    metadata: &CommandMetadata,
+    customer_id: CustomerId,
+    plan_id: PlanId,
+    payment_method_id: Option<PaymentMethodId>,
+) -> Result<(StatusCode, Json<SubscriptionEnvelope>), ApiError> {
+    let tenant = metadata.principal.tenant.clone();
     CustomerListProjection::get(&state.pool, &tenant, customer_id.as_str())
         .await?
         .ok_or_else(|| ApiError::not_found(CUSTOMER_NOT_FOUND))?;
@@ -291,7 +308,7 @@ pub async fn create_subscription(
         .snapshot_for(&tenant)
         .ok_or_else(|| ApiError::not_found(PLAN_NOT_FOUND))?;
     if let Some(id) = &payment_method_id {
-        customers_payment_method(&state, &tenant, customer_id.as_str(), id.as_str()).await?;
+        customers_payment_method(state, &tenant, customer_id.as_str(), id.as_str()).await?;
     }
     // The log's claim decides races; asking first answers the common case without touching
     // the payment method, whose link the customer's live subscription holds.
@@ -316,7 +333,7 @@ pub async fn create_subscription(
                     tenant: tenant.clone(),
                     subscription_id: id.clone(),
                 },
-                &metadata,
+                metadata,
             )
             .await
             .map_err(payment_method_error)?;
@@ -330,28 +347,18 @@ pub async fn create_subscription(
     };
     let started = state
         .subscriptions
-        .execute_new(id.as_str(), command, &metadata)
+        .execute_new(id.as_str(), command, metadata)
         .await;
     let subscription = match started {
         Ok(subscription) => subscription,
         Err(e) => {
             if let Some(payment_method_id) = &payment_method_id {
-                release_payment_method(&state, &metadata, payment_method_id, &id, &customer_id)
+                release_payment_method(state, metadata, payment_method_id, &id, &customer_id)
                     .await;
             }
             return Err(subscription_error(e));
         }
     };
-    // A customer deleted while the subscription started would keep it forever, out of
-    // reach of the API: take it back. (The delete checks for a live subscription first, so
-    // this closes most of that race from this side.)
-    if CustomerListProjection::get(&state.pool, &tenant, customer_id.as_str())
-        .await?
-        .is_none()
-    {
-        cancel(&state, &metadata, &id).await?;
-        return Err(ApiError::not_found(CUSTOMER_NOT_FOUND));
-    }
     Ok((StatusCode::CREATED, Json(answer(subscription)?)))
 }
 
