@@ -353,8 +353,7 @@ async fn start_in_turn(
         Ok(subscription) => subscription,
         Err(e) => {
             if let Some(payment_method_id) = &payment_method_id {
-                release_payment_method(state, metadata, payment_method_id, &id, &customer_id)
-                    .await;
+                release_payment_method(state, metadata, payment_method_id, &id, &customer_id).await;
             }
             return Err(subscription_error(e));
         }
