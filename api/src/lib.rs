@@ -12,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod merchants;
+pub mod payment_methods;
 pub mod payment_providers;
 pub mod portal_access;
 pub mod progress;

@@ -137,24 +137,22 @@ fn kill_9_under_write_load_loses_no_acknowledged_customer() {
     }
 }
 
-/// Events `portal_overview` has not applied yet.
+/// Events `portal_overview` has not applied yet, as `projections status` counts them.
 fn lag(database: &FreshDatabase) -> i64 {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        use sqlx::Connection;
-        let mut connection = sqlx::PgConnection::connect(&database.url())
+        let pool = sqlx::PgPool::connect(&database.url())
             .await
             .expect("connect");
-        sqlx::query_scalar(
-            "SELECT count(*) FROM events e WHERE NOT EXISTS (SELECT 1 FROM projection_checkpoints c \
-             WHERE c.name = 'portal_overview' \
-               AND (e.transaction_id, e.position) <= (c.transaction_id, c.position))",
-        )
-        .fetch_one(&mut connection)
-        .await
-        .expect("lag")
+        let statuses = projections::status::status(&pool).await.expect("status");
+        pool.close().await;
+        statuses
+            .into_iter()
+            .find(|s| s.name == "portal_overview")
+            .expect("portal_overview")
+            .lag
     })
 }

@@ -185,16 +185,22 @@ pub async fn behind_for_tenant(
     name: &str,
     tenant: &str,
 ) -> Result<bool, sqlx::Error> {
-    sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM events e, projection_checkpoints c \
-             WHERE c.name = $1 AND e.tenant = $2 \
+    sqlx::query_scalar(&format!("SELECT {}", behind_sql("$1", "$2")))
+        .bind(name)
+        .bind(tenant)
+        .fetch_one(pool)
+        .await
+}
+
+/// The SQL condition "events of tenant `tenant` have committed that projection `name` has not
+/// applied yet", for the given parameter placeholders; a read can ask it with its own query.
+pub(crate) fn behind_sql(name: &str, tenant: &str) -> String {
+    format!(
+        "(EXISTS (SELECT 1 FROM events e, projection_checkpoints c \
+             WHERE c.name = {name} AND e.tenant = {tenant} \
                AND (e.transaction_id, e.position) > (c.transaction_id, c.position)) \
-         OR NOT EXISTS (SELECT 1 FROM projection_checkpoints WHERE name = $1)",
+          OR NOT EXISTS (SELECT 1 FROM projection_checkpoints WHERE name = {name}))"
     )
-    .bind(name)
-    .bind(tenant)
-    .fetch_one(pool)
-    .await
 }
 
 /// A running catch-up projection in this process, to nudge. The default reaches no runner:

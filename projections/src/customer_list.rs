@@ -8,17 +8,16 @@
 //! `customer_list_email_free` guard (migration 0007) that the same statement calls; a shared
 //! email racing an exclusive one may let both through, which is what the dangerous flag allows.
 
-use serde::Deserialize;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
-use domain::customer::{CustomerEvent, DetailField};
+use domain::customer::{Customer, CustomerEvent, DetailField};
 use domain::tenant::Tenant;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
-use crate::inline::{AppendStatement, InlineProjection, InlineProjectionError};
-use crate::row_write::Cell;
+use crate::inline::{decode, AppendStatement, InlineProjection, InlineProjectionError};
+use crate::row_write::{Cell, Condition, RowWrite};
 use crate::{ClaimConflict, ClaimKind};
 
 /// One customer as the API shows it.
@@ -190,13 +189,12 @@ impl CustomerListProjection {
 /// otherwise only the columns they change. Later events override earlier ones.
 #[derive(Default)]
 pub(crate) struct RowChanges {
-    created: bool,
-    cells: BTreeMap<&'static str, Cell>,
+    row: RowWrite,
 }
 
 impl RowChanges {
     pub(crate) fn apply(&mut self, sequence: usize, event: CustomerEvent) {
-        let cells = &mut self.cells;
+        let cells = &mut self.row.cells;
         match event {
             CustomerEvent::CustomerCreated {
                 id,
@@ -205,7 +203,7 @@ impl RowChanges {
                 details,
                 at,
             } => {
-                self.created = true;
+                self.row.created = true;
                 cells.insert("id", Cell::Text(Some(id.to_string())));
                 cells.insert("tenant", Cell::Text(Some(tenant.key())));
                 cells.insert("merchant_id", Cell::Text(Some(tenant.merchant_id)));
@@ -241,7 +239,7 @@ impl RowChanges {
     }
 
     pub(crate) fn created(&self) -> bool {
-        self.created
+        self.row.created
     }
 }
 
@@ -255,14 +253,14 @@ impl CustomerListProjection {
         let Some(first) = rows.first() else {
             return Ok(());
         };
-        let columns: Vec<&str> = first.cells.keys().copied().collect();
+        let columns: Vec<&str> = first.row.cells.keys().copied().collect();
         let mut query: QueryBuilder<'static, Postgres> = QueryBuilder::new(format!(
             "INSERT INTO {} ({}) ",
             self.table,
             columns.join(", ")
         ));
         query.push_values(rows, |mut values, row| {
-            for cell in row.cells.into_values() {
+            for cell in row.row.cells.into_values() {
                 cell.bind_value(&mut values);
             }
         });
@@ -310,58 +308,35 @@ impl InlineProjection for CustomerListProjection {
         events: &[SerializedEvent],
         append: &mut AppendStatement,
     ) -> Result<(), InlineProjectionError> {
-        let mut row = RowChanges::default();
+        let mut changes = RowChanges::default();
         for event in events {
-            if let Some(customer_event) = customer_event(event)? {
-                row.apply(event.sequence, customer_event);
+            if let Some(customer_event) = decode::<Customer>(event)? {
+                changes.apply(event.sequence, customer_event);
             }
         }
-        let RowChanges { created, cells } = row;
         let Some(first) = events.first() else {
             return Ok(());
         };
-        if cells.is_empty() {
-            return Ok(());
-        }
         let id = first.aggregate_id.clone();
-        let table = self.table;
-        let claimed_email = self.exclusive_email_claim(&cells);
-        append.write(|query| {
-            if created {
-                let columns: Vec<&str> = cells.keys().copied().collect();
-                query.push(format!("INSERT INTO {table} ({}) ", columns.join(", ")));
-                query.push("SELECT ");
-                for (i, cell) in cells.into_values().enumerate() {
-                    if i > 0 {
-                        query.push(", ");
+        let created = changes.row.created;
+        let condition = self.exclusive_email_claim(&changes.row.cells).map(
+            |EmailClaim { tenant, email_key }| -> Condition {
+                let claimant = id.clone();
+                Box::new(move |query| {
+                    query.push("customer_list_email_free(");
+                    // A new row's tenant is a value; an updated row has its own.
+                    if created {
+                        query.push_bind(tenant);
+                    } else {
+                        query.push("tenant");
                     }
-                    cell.bind(query);
-                }
-                if let Some(EmailClaim { tenant, email_key }) = claimed_email {
-                    query.push(" WHERE customer_list_email_free(");
-                    query.push_bind(tenant);
                     query.push(", ").push_bind(email_key);
-                    query.push(", ").push_bind(id);
+                    query.push(", ").push_bind(claimant);
                     query.push(")");
-                }
-            } else {
-                query.push(format!("UPDATE {table} SET "));
-                for (i, (column, cell)) in cells.into_iter().enumerate() {
-                    if i > 0 {
-                        query.push(", ");
-                    }
-                    query.push(format!("{column} = "));
-                    cell.bind(query);
-                }
-                query.push(" WHERE id = ").push_bind(id.clone());
-                if let Some(EmailClaim { email_key, .. }) = claimed_email {
-                    query.push(" AND customer_list_email_free(tenant, ");
-                    query.push_bind(email_key);
-                    query.push(", ").push_bind(id);
-                    query.push(")");
-                }
-            }
-        });
+                })
+            },
+        );
+        changes.row.push_where(append, self.table, id, condition);
         Ok(())
     }
 
@@ -373,15 +348,4 @@ impl InlineProjection for CustomerListProjection {
         };
         Some(ClaimConflict { kind })
     }
-}
-
-/// Decodes a Customer event from the log, or `None` for another aggregate's event.
-pub(crate) fn customer_event(
-    event: &SerializedEvent,
-) -> Result<Option<CustomerEvent>, serde_json::Error> {
-    use cqrs_es::Aggregate;
-    if event.aggregate_type != domain::customer::Customer::TYPE {
-        return Ok(None);
-    }
-    Deserialize::deserialize(&event.payload).map(Some)
 }

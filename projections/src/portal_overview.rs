@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::{PgConnection, PgPool};
 
-use crate::catch_up::{CatchUpError, CatchUpProjection};
+use crate::catch_up::{self, CatchUpError, CatchUpProjection};
 use crate::event_feed::StoredEvent;
 
 /// The live table and the projection's name.
@@ -181,11 +181,8 @@ impl PortalOverviewProjection {
         let (document, behind): (Option<sqlx::types::Json<PortalOverview>>, bool) =
             sqlx::query_as(&format!(
                 "SELECT (SELECT document FROM portal_overview \
-                         WHERE tenant = $1 AND {column} = $2), \
-                        EXISTS (SELECT 1 FROM events e, projection_checkpoints c \
-                         WHERE c.name = $3 AND e.tenant = $1 \
-                           AND (e.transaction_id, e.position) > (c.transaction_id, c.position)) \
-                        OR NOT EXISTS (SELECT 1 FROM projection_checkpoints WHERE name = $3)"
+                         WHERE tenant = $1 AND {column} = $2), {behind}",
+                behind = catch_up::behind_sql("$3", "$1")
             ))
             .bind(tenant)
             .bind(value)

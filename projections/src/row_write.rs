@@ -49,6 +49,9 @@ impl Cell {
     }
 }
 
+/// Adds a boolean SQL expression to a write.
+pub(crate) type Condition = Box<dyn FnOnce(&mut QueryBuilder<'static, Postgres>)>;
+
 /// The columns an append's events set on one row; later events override earlier ones.
 #[derive(Default)]
 pub(crate) struct RowWrite {
@@ -63,6 +66,18 @@ impl RowWrite {
 
     /// Adds the row's INSERT (when created) or UPDATE (keyed by `id`) to the append.
     pub(crate) fn push(self, append: &mut AppendStatement, table: &'static str, id: String) {
+        self.push_where(append, table, id, None);
+    }
+
+    /// Like [`push`](Self::push), writing only where `condition` (a boolean SQL expression
+    /// the closure adds) holds; a condition that raises refuses the whole append.
+    pub(crate) fn push_where(
+        self,
+        append: &mut AppendStatement,
+        table: &'static str,
+        id: String,
+        condition: Option<Condition>,
+    ) {
         let RowWrite { created, cells } = self;
         if cells.is_empty() {
             return;
@@ -70,8 +85,9 @@ impl RowWrite {
         append.write(|query| {
             if created {
                 let columns: Vec<&str> = cells.keys().copied().collect();
+                // SELECT rather than VALUES, so that a condition can follow.
                 query.push(format!(
-                    "INSERT INTO {table} ({}) VALUES (",
+                    "INSERT INTO {table} ({}) SELECT ",
                     columns.join(", ")
                 ));
                 for (i, cell) in cells.into_values().enumerate() {
@@ -80,7 +96,10 @@ impl RowWrite {
                     }
                     cell.bind(query);
                 }
-                query.push(")");
+                if let Some(condition) = condition {
+                    query.push(" WHERE ");
+                    condition(query);
+                }
             } else {
                 query.push(format!("UPDATE {table} SET "));
                 for (i, (column, cell)) in cells.into_iter().enumerate() {
@@ -91,6 +110,10 @@ impl RowWrite {
                     cell.bind(query);
                 }
                 query.push(" WHERE id = ").push_bind(id);
+                if let Some(condition) = condition {
+                    query.push(" AND ");
+                    condition(query);
+                }
             }
         });
     }

@@ -17,14 +17,14 @@ use crate::auth::Principal;
 use crate::commands::CommandMetadata;
 use crate::error::ApiError;
 use crate::extract::{JsonBody, QueryParams};
-use crate::portal_access::{portal_customer, session_owns};
+use crate::payment_methods::{
+    customers_payment_method, payment_method_error, PAYMENT_METHOD_NOT_FOUND,
+};
+use crate::portal_access::{portal_customer, requested, session_owns, Requested};
 use crate::routes::customers::NOT_FOUND;
 use crate::routes::Success;
 use crate::state::AppState;
-use crate::subscription_moves::{
-    customers_payment_method, move_subscription, payment_method_error, NO_ACTIVE_SUBSCRIPTION,
-    PAYMENT_METHOD_NOT_FOUND,
-};
+use crate::subscription_moves::{move_subscription, NO_ACTIVE_SUBSCRIPTION};
 
 /// How long a portal read waits for its projection to apply writes that committed before it.
 /// Past this the read answers what the projection holds, and says so in the log.
@@ -53,17 +53,9 @@ pub async fn overview(
     principal: Principal,
     QueryParams(query): QueryParams<PortalQuery>,
 ) -> Result<Json<PortalEnvelope>, ApiError> {
-    let asked = query
-        .external_customer_id
-        .as_deref()
-        .filter(|id| !id.trim().is_empty());
-    let lookup = match (&principal.session, asked) {
-        (Some(session), Some(asked)) if asked != session.external_customer_id => {
-            return Err(ApiError::not_found(NOT_FOUND));
-        }
-        (Some(session), _) => PortalLookup::Id(&session.customer_id),
-        (None, Some(external_id)) => PortalLookup::ExternalId(external_id),
-        (None, None) => return Err(ApiError::bad_request("externalCustomerId is required")),
+    let lookup = match requested(&principal, query.external_customer_id.as_deref())? {
+        Requested::Own(id) => PortalLookup::Id(id),
+        Requested::External(external_id) => PortalLookup::ExternalId(external_id),
     };
     // One indexed read, repeated only while the projection has yet to apply writes of this
     // tenant that committed before the request: a write acknowledged to the caller shows here.

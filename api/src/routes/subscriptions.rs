@@ -26,9 +26,9 @@ use crate::commands::CommandMetadata;
 use crate::customer_turns::CustomerTurn;
 use crate::error::ApiError;
 use crate::extract::JsonBody;
+use crate::payment_methods::{customers_payment_method, payment_method_error};
 use crate::routes::customers::{self, NOT_FOUND as CUSTOMER_NOT_FOUND};
 use crate::state::AppState;
-use crate::subscription_moves::{customers_payment_method, payment_method_error};
 
 pub(crate) const NOT_FOUND: &str = "Subscription not found";
 pub(crate) const PLAN_NOT_FOUND: &str = "Plan not found";
@@ -100,7 +100,7 @@ pub struct CreateSubscriptionRequest {
 
 /// Maps a subscription command's failure. The one-live-subscription rule spans customers and
 /// subscriptions, so the log refuses it at append time, as a claim.
-fn subscription_error(error: AggregateError<SubscriptionError>) -> ApiError {
+pub(crate) fn subscription_error(error: AggregateError<SubscriptionError>) -> ApiError {
     match error {
         AggregateError::UserError(e @ SubscriptionError::NotFound) => {
             ApiError::not_found(e.to_string())
