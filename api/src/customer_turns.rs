@@ -5,7 +5,8 @@
 //!
 //! Inside a process the turn is a queue per customer (`AggregateLocks`), so at most one request
 //! per customer and process holds a database connection while it waits; across processes it
-//! is a session advisory lock on that connection.
+//! is a session advisory lock on that connection, taken from a small pool of its own
+//! (`AppState::turns`) so that turns never hold the connections their work needs.
 
 use std::sync::{Arc, OnceLock};
 

@@ -14,10 +14,14 @@ use projections::payment_method_list::PaymentMethodListProjection;
 use projections::plan_list::PlanListProjection;
 use projections::subscription_list::SubscriptionListProjection;
 use projections::EventLog;
+use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use crate::auth::KeyCache;
 use crate::commands::CommandBus;
+
+/// How many customers' turns can be held at once per process; more wait for one to end.
+const TURN_CONNECTIONS: u32 = 4;
 
 /// Everything a handler can reach: the pool, the command buses, the key cache.
 #[derive(Clone)]
@@ -29,6 +33,10 @@ pub struct AppState {
     pub subscriptions: Arc<CommandBus<Subscription>>,
     pub organizations: Arc<CommandBus<Organization>>,
     pub keys: KeyCache,
+    /// Connections that hold customers' turns (`customer_turns.rs`), apart from the pool the
+    /// work itself uses: a turn waiting for its work's connection while holding one of the
+    /// same pool could, many at once, leave none for any of them.
+    pub turns: PgPool,
     /// The `portal_overview` catch-up projection of this process, nudged by portal reads.
     pub portal: CatchUpRunner,
 }
@@ -72,6 +80,9 @@ impl AppState {
                 },
             )),
             organizations: Arc::new(CommandBus::new(log, OrganizationServices { clock })),
+            turns: PgPoolOptions::new()
+                .max_connections(TURN_CONNECTIONS)
+                .connect_lazy_with(pool.connect_options().as_ref().clone()),
             pool,
             keys: KeyCache::default(),
             portal: CatchUpRunner::default(),

@@ -252,3 +252,28 @@ async fn a_start_racing_a_delete_never_leaves_a_deleted_customer_subscribed() {
         }
     }
 }
+
+/// Twenty deletes at once, more than the app's pool has connections: each waits for its
+/// customer's turn without holding a connection its own work needs, so all of them finish.
+#[tokio::test]
+async fn many_deletes_at_once_all_finish() {
+    let app = TestApp::spawn().await;
+    let mut ids = Vec::new();
+    for n in 0..20 {
+        let customer = app
+            .create_customer(json!({"email": format!("many{n}@example.com")}))
+            .await;
+        ids.push(customer["id"].as_str().unwrap().to_owned());
+    }
+    let started = std::time::Instant::now();
+    let paths: Vec<String> = ids.iter().map(|id| format!("/v1/customers/{id}")).collect();
+    let answers = futures::future::join_all(paths.iter().map(|path| app.delete(path))).await;
+    for (status, body) in &answers {
+        assert_eq!(*status, 200, "{body}");
+    }
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "deletes waited {:?} for connections",
+        started.elapsed()
+    );
+}

@@ -573,7 +573,7 @@ pub async fn delete_customer(
     // No subscription of this customer can start meanwhile: the check below holds until the
     // delete is written.
     let tenant = metadata.principal.tenant.key();
-    let turn = CustomerTurn::take(&state.pool, &tenant, id.as_str()).await?;
+    let turn = CustomerTurn::take(&state.turns, &tenant, id.as_str()).await?;
     let deleted = delete_in_turn(&state, &metadata, &id, query.cascade.unwrap_or(false)).await;
     turn.end().await;
     deleted

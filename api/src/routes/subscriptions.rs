@@ -282,7 +282,7 @@ pub async fn create_subscription(
         .transpose()?;
 
     // The customer's delete waits for this start, and this start for its delete.
-    let turn = CustomerTurn::take(&state.pool, &tenant.key(), customer_id.as_str()).await?;
+    let turn = CustomerTurn::take(&state.turns, &tenant.key(), customer_id.as_str()).await?;
     let started = start_in_turn(&state, &metadata, customer_id, plan_id, payment_method_id).await;
     turn.end().await;
     started
