@@ -1,3 +1,4 @@
+use app::AppError;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -62,9 +63,40 @@ impl ApiError {
     }
 }
 
-impl From<sqlx::Error> for ApiError {
-    fn from(error: sqlx::Error) -> Self {
-        ApiError::internal("Internal server error", error)
+/// Each kind of the application's error has its status; the code and message go as they are.
+/// (Internal detail was logged where it arose.)
+impl From<AppError> for ApiError {
+    fn from(error: AppError) -> Self {
+        match error {
+            AppError::Invalid { code, message } => {
+                Self::new(StatusCode::BAD_REQUEST, code, message)
+            }
+            AppError::Unauthorized(message) => Self::unauthorized(message),
+            AppError::PaymentFailed { code, message } => Self {
+                status: StatusCode::PAYMENT_REQUIRED,
+                code: payment_code(&code),
+                message,
+            },
+            AppError::NotFound(message) => Self::not_found(message),
+            AppError::Conflict { code, message } => Self::new(StatusCode::CONFLICT, code, message),
+            AppError::Provider { code, message } => {
+                Self::new(StatusCode::BAD_GATEWAY, code, message)
+            }
+            AppError::Internal(message) => {
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal_error", message)
+            }
+        }
+    }
+}
+
+/// A payment refusal's code as the API answers it: the codes we know by name, or the generic
+/// decline.
+fn payment_code(code: &str) -> &'static str {
+    match code {
+        "expired_card" => "expired_card",
+        "insufficient_funds" => "insufficient_funds",
+        "incorrect_cvc" => "incorrect_cvc",
+        _ => "card_declined",
     }
 }
 

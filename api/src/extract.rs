@@ -7,6 +7,8 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
+use app::{CommandMetadata, Principal};
+
 use crate::error::ApiError;
 
 /// A JSON body. The Content-Type header is not required (curl users forget it); the body must
@@ -83,4 +85,44 @@ where
     T: serde::Deserialize<'de>,
 {
     serde::Deserialize::deserialize(deserializer).map(Some)
+}
+
+/// The authenticated caller, which the auth middleware left in the request's extensions.
+pub struct Caller(pub Principal);
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, ApiError> {
+        parts
+            .extensions
+            .get::<Principal>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| ApiError::unauthorized("Missing API key"))
+    }
+}
+
+/// The caller of a writing request with its request id and idempotency key, which every event
+/// the request produces records.
+pub struct Actor(pub CommandMetadata);
+
+impl<S: Send + Sync> FromRequestParts<S> for Actor {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Caller(principal) = Caller::from_request_parts(parts, state).await?;
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        Ok(Self(CommandMetadata {
+            principal,
+            request_id: header("x-request-id"),
+            idempotency_key: header("idempotency-key"),
+        }))
+    }
 }

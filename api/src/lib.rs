@@ -1,29 +1,25 @@
-//! billstream's HTTP layer: a thin axum app over the domain and the projections.
+//! billstream's HTTP layer: a thin axum app over the application layer (`app`).
 //!
-//! A request flows: request id → trace span → `/v1` auth (`auth.rs`) → idempotency
-//! (`idempotency.rs`) → a handler in `routes/` → a command on a `CommandBus` (`commands.rs`)
-//! or a read of a projection → a JSON answer, or an `ApiError` (`error.rs`).
+//! A request flows: request id → trace span → `/v1` auth (`auth.rs`, asking the app who the
+//! credential is) → idempotency (`idempotency.rs`) → a handler in `routes/` that parses the
+//! request, calls one use-case of [`app::App`] and maps its answer, or its `AppError` through
+//! `ApiError` (`error.rs`).
 
-pub mod aggregate_locks;
 pub mod auth;
-pub mod commands;
-pub mod customer_turns;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
-pub mod merchants;
-pub mod payment_methods;
-pub mod payment_providers;
-pub mod portal_access;
+pub mod openapi;
 pub mod progress;
-pub mod provider_ids;
-pub mod provider_payment_methods;
+pub mod responses;
 pub mod routes;
 pub mod server;
-pub mod state;
-pub mod subscription_moves;
 pub mod telemetry;
-pub mod webhook_events;
+
+/// Merchants and their keys, as the CLI makes them.
+pub use app::merchants;
+/// The state every handler reaches: the application.
+pub use app::App as AppState;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::header::CONTENT_TYPE;
@@ -37,14 +33,13 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
-pub use crate::state::AppState;
 
 /// The whole application as a router, ready to serve.
-pub fn app(state: AppState) -> Router {
+pub fn router(app: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static("x-request-id");
     Router::new()
         .merge(routes::public())
-        .merge(routes::v1(state.clone()))
+        .merge(routes::v1(app.clone()))
         .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
             ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)
@@ -64,7 +59,7 @@ pub fn app(state: AppState) -> Router {
                 .layer(axum::middleware::map_response(json_errors))
                 .layer(DefaultBodyLimit::max(idempotency::MAX_BODY)),
         )
-        .with_state(state)
+        .with_state(app)
 }
 
 /// Makes sure no error leaves without a JSON body: axum's own rejections (a body over the

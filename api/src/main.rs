@@ -9,9 +9,9 @@ use billstream::merchants::{
 use billstream::{progress, server, telemetry};
 use clap::{Parser, Subcommand};
 use domain::tenant::Mode;
+use projections::database::PgPool;
 use projections::database::{connect_and_migrate, redacted};
 use projections::rebuild;
-use sqlx::PgPool;
 
 // mimalloc: a request allocates many small short-lived buffers, and glibc's malloc and free
 // took over a tenth of the CPU under load.
@@ -217,7 +217,10 @@ async fn projections_command(pool: &PgPool, command: ProjectionCommand) -> Resul
         }
         ProjectionCommand::Rebuild { names } => {
             let names: Vec<String> = if names.is_empty() {
-                rebuild::PROJECTIONS.iter().map(|n| n.to_string()).collect()
+                projections::read_models::registry::names()
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect()
             } else {
                 names
             };

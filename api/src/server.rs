@@ -1,30 +1,26 @@
 use std::future::Future;
 
-use std::sync::Arc;
-
-use projections::catch_up::CatchUpRunners;
-use projections::portal_overview::PortalOverviewProjection;
-use sqlx::PgPool;
+use app::reactions::Reactions;
+use app::App;
+use projections::database::PgPool;
 use tokio::net::TcpListener;
 
-use crate::{app, idempotency, AppState};
+use crate::router;
 
 /// Serves the app on `listener` until `shutdown` resolves, then finishes the requests in
-/// flight and stops the catch-up projections before returning.
+/// flight and stops the log's consumers before returning.
 pub async fn serve(
     listener: TcpListener,
     pool: PgPool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    idempotency::spawn_expiry(pool.clone());
-    let (runners, mut handles) =
-        CatchUpRunners::spawn(&pool, vec![Arc::new(PortalOverviewProjection::default())]);
-    let portal = handles.remove(0);
-    let router = app(AppState::new(pool).with_portal(portal));
-    let served = axum::serve(listener, router)
+    let app = App::new(pool);
+    app.spawn_idempotency_expiry();
+    let (reactions, app) = Reactions::start(app);
+    let served = axum::serve(listener, router(app))
         .with_graceful_shutdown(shutdown)
         .await;
-    runners.stop().await;
+    reactions.stop().await;
     served
 }
 

@@ -27,6 +27,15 @@ fn generate(prefix: &str) -> String {
     format!("{prefix}{}", uuid::Uuid::now_v7().simple())
 }
 
+/// What every id type offers, so one parser serves them all.
+pub trait PrefixedId: Sized {
+    const PREFIX: &'static str;
+    /// The kind of object it names, in words: `customer`, `payment method`, …
+    const KIND: &'static str;
+    fn parse(value: &str) -> Result<Self, InvalidId>;
+    fn as_str(&self) -> &str;
+}
+
 /// Defines an id type: `$prefix` plus plain characters, made by `generate` or checked by
 /// `parse`, and stored as the bare string.
 macro_rules! prefixed_id {
@@ -52,6 +61,27 @@ macro_rules! prefixed_id {
             }
 
             pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl TryFrom<String> for $name {
+            type Error = InvalidId;
+
+            fn try_from(value: String) -> Result<Self, InvalidId> {
+                $name::parse(&value)
+            }
+        }
+
+        impl PrefixedId for $name {
+            const PREFIX: &'static str = $prefix;
+            const KIND: &'static str = $kind;
+
+            fn parse(value: &str) -> Result<Self, InvalidId> {
+                $name::parse(value)
+            }
+
+            fn as_str(&self) -> &str {
                 &self.0
             }
         }

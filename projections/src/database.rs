@@ -2,7 +2,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
-use sqlx::{ConnectOptions, Connection, PgConnection, PgPool};
+use sqlx::{ConnectOptions, Connection, PgConnection};
+
+/// The pool every part of the service shares; callers outside this crate name it from here.
+pub use sqlx::PgPool;
 
 /// The schema, from `migrations/`: the only place it is defined.
 pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../migrations");
@@ -87,4 +90,12 @@ async fn create_database_if_missing(options: &PgConnectOptions) -> Result<(), sq
         }
     }
     admin.close().await
+}
+
+/// Whether the database answers a trivial query.
+pub async fn ping(pool: &PgPool) -> Result<(), sqlx::Error> {
+    sqlx::query_scalar::<_, i32>("SELECT 1")
+        .fetch_one(pool)
+        .await
+        .map(|_| ())
 }

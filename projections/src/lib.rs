@@ -1,23 +1,17 @@
-//! billstream's side of PostgreSQL: the event log that cqrs-es appends to, and the read models
-//! projected from it. Each read model lives in its own file and owns its tables.
+//! Everything of billstream that speaks SQL:
+//! - `event_store/`: the event log cqrs-es appends to and loads from, snapshots, the feed;
+//! - `read_models/`: one file per read model, and the registry that names them all;
+//! - `catch_up/`: the runner that feeds log consumers after the commit, from checkpoints;
+//! - `rebuild/`: rebuilding a read model from the log while the service answers;
+//! - `tables/`: the service's own tables (keys, merchants, idempotency, sessions, …);
+//! - `database.rs` (connect and migrate) and `status.rs` (where each read model stands).
 
 pub mod catch_up;
-mod catch_up_rebuild;
-pub mod customer_list;
-pub mod customer_uniqueness;
 pub mod database;
-pub mod event_feed;
-pub mod event_log;
-pub mod inline;
-mod inline_rebuild;
-pub mod organization_list;
-pub mod payment_method_list;
-pub mod plan_list;
-pub mod portal_overview;
+pub mod event_store;
+pub mod read_models;
 pub mod rebuild;
-mod row_write;
-pub mod snapshots;
 pub mod status;
-pub mod subscription_list;
+pub mod tables;
 
-pub use event_log::{ClaimConflict, ClaimKind, EventLog};
+pub use event_store::{ClaimConflict, ClaimKind, EventLog};

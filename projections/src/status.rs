@@ -2,7 +2,8 @@
 
 use sqlx::PgPool;
 
-use crate::{customer_list, portal_overview};
+use crate::catch_up;
+use crate::read_models::registry::{Feeding, READ_MODELS};
 
 /// One projection's standing.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,49 +27,40 @@ async fn rows(pool: &PgPool, table: &str) -> Result<i64, sqlx::Error> {
         .await
 }
 
-/// The standing of every projection. An inline projection commits with the events it
-/// reflects, so its checkpoint is the log's head by construction.
+/// The standing of every read model in the registry, inline ones first. An inline read model
+/// commits with the events it reflects, so its checkpoint is the log's head by construction; a
+/// catch-up one stands at its consumer's checkpoint.
 pub async fn status(pool: &PgPool) -> Result<Vec<ProjectionStatus>, sqlx::Error> {
     let head: i64 = sqlx::query_scalar("SELECT coalesce(max(position), 0) FROM events")
         .fetch_one(pool)
         .await?;
-    let mut statuses = vec![ProjectionStatus {
-        name: customer_list::TABLE,
-        mode: "inline",
-        rows: rows(pool, customer_list::TABLE).await?,
-        checkpoint: head,
-        lag: 0,
-        owned: true,
-    }];
-    for model in crate::inline_rebuild::IN_PLACE {
-        statuses.push(ProjectionStatus {
-            name: model.name,
-            mode: "inline",
-            rows: rows(pool, model.tables[0]).await?,
-            checkpoint: head,
-            lag: 0,
-            owned: true,
-        });
+    let mut statuses = Vec::new();
+    for model in READ_MODELS {
+        let rows = rows(pool, model.tables[0]).await?;
+        let status = match model.feeding {
+            Feeding::Inline(_) => ProjectionStatus {
+                name: model.name,
+                mode: model.mode(),
+                rows,
+                checkpoint: head,
+                lag: 0,
+                owned: true,
+            },
+            Feeding::CatchUp => {
+                let (checkpoint, lag) = catch_up::standing(pool, model.name).await?;
+                ProjectionStatus {
+                    name: model.name,
+                    mode: model.mode(),
+                    rows,
+                    checkpoint,
+                    lag,
+                    owned: catch_up::owned(pool, model.name).await?,
+                }
+            }
+        };
+        statuses.push(status);
     }
-    let (checkpoint, lag): (i64, i64) = sqlx::query_as(
-        "SELECT coalesce(c.position, 0), \
-                (SELECT count(*) FROM events e \
-                 WHERE c.name IS NULL \
-                    OR (e.transaction_id, e.position) > (c.transaction_id, c.position)) \
-         FROM (SELECT 1) one \
-         LEFT JOIN projection_checkpoints c ON c.name = $1",
-    )
-    .bind(portal_overview::TABLE)
-    .fetch_one(pool)
-    .await?;
-    let catch_up = ProjectionStatus {
-        name: portal_overview::TABLE,
-        mode: "catch-up",
-        rows: rows(pool, portal_overview::TABLE).await?,
-        checkpoint,
-        lag,
-        owned: crate::catch_up::owned(pool, portal_overview::TABLE).await?,
-    };
-    statuses.push(catch_up);
+    // Inline first, then catch-up, each in registry order (a stable sort).
+    statuses.sort_by_key(|status| status.mode != "inline");
     Ok(statuses)
 }

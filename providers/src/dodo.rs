@@ -1,5 +1,6 @@
 //! A small Dodo Payments API client: what billstream needs to let a customer add or replace the
-//! payment method (mandate) behind an existing Dodo subscription.
+//! payment method (mandate) behind an existing Dodo subscription, to charge that mandate on
+//! demand, and to refund such a charge.
 //!
 //! Dodo takes JSON bodies, authenticates with the API key as a Bearer token, and answers errors
 //! as `{"code": "...", "message": "..."}`. Test mode and live mode are separate hosts.
@@ -16,7 +17,20 @@
 //!   `{payment_id, payment_link, client_secret, expires_on}`, every field nullable; works for
 //!   `active` and `on_hold` subscriptions
 //!   (<https://docs.dodopayments.com/api-reference/subscriptions/update-payment-method>)
+//! - `POST /subscriptions/{subscription_id}/charge` `{product_price, product_currency?,
+//!   product_description?, metadata?}` → `{payment_id}`; the outcome arrives by webhook
+//!   (`payment.succeeded` / `payment.failed`)
+//!   (<https://docs.dodopayments.com/api-reference/subscriptions/create-charge>)
+//! - `GET /payments?subscription_id=&page_size=` → `{items: [...]}` and
+//!   `GET /payments/{payment_id}` → payment, with its `refunds` and `product_cart`
+//!   (<https://docs.dodopayments.com/api-reference/payments/get-payments>)
+//! - `POST /refunds` `{payment_id, items?: [{item_id, amount?}], reason?, metadata?}` → refund;
+//!   Dodo takes no amount for the whole payment: a partial refund names the item it refunds
+//!   (<https://docs.dodopayments.com/api-reference/refunds/post-refunds>)
 //! - error body and codes (<https://docs.dodopayments.com/api-reference/error-codes>)
+//!
+//! Dodo documents no idempotency key: callers that must not repeat a charge or refund look
+//! for their own earlier one first (see [`crate::gateway::DodoGateway`]).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -26,6 +40,8 @@ use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
+
+use crate::dodo_webhook::DodoPayment;
 
 pub const LIVE_BASE_URL: &str = "https://live.dodopayments.com";
 pub const TEST_BASE_URL: &str = "https://test.dodopayments.com";
@@ -105,6 +121,9 @@ pub struct DodoSubscription {
     /// The saved payment method renewals are charged to; absent from older payloads.
     #[serde(default)]
     pub payment_method_id: Option<String>,
+    /// The product the subscription is for; a partial refund of its payments names it.
+    #[serde(default)]
+    pub product_id: Option<String>,
     #[serde(default)]
     pub metadata: Metadata,
 }
@@ -168,6 +187,80 @@ pub struct DodoCard {
     pub expiry_year: Option<String>,
 }
 
+/// An on-demand charge of a subscription's mandate.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SubscriptionCharge<'a> {
+    /// Smallest currency unit.
+    pub product_price: i64,
+    /// Upper-case ISO code; the product's currency when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_currency: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product_description: Option<&'a str>,
+    /// The subscription's metadata when empty.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<&'a str, &'a str>,
+}
+
+/// Dodo's answer to a charge: the payment it started.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SubscriptionChargeCreated {
+    pub payment_id: String,
+}
+
+/// One line of a payment: what a partial refund names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DodoProductCartItem {
+    pub product_id: String,
+    #[serde(default)]
+    pub quantity: Option<u32>,
+}
+
+/// A refund of (part of) a payment.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NewRefund<'a> {
+    pub payment_id: &'a str,
+    /// `None` refunds the whole payment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<RefundItem<'a>>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<&'a str, &'a str>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RefundItem<'a> {
+    /// The `product_id` (or addon id) of the payment's line.
+    pub item_id: &'a str,
+    /// Smallest currency unit; the whole line when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amount: Option<i64>,
+}
+
+/// The fields of Dodo's refund that billstream reads, as answered by `POST /refunds` and listed
+/// in a payment's `refunds`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DodoRefund {
+    pub refund_id: String,
+    pub payment_id: String,
+    /// `succeeded`, `failed`, `pending` or `review`.
+    pub status: String,
+    #[serde(default)]
+    pub is_partial: bool,
+    #[serde(default)]
+    pub amount: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    #[serde(default)]
+    pub reason: Option<String>,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+/// How many payments one list request returns at most (Dodo's maximum page size).
+pub const MAX_PAGE_SIZE: u32 = 100;
+
 #[derive(Serialize)]
 struct CreateCustomerBody<'a> {
     email: &'a str,
@@ -179,6 +272,11 @@ struct CreateCustomerBody<'a> {
 #[derive(Deserialize)]
 struct PaymentMethodList {
     items: Vec<DodoPaymentMethod>,
+}
+
+#[derive(Deserialize)]
+struct PaymentList {
+    items: Vec<DodoPayment>,
 }
 
 #[derive(Deserialize)]
@@ -270,6 +368,47 @@ impl DodoClient {
             .await
     }
 
+    /// `POST /subscriptions/{subscription_id}/charge`: charges the subscription's mandate
+    /// `product_price`. Dodo answers with the payment at once and settles it later: the outcome
+    /// arrives as a `payment.succeeded` or `payment.failed` webhook.
+    pub async fn create_subscription_charge(
+        &self,
+        subscription_id: &str,
+        charge: &SubscriptionCharge<'_>,
+    ) -> Result<SubscriptionChargeCreated, DodoError> {
+        let path = format!("/subscriptions/{}/charge", path_segment(subscription_id));
+        self.send(self.request(Method::POST, &path).json(charge))
+            .await
+    }
+
+    /// `GET /payments?subscription_id=…`: the subscription's most recent payments, at most
+    /// [`MAX_PAGE_SIZE`] of them.
+    pub async fn list_subscription_payments(
+        &self,
+        subscription_id: &str,
+    ) -> Result<Vec<DodoPayment>, DodoError> {
+        let query = form_urlencoded::Serializer::new(String::new())
+            .append_pair("subscription_id", subscription_id)
+            .append_pair("page_size", &MAX_PAGE_SIZE.to_string())
+            .finish();
+        let list: PaymentList = self
+            .send(self.request(Method::GET, &format!("/payments?{query}")))
+            .await?;
+        Ok(list.items)
+    }
+
+    /// `GET /payments/{payment_id}`, with its refunds.
+    pub async fn retrieve_payment(&self, payment_id: &str) -> Result<DodoPayment, DodoError> {
+        let path = format!("/payments/{}", path_segment(payment_id));
+        self.send(self.request(Method::GET, &path)).await
+    }
+
+    /// `POST /refunds`.
+    pub async fn create_refund(&self, refund: &NewRefund<'_>) -> Result<DodoRefund, DodoError> {
+        self.send(self.request(Method::POST, "/refunds").json(refund))
+            .await
+    }
+
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
         self.http
             .request(method, format!("{}{}", self.base_url, path))
@@ -344,6 +483,37 @@ mod tests {
         }))
         .unwrap();
         assert_eq!(link.payment_link, None);
+    }
+
+    #[test]
+    fn a_charge_sends_only_what_is_set() {
+        let bare = SubscriptionCharge {
+            product_price: 1999,
+            product_currency: None,
+            product_description: None,
+            metadata: BTreeMap::new(),
+        };
+        assert_eq!(
+            serde_json::to_value(&bare).unwrap(),
+            json!({"product_price": 1999})
+        );
+    }
+
+    #[test]
+    fn a_partial_refund_names_its_item() {
+        let refund = NewRefund {
+            payment_id: "pay_1",
+            items: Some(vec![RefundItem {
+                item_id: "pdt_1",
+                amount: Some(500),
+            }]),
+            reason: None,
+            metadata: BTreeMap::new(),
+        };
+        assert_eq!(
+            serde_json::to_value(&refund).unwrap(),
+            json!({"payment_id": "pay_1", "items": [{"item_id": "pdt_1", "amount": 500}]})
+        );
     }
 
     #[test]

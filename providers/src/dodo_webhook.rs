@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::dodo::{DodoCustomerRef, DodoSubscription, Metadata};
+use crate::dodo::{DodoCustomerRef, DodoProductCartItem, DodoRefund, DodoSubscription, Metadata};
 
 /// The event names billstream listens for.
 pub mod event_types {
@@ -56,7 +56,7 @@ pub struct DodoWebhookPayload {
     pub data: serde_json::Value,
 }
 
-/// The fields of Dodo's payment object that billstream reads.
+/// The fields of Dodo's payment object that billstream reads, in webhooks and API answers.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DodoPayment {
     pub payment_id: String,
@@ -87,6 +87,12 @@ pub struct DodoPayment {
     pub error_code: Option<String>,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// The products paid for; `null` for some subscription payments.
+    #[serde(default)]
+    pub product_cart: Option<Vec<DodoProductCartItem>>,
+    /// The payment's refunds so far (API answers; absent from list items).
+    #[serde(default)]
+    pub refunds: Option<Vec<DodoRefund>>,
     #[serde(default)]
     pub metadata: Metadata,
 }

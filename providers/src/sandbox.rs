@@ -3,6 +3,18 @@
 //! The sandbox lets a merchant develop against billstream without a real provider account, so it
 //! behaves like one where a developer would notice: numbers must look like real card numbers
 //! (Luhn), expired cards are refused, and Stripe's well-known decline card is declined.
+//!
+//! Test cards, as Stripe's test cards behave:
+//!
+//! | Number             | Adding the card | Charging it ([`crate::gateway::SandboxGateway`]) |
+//! |--------------------|-----------------|---------------------------------------------------|
+//! | `4242424242424242` | added           | succeeds                                          |
+//! | `4000000000000002` | declined        | —                                                 |
+//! | `4000000000000341` | added           | declined: `card_declined`                         |
+//! | `4000000000009995` | added           | declined: `insufficient_funds`                    |
+//!
+//! The sandbox keeps only a card's last four digits, so charges decide by those: any card ending
+//! in `0341` or `9995` is declined as above, every other card is charged.
 
 use chrono::{DateTime, Datelike, Utc};
 use serde::Serialize;
@@ -10,6 +22,23 @@ use thiserror::Error;
 
 /// Stripe's test card that always declines; developers already know it.
 pub const DECLINED_CARD_NUMBER: &str = "4000000000000002";
+
+/// Stripe's test card that is added but whose charges are declined (`card_declined`).
+pub const CHARGE_DECLINED_CARD_NUMBER: &str = "4000000000000341";
+
+/// Stripe's test card whose charges are declined for `insufficient_funds`.
+pub const INSUFFICIENT_FUNDS_CARD_NUMBER: &str = "4000000000009995";
+
+/// The last four digits a sandbox charge is declined for, with the decline's code and message
+/// in Stripe's words.
+pub const CHARGE_DECLINES: [(&str, &str, &str); 2] = [
+    ("0341", "card_declined", "Your card was declined."),
+    (
+        "9995",
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    ),
+];
 
 /// Card numbers run from 12 (some Maestro) to 19 digits (ISO/IEC 7812).
 const MIN_DIGITS: usize = 12;
@@ -304,6 +333,17 @@ mod tests {
             parse("4000 0000 0000 0002"),
             Err(SandboxCardError::Declined)
         );
+    }
+
+    #[test]
+    fn the_charge_decline_cards_are_added_and_named_by_their_last_four_digits() {
+        for (number, (last_four, ..)) in
+            [CHARGE_DECLINED_CARD_NUMBER, INSUFFICIENT_FUNDS_CARD_NUMBER]
+                .into_iter()
+                .zip(CHARGE_DECLINES)
+        {
+            assert_eq!(parse(number).unwrap().last_four, last_four);
+        }
     }
 
     #[test]

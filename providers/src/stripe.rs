@@ -1,5 +1,6 @@
-//! A small Stripe API client: the three calls billstream needs to collect a card through a
-//! SetupIntent and read it back once the `setup_intent.succeeded` webhook names it.
+//! A small Stripe API client: the calls billstream needs to collect a card through a
+//! SetupIntent and read it back once the `setup_intent.succeeded` webhook names it, then charge
+//! it off-session through a PaymentIntent and refund such a charge.
 //!
 //! Stripe takes form-encoded bodies (nested keys such as `metadata[key]`), authenticates with
 //! the secret key as a Bearer token and answers errors as `{"error": {"type", "code", "message"}}`.
@@ -52,10 +53,12 @@ pub enum StripeError {
         status: u16,
         /// Stripe's `error.type`, e.g. `invalid_request_error`, `card_error`.
         kind: String,
-        /// Stripe's `error.code`, e.g. `resource_missing`.
+        /// Stripe's `error.code`, e.g. `resource_missing`, `card_declined`.
         code: Option<String>,
         message: String,
         param: Option<String>,
+        /// For a declined card, the issuer's reason, e.g. `insufficient_funds`.
+        decline_code: Option<String>,
     },
     /// Stripe could not be reached, or the connection broke.
     #[error("stripe could not be reached: {0}")]
@@ -115,6 +118,70 @@ pub struct PaymentMethodCard {
     pub exp_year: i32,
 }
 
+/// The fields of Stripe's PaymentIntent that billstream reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PaymentIntent {
+    pub id: String,
+    /// `requires_payment_method`, `requires_confirmation`, `requires_action`, `processing`,
+    /// `requires_capture`, `canceled` or `succeeded`.
+    pub status: String,
+    /// Smallest currency unit.
+    pub amount: i64,
+    /// Lower-case ISO code.
+    pub currency: String,
+    #[serde(default)]
+    pub customer: Option<String>,
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    /// Why the last attempt failed, e.g. the decline that left it `requires_payment_method`.
+    #[serde(default)]
+    pub last_payment_error: Option<LastPaymentError>,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastPaymentError {
+    /// `card_error`, …
+    #[serde(rename = "type", default)]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
+}
+
+/// An off-session charge of a saved payment method, confirmed at once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewPaymentIntent<'a> {
+    /// Smallest currency unit.
+    pub amount: i64,
+    /// ISO code in any case; sent lower-case, as Stripe wants it.
+    pub currency: &'a str,
+    pub customer: Option<&'a str>,
+    pub payment_method: &'a str,
+    pub description: Option<&'a str>,
+    pub metadata: &'a [(&'a str, &'a str)],
+}
+
+/// The fields of Stripe's Refund that billstream reads.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StripeRefund {
+    pub id: String,
+    pub amount: i64,
+    pub currency: String,
+    #[serde(default)]
+    pub payment_intent: Option<String>,
+    /// `pending`, `requires_action`, `succeeded`, `failed` or `canceled`.
+    pub status: String,
+    #[serde(default)]
+    pub failure_reason: Option<String>,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
 #[derive(Deserialize)]
 struct ErrorEnvelope {
     error: ErrorBody,
@@ -130,6 +197,8 @@ struct ErrorBody {
     message: Option<String>,
     #[serde(default)]
     param: Option<String>,
+    #[serde(default)]
+    decline_code: Option<String>,
 }
 
 impl StripeClient {
@@ -197,6 +266,50 @@ impl StripeClient {
         self.post("/v1/setup_intents", form, idempotency_key).await
     }
 
+    /// `POST /v1/payment_intents`, confirmed at once and off-session: the customer is not
+    /// present, so a card that needs them (3-D Secure) fails rather than waits. A declined card
+    /// is an HTTP 402 [`StripeError::Api`] of kind `card_error`. Stripe replays the first answer
+    /// to a retry with the same `idempotency_key`, so a retry never charges twice.
+    pub async fn create_payment_intent(
+        &self,
+        intent: &NewPaymentIntent<'_>,
+        idempotency_key: Option<&str>,
+    ) -> Result<PaymentIntent, StripeError> {
+        let mut form = Form::default();
+        form.push("amount", &intent.amount.to_string());
+        form.push("currency", &intent.currency.to_ascii_lowercase());
+        if let Some(customer) = intent.customer {
+            form.push("customer", customer);
+        }
+        form.push("payment_method", intent.payment_method);
+        form.push("confirm", "true");
+        form.push("off_session", "true");
+        if let Some(description) = intent.description {
+            form.push("description", description);
+        }
+        form.push_metadata(intent.metadata);
+        self.post("/v1/payment_intents", form, idempotency_key)
+            .await
+    }
+
+    /// `POST /v1/refunds` of a PaymentIntent's charge: all that is left of it when `amount` is
+    /// `None`.
+    pub async fn create_refund(
+        &self,
+        payment_intent: &str,
+        amount: Option<i64>,
+        metadata: &[(&str, &str)],
+        idempotency_key: Option<&str>,
+    ) -> Result<StripeRefund, StripeError> {
+        let mut form = Form::default();
+        form.push("payment_intent", payment_intent);
+        if let Some(amount) = amount {
+            form.push("amount", &amount.to_string());
+        }
+        form.push_metadata(metadata);
+        self.post("/v1/refunds", form, idempotency_key).await
+    }
+
     /// `GET /v1/payment_methods/{id}`.
     pub async fn retrieve_payment_method(&self, id: &str) -> Result<PaymentMethod, StripeError> {
         let path = format!("/v1/payment_methods/{}", path_segment(id));
@@ -242,6 +355,7 @@ impl StripeClient {
                 kind: error.kind,
                 code: error.code,
                 param: error.param,
+                decline_code: error.decline_code,
             }),
             Err(_) => Err(unexpected(status.as_u16(), &body)),
         }

@@ -139,7 +139,9 @@ async fn a_setup_intent_for_an_unknown_customer_maps_stripes_error() {
             code,
             message,
             param,
+            decline_code,
         } => {
+            assert_eq!(decline_code, None);
             assert_eq!(status, 400);
             assert_eq!(kind, "invalid_request_error");
             assert_eq!(code.as_deref(), Some("resource_missing"));

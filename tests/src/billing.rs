@@ -1,16 +1,12 @@
-//! Billing facts written for a test's setup the way the API's handlers write them, through
-//! the app's command buses: for tests about reading and changing them, not about how they
-//! first arrived.
+//! Billing facts written for a test's setup through the application layer: for tests about
+//! reading and changing them, not about how they first arrived.
 
-use billstream::auth::Principal;
-use billstream::commands::CommandMetadata;
-use billstream::AppState;
-use domain::currency::Currency;
-use domain::id::{CustomerId, PaymentMethodId, PlanId, PriceId, SubscriptionId};
+use app::plans::NewPlan;
+use app::subscriptions::NewSubscription;
+use app::{App, CommandMetadata, Principal};
+use domain::id::{CustomerId, PaymentMethodId};
 use domain::payment_method::{Card, PaymentMethodCommand};
-use domain::plan::PlanCommand;
 use domain::provider::Provider;
-use domain::subscription::{PlanSnapshot, SubscriptionCommand};
 use domain::tenant::{Mode, Tenant};
 use serde_json::json;
 
@@ -18,7 +14,7 @@ use crate::TestApp;
 
 /// The test merchant's test-mode tenant, acting through the app's command buses.
 pub struct Billing {
-    pub state: AppState,
+    pub state: App,
     pub metadata: CommandMetadata,
     pub tenant: Tenant,
 }
@@ -27,7 +23,7 @@ impl Billing {
     pub fn new(app: &TestApp) -> Self {
         let tenant = Tenant::new(app.merchant.merchant_id.clone(), Mode::Test);
         Self {
-            state: AppState::new(app.pool.clone()),
+            state: App::new(app.pool.clone()),
             metadata: CommandMetadata {
                 principal: Principal {
                     tenant: tenant.clone(),
@@ -66,65 +62,40 @@ impl Billing {
         id.to_string()
     }
 
-    /// A plan and an active subscription on it, charged to `card`.
+    /// A plan and an active subscription on it, charged to `card`, started by the app's own
+    /// use-case.
     pub async fn subscription(&self, customer_id: &str, card: &str) -> (String, String) {
-        let plan_id = PlanId::generate();
-        let price_id = PriceId::generate();
         let pricing = json!({"components": [{"type": "flat", "amountCents": 2900}]});
-        self.state
-            .plans
-            .execute_new(
-                plan_id.as_str(),
-                PlanCommand::CreatePlan {
-                    id: plan_id.clone(),
-                    price_id: price_id.clone(),
-                    tenant: self.tenant.clone(),
+        let plan = self
+            .state
+            .create_plan(
+                &self.metadata,
+                NewPlan {
                     name: Some("Pro".into()),
                     description: Some("Pro plan".into()),
                     currency: Some("usd".into()),
-                    pricing_data: Some(pricing.clone()),
+                    pricing_data: Some(pricing),
                     credit_allowance: None,
                 },
-                &self.metadata,
             )
             .await
             .expect("plan");
-        let id = SubscriptionId::generate();
-        let card = PaymentMethodId::parse(card).unwrap();
-        self.state
-            .payment_methods
-            .execute(
-                card.as_str(),
-                PaymentMethodCommand::LinkPaymentMethod {
-                    tenant: self.tenant.clone(),
-                    subscription_id: id.clone(),
-                },
+        let plan_id = plan.id.expect("plan id").to_string();
+        let subscription = self
+            .state
+            .start_subscription(
                 &self.metadata,
-            )
-            .await
-            .expect("link");
-        self.state
-            .subscriptions
-            .execute_new(
-                id.as_str(),
-                SubscriptionCommand::StartSubscription {
-                    id: id.clone(),
-                    tenant: self.tenant.clone(),
-                    customer_id: CustomerId::parse(customer_id).unwrap(),
-                    plan: PlanSnapshot {
-                        plan_id: plan_id.clone(),
-                        price_id,
-                        name: "Pro".into(),
-                        description: Some("Pro plan".into()),
-                        currency: Currency::parse("USD").unwrap(),
-                        pricing_data: pricing,
-                    },
-                    payment_method_id: Some(card),
+                NewSubscription {
+                    customer_id: Some(customer_id.to_owned()),
+                    plan_id: Some(plan_id.clone()),
+                    payment_method_id: Some(card.to_owned()),
                 },
-                &self.metadata,
             )
             .await
             .expect("start");
-        (id.to_string(), plan_id.to_string())
+        (
+            subscription.id.expect("subscription id").to_string(),
+            plan_id,
+        )
     }
 }

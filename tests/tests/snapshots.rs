@@ -1,8 +1,8 @@
 //! Long histories load from a snapshot and the events after it; the state must be exactly
 //! the state a full replay gives.
 
-use billstream::commands::{SNAPSHOT_EVERY, SNAPSHOT_SCHEMA};
-use billstream::AppState;
+use app::command_runner::{SNAPSHOT_EVERY, SNAPSHOT_SCHEMA};
+use app::App as AppState;
 use billstream_tests::TestApp;
 use serde_json::json;
 

@@ -1,32 +1,18 @@
 //! The Customers API of the seed: list, get, create, update, soft-delete.
 
-use std::collections::{BTreeMap, HashMap};
-
+use app::customers::{CustomerChanges, CustomerFields, CustomerQuery, NewCustomer};
+use app::App;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use cqrs_es::{Aggregate, AggregateError};
-use domain::customer::{Customer, CustomerCommand, CustomerError, DetailField};
-use domain::id::{CustomerId, SubscriptionId};
-use projections::customer_list::{CustomerFilter, CustomerListProjection, CustomerListView};
-use projections::organization_list::{MembershipView, OrganizationListProjection};
-use projections::subscription_list::SubscriptionListProjection;
-use projections::{ClaimConflict, ClaimKind};
+use projections::read_models::customer_list::CustomerListView;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Principal;
-use crate::commands::CommandMetadata;
-use crate::customer_turns::CustomerTurn;
 use crate::error::ApiError;
-use crate::extract::{present, JsonBody, QueryParams};
-use crate::routes::{subscriptions, Success};
-use crate::state::AppState;
-
-pub(crate) const NOT_FOUND: &str = "Customer not found or access denied";
-const HAS_ACTIVE_SUBSCRIPTION: &str =
-    "Customer has an active subscription. Cancel it first or delete with ?cascade=true";
+use crate::extract::{present, Actor, Caller, JsonBody, QueryParams};
+use crate::responses::Success;
 
 /// A customer as every endpoint shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -68,29 +54,6 @@ impl From<CustomerListView> for CustomerBody {
             updated_at: view.updated_at,
             deleted_at: view.deleted_at,
         }
-    }
-}
-
-impl CustomerBody {
-    /// The customer as a command left it; `None` for a customer that was never created.
-    fn from_aggregate(customer: Customer) -> Option<Self> {
-        let details = customer.details;
-        Some(Self {
-            id: customer.id?.to_string(),
-            email: customer.email?.to_string(),
-            name: details.name,
-            external_customer_id: details.external_customer_id,
-            billing_address_line1: details.billing_address_line1,
-            billing_address_line2: details.billing_address_line2,
-            billing_city: details.billing_city,
-            billing_postal_code: details.billing_postal_code,
-            billing_country: details.billing_country,
-            tax_id: details.tax_id,
-            merchant_id: customer.tenant?.merchant_id,
-            created_at: customer.created_at?,
-            updated_at: customer.updated_at?,
-            deleted_at: customer.deleted_at,
-        })
     }
 }
 
@@ -198,193 +161,86 @@ pub struct UpdateCustomerRequest {
     pub dangerously_allow_same_email_for_different_customers: Option<bool>,
 }
 
-/// Pairs a request's detail values, given in `DetailField::ALL` order, with their fields.
-fn detail_fields<T>(values: [T; 8]) -> impl Iterator<Item = (DetailField, T)> {
-    DetailField::ALL.into_iter().zip(values)
-}
-
 impl CreateCustomerRequest {
-    fn details(self) -> (Option<String>, BTreeMap<DetailField, Option<String>>) {
-        let details = detail_fields([
-            self.name,
-            self.external_customer_id,
-            self.billing_address_line1,
-            self.billing_address_line2,
-            self.billing_city,
-            self.billing_postal_code,
-            self.billing_country,
-            self.tax_id,
-        ]);
-        (self.email, details.collect())
+    fn into_new(self) -> NewCustomer {
+        NewCustomer {
+            email: self.email,
+            fields: CustomerFields {
+                name: self.name,
+                external_customer_id: self.external_customer_id,
+                billing_address_line1: self.billing_address_line1,
+                billing_address_line2: self.billing_address_line2,
+                billing_city: self.billing_city,
+                billing_postal_code: self.billing_postal_code,
+                billing_country: self.billing_country,
+                tax_id: self.tax_id,
+            },
+        }
     }
 }
 
 impl UpdateCustomerRequest {
-    fn changes(self) -> (Option<String>, BTreeMap<DetailField, Option<String>>) {
-        let changes = detail_fields([
-            self.name,
-            self.external_customer_id,
-            self.billing_address_line1,
-            self.billing_address_line2,
-            self.billing_city,
-            self.billing_postal_code,
-            self.billing_country,
-            self.tax_id,
-        ]);
-        // An explicit null email is a request to clear it, which the rules refuse.
-        let email = self.email.map(Option::unwrap_or_default);
-        let changes = changes
-            .filter_map(|(field, value)| value.map(|v| (field, v)))
-            .collect();
-        (email, changes)
-    }
-}
-
-/// The operation a command error happened in: the seed words some errors per operation.
-#[derive(Clone, Copy)]
-enum Operation {
-    Create,
-    Update,
-    Delete,
-}
-
-impl Operation {
-    fn failure(self) -> &'static str {
-        match self {
-            Operation::Create => "Failed to create customer",
-            Operation::Update => "Failed to update customer",
-            Operation::Delete => "Failed to delete customer",
+    fn into_changes(self) -> CustomerChanges {
+        CustomerChanges {
+            email: self.email,
+            fields: CustomerFields {
+                name: self.name,
+                external_customer_id: self.external_customer_id,
+                billing_address_line1: self.billing_address_line1,
+                billing_address_line2: self.billing_address_line2,
+                billing_city: self.billing_city,
+                billing_postal_code: self.billing_postal_code,
+                billing_country: self.billing_country,
+                tax_id: self.tax_id,
+            },
+            allow_shared_email: self
+                .dangerously_allow_same_email_for_different_customers
+                .unwrap_or(false),
         }
     }
-
-    fn email_taken(self) -> CustomerError {
-        match self {
-            Operation::Create => CustomerError::EmailTaken,
-            _ => CustomerError::EmailTakenByAnother,
-        }
-    }
-}
-
-fn rule_error(error: CustomerError, operation: Operation) -> ApiError {
-    let message = error.to_string();
-    match error {
-        CustomerError::EmailRequired
-        | CustomerError::InvalidEmail
-        | CustomerError::InvalidField { .. } => ApiError::bad_request(message),
-        CustomerError::EmailTaken
-        | CustomerError::EmailTakenByAnother
-        | CustomerError::ExternalIdTaken
-        | CustomerError::AlreadyExists => ApiError::conflict(message),
-        CustomerError::NotFound | CustomerError::AlreadyDeleted => ApiError::not_found(message),
-        CustomerError::Unavailable(detail) => ApiError::internal(operation.failure(), detail),
-    }
-}
-
-fn command_error(error: AggregateError<CustomerError>, operation: Operation) -> ApiError {
-    match error {
-        AggregateError::UserError(e) => rule_error(e, operation),
-        AggregateError::AggregateConflict => {
-            ApiError::conflict("The customer was changed by concurrent requests; retry the request")
-        }
-        AggregateError::UnexpectedError(e) => match e.downcast_ref::<ClaimConflict>() {
-            Some(ClaimConflict {
-                kind: ClaimKind::Email,
-            }) => rule_error(operation.email_taken(), operation),
-            Some(ClaimConflict {
-                kind: ClaimKind::ExternalId,
-            }) => rule_error(CustomerError::ExternalIdTaken, operation),
-            // Customer appends write no other aggregate's read models.
-            Some(_) | None => ApiError::internal(operation.failure(), e),
-        },
-        other => ApiError::internal(operation.failure(), other),
-    }
-}
-
-pub(crate) fn parse_id(id: &str) -> Result<CustomerId, ApiError> {
-    CustomerId::parse(id).map_err(|_| {
-        ApiError::bad_request(
-            "Invalid customer ID: expected \"cust_\" followed by letters, digits or underscores",
-        )
-    })
 }
 
 /// Get all customers for the authenticated merchant.
 #[utoipa::path(get, path = "/v1/customers", tag = "customers", params(ListCustomersQuery),
-    responses((status = 200, body = CustomerListEnvelope), (status = 400, body = crate::routes::ErrorBody),
-        (status = 401, body = crate::routes::ErrorBody)),
+    responses((status = 200, body = CustomerListEnvelope), (status = 400, body = crate::responses::ErrorBody),
+        (status = 401, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn list_customers(
-    State(state): State<AppState>,
-    principal: Principal,
+    State(app): State<App>,
+    Caller(principal): Caller,
     QueryParams(query): QueryParams<ListCustomersQuery>,
 ) -> Result<Json<CustomerListEnvelope>, ApiError> {
-    if let Some(limit) = query.limit {
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-        }
-    }
-    if let Some(after) = &query.starting_after {
-        parse_id(after)?;
-    }
-    for (name, value) in [
-        ("email", &query.email),
-        ("externalCustomerId", &query.external_customer_id),
-    ] {
-        if value
-            .as_deref()
-            .is_some_and(|v| v.chars().any(char::is_control))
-        {
-            return Err(ApiError::bad_request(format!(
-                "{name} must not contain control characters"
-            )));
-        }
-    }
-    let filter = CustomerFilter {
+    let query = CustomerQuery {
+        limit: query.limit,
+        starting_after: query.starting_after,
         email: query.email,
         external_customer_id: query.external_customer_id,
-        starting_after: query.starting_after,
-        limit: query.limit,
+        include_payment_data: query.include_payment_data.unwrap_or(false),
     };
-    let page = CustomerListProjection::list(&state.pool, &principal.tenant, &filter).await?;
-    let with_payment_data = query.include_payment_data.unwrap_or(false);
-    // One query for the whole page's organizations, not one per customer.
-    let mut memberships: HashMap<String, MembershipView> = if with_payment_data {
-        let ids: Vec<String> = page.customers.iter().map(|c| c.id.clone()).collect();
-        OrganizationListProjection::memberships(&state.pool, &principal.tenant.key(), &ids)
-            .await?
-            .into_iter()
-            .map(|membership| (membership.customer_id.clone(), membership))
-            .collect()
-    } else {
-        HashMap::new()
-    };
-    let customers = page
-        .customers
+    let with_payment_data = query.include_payment_data;
+    let (listed, has_more) = app.list_customers(&principal, query).await?;
+    let customers = listed
         .into_iter()
-        .map(|view| {
-            let membership = memberships.remove(&view.id);
-            let customer = CustomerBody::from(view);
-            if with_payment_data {
-                // Payments arrive with a later capability; until then every customer has
-                // none.
-                ListedCustomer::WithPaymentData(CustomerWithPaymentData {
-                    customer,
-                    customer_organization_id: membership
-                        .as_ref()
-                        .map(|m| m.organization_id.clone()),
-                    org_role: membership.map(|m| m.role),
-                    total_payments_cents: 0,
-                    payment_count: 0,
-                    currency: None,
-                })
-            } else {
-                ListedCustomer::Basic(customer)
+        .map(|listed| {
+            let customer = CustomerBody::from(listed.customer);
+            if !with_payment_data {
+                return ListedCustomer::Basic(customer);
             }
+            let membership = listed.membership;
+            // Payments arrive with a later capability; until then every customer has none.
+            ListedCustomer::WithPaymentData(CustomerWithPaymentData {
+                customer,
+                customer_organization_id: membership.as_ref().map(|m| m.organization_id.clone()),
+                org_role: membership.map(|m| m.role),
+                total_payments_cents: 0,
+                payment_count: 0,
+                currency: None,
+            })
         })
         .collect();
     Ok(Json(CustomerListEnvelope {
         customers,
-        has_more: page.has_more,
+        has_more,
     }))
 }
 
@@ -402,112 +258,62 @@ pub struct GetCustomerQuery {
 /// deleted since is shown with its `deletedAt` unset, as it was).
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers",
     params(("id" = String, Path, description = "Customer ID"), GetCustomerQuery),
-    responses((status = 200, body = CustomerEnvelope), (status = 400, body = crate::routes::ErrorBody),
-        (status = 404, body = crate::routes::ErrorBody)),
+    responses((status = 200, body = CustomerEnvelope), (status = 400, body = crate::responses::ErrorBody),
+        (status = 404, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn get_customer(
-    State(state): State<AppState>,
-    principal: Principal,
+    State(app): State<App>,
+    Caller(principal): Caller,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<GetCustomerQuery>,
 ) -> Result<Json<CustomerEnvelope>, ApiError> {
-    let id = parse_id(&id)?;
-    let customer = match (query.as_of, query.version) {
-        (None, None) => CustomerListProjection::get(&state.pool, &principal.tenant, id.as_str())
-            .await?
-            .map(CustomerBody::from),
-        (Some(_), Some(_)) => {
-            return Err(ApiError::bad_request("Give asOf or version, not both"));
-        }
-        (as_of, version) => {
-            let history = state
-                .customers
-                .history(id.as_str())
-                .await
-                .map_err(|e| ApiError::internal("Failed to read customer history", e))?;
-            let mut customer = Customer::default();
-            for envelope in history {
-                let too_late = match (as_of, version) {
-                    (Some(instant), _) => envelope.payload.at() > instant,
-                    (_, Some(version)) => envelope.sequence as u64 > version,
-                    (None, None) => false,
-                };
-                if too_late {
-                    break;
-                }
-                customer.apply(envelope.payload);
-            }
-            Some(customer)
-                .filter(|c| c.tenant.as_ref() == Some(&principal.tenant))
-                .and_then(CustomerBody::from_aggregate)
-        }
-    };
-    let customer = customer.ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(Json(CustomerEnvelope { customer }))
+    let customer = app
+        .customer(&principal, &id, query.as_of, query.version)
+        .await?;
+    Ok(Json(CustomerEnvelope {
+        customer: customer.into(),
+    }))
 }
 
 /// Create a new customer for the authenticated merchant.
 #[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CreateCustomerRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 201, body = CustomerEnvelope), (status = 400, body = crate::routes::ErrorBody),
-        (status = 409, body = crate::routes::ErrorBody)),
+    responses((status = 201, body = CustomerEnvelope), (status = 400, body = crate::responses::ErrorBody),
+        (status = 409, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn create_customer(
-    State(state): State<AppState>,
-    metadata: CommandMetadata,
+    State(app): State<App>,
+    Actor(metadata): Actor,
     JsonBody(body): JsonBody<CreateCustomerRequest>,
 ) -> Result<(StatusCode, Json<CustomerEnvelope>), ApiError> {
-    let (email, details) = body.details();
-    let id = CustomerId::generate();
-    let command = CustomerCommand::CreateCustomer {
-        id: id.clone(),
-        tenant: metadata.principal.tenant.clone(),
-        email,
-        details,
-    };
-    let customer = state
-        .customers
-        .execute_new(id.as_str(), command, &metadata)
-        .await
-        .map_err(|e| command_error(e, Operation::Create))?;
-    let customer = CustomerBody::from_aggregate(customer).ok_or_else(|| {
-        ApiError::internal(Operation::Create.failure(), "no customer after create")
-    })?;
-    Ok((StatusCode::CREATED, Json(CustomerEnvelope { customer })))
+    let customer = app.create_customer(&metadata, body.into_new()).await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(CustomerEnvelope {
+            customer: customer.into(),
+        }),
+    ))
 }
 
 /// Update an existing customer's information; only provided fields change.
 #[utoipa::path(post, path = "/v1/customers/{id}", tag = "customers", request_body = UpdateCustomerRequest,
     params(("id" = String, Path, description = "Customer ID"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = CustomerEnvelope), (status = 400, body = crate::routes::ErrorBody),
-        (status = 404, body = crate::routes::ErrorBody), (status = 409, body = crate::routes::ErrorBody)),
+    responses((status = 200, body = CustomerEnvelope), (status = 400, body = crate::responses::ErrorBody),
+        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn update_customer(
-    State(state): State<AppState>,
-    metadata: CommandMetadata,
+    State(app): State<App>,
+    Actor(metadata): Actor,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<UpdateCustomerRequest>,
 ) -> Result<Json<CustomerEnvelope>, ApiError> {
-    let id = parse_id(&id)?;
-    let allow_shared_email = body
-        .dangerously_allow_same_email_for_different_customers
-        .unwrap_or(false);
-    let (email, details) = body.changes();
-    let command = CustomerCommand::UpdateCustomer {
-        tenant: metadata.principal.tenant.clone(),
-        email,
-        details,
-        allow_shared_email,
-    };
-    let customer = state
-        .customers
-        .execute(id.as_str(), command, &metadata)
-        .await
-        .map_err(|e| command_error(e, Operation::Update))?;
-    let customer =
-        CustomerBody::from_aggregate(customer).ok_or_else(|| ApiError::not_found(NOT_FOUND))?;
-    Ok(Json(CustomerEnvelope { customer }))
+    let customer = app
+        .update_customer(&metadata, &id, body.into_changes())
+        .await?;
+    Ok(Json(CustomerEnvelope {
+        customer: customer.into(),
+    }))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -518,97 +324,21 @@ pub struct DeleteCustomerQuery {
     pub cascade: Option<bool>,
 }
 
-/// Cancels every subscription of the customer that is not canceled (and unlinks their payment
-/// methods), returning those this call canceled. A customer has at most one such subscription;
-/// asking again after each cancel also catches one that started meanwhile.
-async fn cancel_live_subscriptions(
-    state: &AppState,
-    metadata: &CommandMetadata,
-    customer_id: &CustomerId,
-) -> Result<Vec<SubscriptionId>, ApiError> {
-    let tenant = metadata.principal.tenant.key();
-    let mut canceled = Vec::new();
-    let mut seen = Vec::new();
-    let mut refused = None;
-    while let Some(live) =
-        SubscriptionListProjection::live_for_customer(&state.pool, &tenant, customer_id.as_str())
-            .await?
-    {
-        let id = SubscriptionId::parse(&live.id)
-            .map_err(|e| ApiError::internal(Operation::Delete.failure(), e))?;
-        // The read model commits with the cancel, so a subscription still live after its
-        // cancel was refused (concurrent writes that outlasted the retries): stop, not loop.
-        if seen.contains(&id) {
-            return Err(refused.unwrap_or_else(|| {
-                ApiError::internal(Operation::Delete.failure(), "live after its cancel")
-            }));
-        }
-        seen.push(id.clone());
-        match subscriptions::cancel(state, metadata, &id).await {
-            Ok(_) => canceled.push(id),
-            // Most likely canceled by another request meanwhile: not ours to record, and the
-            // next look tells whether it is gone.
-            Err(e) if e.status == StatusCode::CONFLICT => refused = Some(e),
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(canceled)
-}
-
 /// Soft delete a customer: it disappears from every query, its history stays. A customer with
 /// an active subscription is refused (409) unless `cascade=true`, which cancels it first.
 #[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers",
     params(("id" = String, Path, description = "Customer ID"), DeleteCustomerQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = Success), (status = 400, body = crate::routes::ErrorBody),
-        (status = 404, body = crate::routes::ErrorBody), (status = 409, body = crate::routes::ErrorBody)),
+    responses((status = 200, body = Success), (status = 400, body = crate::responses::ErrorBody),
+        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn delete_customer(
-    State(state): State<AppState>,
-    metadata: CommandMetadata,
+    State(app): State<App>,
+    Actor(metadata): Actor,
     Path(id): Path<String>,
     QueryParams(query): QueryParams<DeleteCustomerQuery>,
 ) -> Result<Json<Success>, ApiError> {
-    let id = parse_id(&id)?;
-    // No subscription of this customer can start meanwhile: the check below holds until the
-    // delete is written.
-    let tenant = metadata.principal.tenant.key();
-    let turn = CustomerTurn::take(&state.turns, &tenant, id.as_str()).await?;
-    let deleted = delete_in_turn(&state, &metadata, &id, query.cascade.unwrap_or(false)).await;
-    turn.end().await;
-    deleted
-}
-
-/// Deletes the customer (canceling its subscriptions first when `cascade`) while no
-/// subscription of it can start.
-async fn delete_in_turn(
-    state: &AppState,
-    metadata: &CommandMetadata,
-    id: &CustomerId,
-    cascade: bool,
-) -> Result<Json<Success>, ApiError> {
-    let canceled_subscriptions = if cascade {
-        cancel_live_subscriptions(state, metadata, id).await?
-    } else {
-        let live = SubscriptionListProjection::live_for_customer(
-            &state.pool,
-            &metadata.principal.tenant.key(),
-            id.as_str(),
-        )
+    app.delete_customer(&metadata, &id, query.cascade.unwrap_or(false))
         .await?;
-        if live.is_some() {
-            return Err(ApiError::conflict(HAS_ACTIVE_SUBSCRIPTION));
-        }
-        Vec::new()
-    };
-    let command = CustomerCommand::DeleteCustomer {
-        tenant: metadata.principal.tenant.clone(),
-        canceled_subscriptions,
-    };
-    state
-        .customers
-        .execute(id.as_str(), command, metadata)
-        .await
-        .map_err(|e| command_error(e, Operation::Delete))?;
-    Ok(Json(Success { success: true }))
+    Ok(Success::yes())
 }

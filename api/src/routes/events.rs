@@ -1,20 +1,16 @@
 //! The audit API: a customer's events, and the tenant's whole feed, as the log holds them.
 
+use app::App;
 use axum::extract::{Path, State};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use cqrs_es::Aggregate;
-use domain::customer::Customer;
-use projections::event_feed::{self, StoredEvent};
+use projections::event_store::feed::StoredEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::QueryParams;
-use crate::routes::customers::{parse_id, NOT_FOUND};
-use crate::state::AppState;
+use crate::extract::{Caller, QueryParams};
 
 /// One event: what happened, to which aggregate, when, and who asked for it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -92,20 +88,14 @@ pub struct FeedQuery {
 /// A customer's events in order, deleted customers included.
 #[utoipa::path(get, path = "/v1/customers/{id}/events", tag = "events",
     params(("id" = String, Path, description = "Customer ID")),
-    responses((status = 200, body = EventsEnvelope), (status = 404, body = crate::routes::ErrorBody)),
+    responses((status = 200, body = EventsEnvelope), (status = 404, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn customer_events(
-    State(state): State<AppState>,
-    principal: Principal,
+    State(app): State<App>,
+    Caller(principal): Caller,
     Path(id): Path<String>,
 ) -> Result<Json<EventsEnvelope>, ApiError> {
-    let id = parse_id(&id)?;
-    let events =
-        event_feed::aggregate_events(&state.pool, &principal.tenant, Customer::TYPE, id.as_str())
-            .await?;
-    if events.is_empty() {
-        return Err(ApiError::not_found(NOT_FOUND));
-    }
+    let events = app.customer_events(&principal, &id).await?;
     Ok(Json(EventsEnvelope {
         events: events.into_iter().map(EventBody::from).collect(),
     }))
@@ -114,23 +104,18 @@ pub async fn customer_events(
 /// The tenant's whole log in order, a page at a time. Only settled events are returned, so
 /// reading on from `nextAfter` never misses one.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(FeedQuery),
-    responses((status = 200, body = FeedEnvelope), (status = 400, body = crate::routes::ErrorBody)),
+    responses((status = 200, body = FeedEnvelope), (status = 400, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn feed(
-    State(state): State<AppState>,
-    principal: Principal,
+    State(app): State<App>,
+    Caller(principal): Caller,
     QueryParams(query): QueryParams<FeedQuery>,
 ) -> Result<Json<FeedEnvelope>, ApiError> {
-    let after = query.after.unwrap_or(0);
-    if after < 0 {
-        return Err(ApiError::bad_request("after must be 0 or more"));
-    }
-    let limit = query.limit.unwrap_or(100);
-    if !(1..=1000).contains(&limit) {
-        return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-    }
-    let page = event_feed::tenant_feed(&state.pool, &principal.tenant, after, limit).await?;
-    let next_after = page.events.last().map_or(after, |e| e.position);
+    let page = app.event_feed(&principal, query.after, query.limit).await?;
+    let next_after = page
+        .events
+        .last()
+        .map_or(query.after.unwrap_or(0), |e| e.position);
     Ok(Json(FeedEnvelope {
         events: page.events.into_iter().map(EventBody::from).collect(),
         has_more: page.has_more,

@@ -3,7 +3,6 @@
 pub mod customers;
 pub mod events;
 pub mod health;
-pub mod openapi;
 pub mod organizations;
 pub mod plans;
 pub mod portal;
@@ -12,29 +11,12 @@ pub mod setup_intents;
 pub mod subscriptions;
 pub mod webhooks;
 
+use app::App as AppState;
 use axum::middleware;
 use axum::routing::{delete, get, post};
 use axum::Router;
-use serde::Serialize;
-use utoipa::ToSchema;
 
-use crate::state::AppState;
-use crate::{auth, idempotency};
-
-/// `{"success": true}`, the seed's answer to a deletion.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct Success {
-    pub success: bool,
-}
-
-/// Every error: `{"error": "...", "code": "..."}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ErrorBody {
-    #[schema(example = "Customer not found or access denied")]
-    pub error: String,
-    #[schema(example = "not_found")]
-    pub code: String,
-}
+use crate::{auth, idempotency, openapi};
 
 /// The `/v1` API: authenticated by secret key, POST and DELETE made idempotent by key.
 pub fn v1(state: AppState) -> Router<AppState> {

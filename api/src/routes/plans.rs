@@ -1,23 +1,20 @@
 //! Plans: what a merchant sells, in one currency, with its pricing components and the credits
 //! it grants. `POST /v1/plans` and `GET /v1/plans`.
 
+use app::plans::NewPlan;
+use app::App;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
-use cqrs_es::AggregateError;
-use domain::id::{PlanId, PriceId};
-use domain::plan::{Plan, PlanCommand, PlanError};
-use projections::plan_list::{PlanListProjection, PlanView};
+use domain::plan::Plan;
+use projections::read_models::plan_list::PlanView;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 
-use crate::auth::Principal;
-use crate::commands::CommandMetadata;
 use crate::error::ApiError;
-use crate::extract::{JsonBody, QueryParams};
-use crate::state::AppState;
+use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 
 const CREATE_FAILED: &str = "Failed to create plan";
 
@@ -113,47 +110,25 @@ pub struct CreatePlanRequest {
     pub credit_allowance: Option<i64>,
 }
 
-/// Maps a plan command's failure: a broken rule is the caller's (400), anything else ours.
-fn plan_error(error: AggregateError<PlanError>) -> ApiError {
-    match error {
-        AggregateError::UserError(e @ PlanError::AlreadyExists) => {
-            ApiError::conflict(e.to_string())
-        }
-        AggregateError::UserError(e) => ApiError::bad_request(e.to_string()),
-        AggregateError::AggregateConflict => {
-            ApiError::conflict("The plan was changed by concurrent requests; retry the request")
-        }
-        other => ApiError::internal(CREATE_FAILED, other),
-    }
-}
-
 /// Create a plan, with a price of its own.
 #[utoipa::path(post, path = "/v1/plans", tag = "plans", request_body = CreatePlanRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 201, body = PlanEnvelope), (status = 400, body = crate::routes::ErrorBody),
-        (status = 401, body = crate::routes::ErrorBody)),
+    responses((status = 201, body = PlanEnvelope), (status = 400, body = crate::responses::ErrorBody),
+        (status = 401, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn create_plan(
-    State(state): State<AppState>,
-    metadata: CommandMetadata,
+    State(app): State<App>,
+    Actor(metadata): Actor,
     JsonBody(body): JsonBody<CreatePlanRequest>,
 ) -> Result<(StatusCode, Json<PlanEnvelope>), ApiError> {
-    let id = PlanId::generate();
-    let command = PlanCommand::CreatePlan {
-        id: id.clone(),
-        price_id: PriceId::generate(),
-        tenant: metadata.principal.tenant.clone(),
+    let new = NewPlan {
         name: body.name,
         description: body.description,
         currency: body.currency,
         pricing_data: body.pricing_data,
         credit_allowance: body.credit_allowance,
     };
-    let plan = state
-        .plans
-        .execute_new(id.as_str(), command, &metadata)
-        .await
-        .map_err(plan_error)?;
+    let plan = app.create_plan(&metadata, new).await?;
     let plan = PlanBody::from_aggregate(plan)
         .ok_or_else(|| ApiError::internal(CREATE_FAILED, "no plan after create"))?;
     Ok((StatusCode::CREATED, Json(PlanEnvelope { plan })))
@@ -161,33 +136,17 @@ pub async fn create_plan(
 
 /// Every plan of the merchant, oldest first.
 #[utoipa::path(get, path = "/v1/plans", tag = "plans", params(ListPlansQuery),
-    responses((status = 200, body = PlanListEnvelope), (status = 400, body = crate::routes::ErrorBody),
-        (status = 401, body = crate::routes::ErrorBody)),
+    responses((status = 200, body = PlanListEnvelope), (status = 400, body = crate::responses::ErrorBody),
+        (status = 401, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn list_plans(
-    State(state): State<AppState>,
-    principal: Principal,
+    State(app): State<App>,
+    Caller(principal): Caller,
     QueryParams(query): QueryParams<ListPlansQuery>,
 ) -> Result<Json<PlanListEnvelope>, ApiError> {
-    if let Some(limit) = query.limit {
-        if !(1..=1000).contains(&limit) {
-            return Err(ApiError::bad_request("limit must be between 1 and 1000"));
-        }
-    }
-    if let Some(after) = &query.starting_after {
-        PlanId::parse(after).map_err(|_| {
-            ApiError::bad_request(
-                "Invalid plan ID: expected \"plan_\" followed by letters, digits or underscores",
-            )
-        })?;
-    }
-    let (plans, has_more) = PlanListProjection::list(
-        &state.pool,
-        &principal.tenant.key(),
-        query.starting_after.as_deref(),
-        query.limit,
-    )
-    .await?;
+    let (plans, has_more) = app
+        .list_plans(&principal, query.limit, query.starting_after.as_deref())
+        .await?;
     Ok(Json(PlanListEnvelope {
         plans: plans.into_iter().map(PlanBody::from).collect(),
         has_more,

@@ -1,25 +1,17 @@
 //! `POST /v1/customers/portal/sessions`: the merchant lets one customer into the portal for an
 //! hour, with a token that reaches that customer only.
 
+use app::App;
 use axum::extract::State;
 use axum::http::header::HOST;
 use axum::http::{HeaderMap, StatusCode};
 use axum::Json;
-use chrono::{DateTime, Duration, SubsecRound, Utc};
-use rand::distributions::Alphanumeric;
-use rand::Rng;
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::auth::Principal;
 use crate::error::ApiError;
-use crate::extract::JsonBody;
-use crate::merchants::hash_secret;
-use crate::portal_access::portal_customer;
-use crate::state::AppState;
-
-/// How long a portal session lets its customer in.
-const SESSION_LIFETIME: Duration = Duration::hours(1);
+use crate::extract::{Caller, JsonBody};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -41,56 +33,32 @@ pub struct SessionEnvelope {
     pub session: SessionBody,
 }
 
-fn random_token() -> String {
-    let secret: String = rand::thread_rng()
-        .sample_iter(&Alphanumeric)
-        .take(40)
-        .map(char::from)
-        .collect();
-    format!("ps_{secret}")
-}
-
 #[utoipa::path(post, path = "/v1/customers/portal/sessions", tag = "portal",
     request_body = CreateSessionRequest,
-    responses((status = 201, body = SessionEnvelope), (status = 400, body = crate::routes::ErrorBody),
-        (status = 404, body = crate::routes::ErrorBody)),
+    responses((status = 201, body = SessionEnvelope), (status = 400, body = crate::responses::ErrorBody),
+        (status = 404, body = crate::responses::ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn create_session(
-    State(state): State<AppState>,
-    principal: Principal,
+    State(app): State<App>,
+    Caller(principal): Caller,
     headers: HeaderMap,
     JsonBody(request): JsonBody<CreateSessionRequest>,
 ) -> Result<(StatusCode, Json<SessionEnvelope>), ApiError> {
-    let customer =
-        portal_customer(&state, &principal, request.external_customer_id.as_deref()).await?;
-    let token = random_token();
-    let id = format!("pses_{}", uuid::Uuid::now_v7().simple());
-    let expires_at = (Utc::now() + SESSION_LIFETIME).trunc_subsecs(6);
-    sqlx::query(
-        "INSERT INTO portal_sessions \
-         (id, token_hash, tenant, customer_id, external_customer_id, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
-    )
-    .bind(&id)
-    .bind(hash_secret(&token))
-    .bind(principal.tenant.key())
-    .bind(&customer.id)
-    .bind(customer.external_customer_id.as_deref().unwrap_or_default())
-    .bind(expires_at)
-    .execute(&state.pool)
-    .await?;
+    let session = app
+        .create_portal_session(&principal, request.external_customer_id.as_deref())
+        .await?;
     let host = headers
         .get(HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("127.0.0.1:8080");
-    let url = format!("http://{host}/portal?session={token}");
+    let url = format!("http://{host}/portal?session={}", session.token);
     Ok((
         StatusCode::CREATED,
         Json(SessionEnvelope {
             session: SessionBody {
-                token,
+                token: session.token,
                 url,
-                expires_at,
+                expires_at: session.expires_at,
             },
         }),
     ))

@@ -1,14 +1,20 @@
-//! A fake Dodo Payments API: customers, their payment methods, subscriptions and the
-//! update-payment-method link, in Dodo's JSON shapes, plus Standard-Webhooks-signed deliveries.
+//! A fake Dodo Payments API: customers, their payment methods, subscriptions, the
+//! update-payment-method link, on-demand subscription charges, payments and refunds, in Dodo's
+//! JSON shapes, plus Standard-Webhooks-signed deliveries.
 //!
 //! Dodo documents its error body (`{"code", "message"}`) but not which code each refusal uses;
 //! the codes here are plausible stand-ins, and the client does not depend on them.
+//!
+//! A charge answers its payment at once, `processing`, as Dodo does; the test settles it with
+//! [`FakeDodo::succeed_payment`] or declines it with [`FakeDodo::fail_payment`], each returning
+//! the signed webhook Dodo would send. Refunds are made `pending`. Like Dodo, the fake takes no
+//! idempotency key: every charge request is a new payment.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -69,6 +75,10 @@ struct DodoData {
     /// Customer id → its saved payment methods, in the list endpoint's item shape.
     payment_methods: HashMap<String, Vec<Value>>,
     subscriptions: HashMap<String, Value>,
+    /// In creation order, each with its `refunds` left empty (they are joined on reading).
+    payments: Vec<Value>,
+    /// In creation order.
+    refunds: Vec<Value>,
 }
 
 impl FakeDodo {
@@ -99,6 +109,13 @@ impl FakeDodo {
                 "/subscriptions/{subscription_id}/update-payment-method",
                 post(update_payment_method),
             )
+            .route(
+                "/subscriptions/{subscription_id}/charge",
+                post(charge_subscription),
+            )
+            .route("/payments", get(list_payments))
+            .route("/payments/{payment_id}", get(retrieve_payment))
+            .route("/refunds", post(create_refund))
             .fallback(unknown_route)
             .layer(middleware::from_fn_with_state(state.clone(), authenticate))
             .with_state(state.clone())
@@ -218,6 +235,67 @@ impl FakeDodo {
             .entry(customer_id.to_owned())
             .or_default()
             .push(method);
+    }
+
+    /// Every payment so far, in order, as `GET /payments/{payment_id}` would answer it.
+    pub fn payments(&self) -> Vec<Value> {
+        let data = self.state.data();
+        data.payments
+            .iter()
+            .map(|p| with_refunds(&data, p.clone()))
+            .collect()
+    }
+
+    /// Every refund so far, in order.
+    pub fn refunds(&self) -> Vec<Value> {
+        self.state.data().refunds.clone()
+    }
+
+    /// Settles payment `payment_id` as paid and returns the signed `payment.succeeded` delivery
+    /// Dodo would send; `None` when the payment is unknown.
+    pub fn succeed_payment(&self, payment_id: &str) -> Option<DodoDelivery> {
+        self.settle_payment(payment_id, "succeeded", None)
+    }
+
+    /// Settles payment `payment_id` as declined with Dodo's `error_code` and `error_message`
+    /// and returns the signed `payment.failed` delivery; `None` when the payment is unknown.
+    pub fn fail_payment(
+        &self,
+        payment_id: &str,
+        error_code: &str,
+        error_message: &str,
+    ) -> Option<DodoDelivery> {
+        self.settle_payment(payment_id, "failed", Some((error_code, error_message)))
+    }
+
+    fn settle_payment(
+        &self,
+        payment_id: &str,
+        status: &str,
+        error: Option<(&str, &str)>,
+    ) -> Option<DodoDelivery> {
+        let payment = {
+            let mut data = self.state.data();
+            let payment = data
+                .payments
+                .iter_mut()
+                .find(|p| p["payment_id"] == payment_id)?;
+            payment["status"] = json!(status);
+            payment["error_code"] = json!(error.map(|(code, _)| code));
+            payment["error_message"] = json!(error.map(|(_, message)| message));
+            let payment = payment.clone();
+            with_refunds(&data, payment)
+        };
+        let event_type = if error.is_some() {
+            event_types::PAYMENT_FAILED
+        } else {
+            event_types::PAYMENT_SUCCEEDED
+        };
+        Some(self.delivery(
+            event_type,
+            with_payload_type(payment, "Payment"),
+            Utc::now().timestamp(),
+        ))
     }
 
     /// Plays the customer completing the update-payment-method link of `subscription_id` with a
@@ -528,4 +606,335 @@ async fn update_payment_method(
             format!("unknown variant `{other}`, expected `new` or `existing`"),
         )),
     }
+}
+
+/// The payment as the API answers it, with its refunds.
+fn with_refunds(data: &DodoData, mut payment: Value) -> Value {
+    let refunds: Vec<Value> = data
+        .refunds
+        .iter()
+        .filter(|r| r["payment_id"] == payment["payment_id"])
+        .cloned()
+        .collect();
+    payment["refunds"] = json!(refunds);
+    payment
+}
+
+/// Refuses any field but `allowed`, as a strict schema would.
+fn only_fields(body: &serde_json::Map<String, Value>, allowed: &[&str]) -> Result<(), Refusal> {
+    match body.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(unknown) => Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_REQUEST_BODY",
+            format!("unknown field `{unknown}`"),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// An optional `metadata` object of strings.
+fn metadata_field(body: &serde_json::Map<String, Value>) -> Result<Option<Value>, Refusal> {
+    match body.get("metadata") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(map)) if map.values().all(Value::is_string) => {
+            Ok(Some(Value::Object(map.clone())))
+        }
+        Some(_) => Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_REQUEST_BODY",
+            "metadata must be an object of strings",
+        )),
+    }
+}
+
+/// A non-negative int32 amount, as Dodo's schema types prices.
+fn amount_field(value: &Value, field: &str) -> Result<i64, Refusal> {
+    value
+        .as_i64()
+        .filter(|a| (0..=i64::from(i32::MAX)).contains(a))
+        .ok_or_else(|| {
+            refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_REQUEST_BODY",
+                format!("`{field}` must be a non-negative 32-bit integer"),
+            )
+        })
+}
+
+async fn charge_subscription(
+    State(state): State<Arc<DodoState>>,
+    Path(subscription_id): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    let body = json_body(&headers, &body)?;
+    only_fields(
+        &body,
+        &[
+            "product_price",
+            "product_currency",
+            "product_description",
+            "metadata",
+            "adaptive_currency_fees_inclusive",
+            "customer_balance_config",
+        ],
+    )?;
+    let price = body.get("product_price").ok_or_else(|| {
+        refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_REQUEST_BODY",
+            "missing field `product_price`",
+        )
+    })?;
+    let price = amount_field(price, "product_price")?;
+    let currency = match body.get("product_currency") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(c)) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_uppercase()) => {
+            Some(c.clone())
+        }
+        Some(other) => {
+            return Err(refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_REQUEST_BODY",
+                format!("unknown variant {other}, expected an ISO 4217 currency code"),
+            ))
+        }
+    };
+    let metadata = metadata_field(&body)?;
+    let mut data = state.data();
+    let Some(subscription) = data.subscriptions.get(&subscription_id).cloned() else {
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "Subscription not found",
+        ));
+    };
+    let status = subscription["status"].as_str().unwrap_or_default();
+    if status != "active" {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            "INVALID_SUBSCRIPTION_STATUS",
+            format!("Cannot charge a {status} subscription"),
+        ));
+    }
+    let payment_id = random_id("pay_", 21);
+    let payment = json!({
+        "payment_id": payment_id,
+        "business_id": state.business_id,
+        "brand_id": state.business_id,
+        "subscription_id": subscription_id,
+        "customer": subscription["customer"],
+        "total_amount": price,
+        "currency": currency.map_or_else(|| subscription["currency"].clone(), Value::from),
+        "status": "processing",
+        "payment_method": "card",
+        "payment_method_type": null,
+        "card_network": null,
+        "card_last_four": null,
+        "card_type": null,
+        "error_code": null,
+        "error_message": null,
+        "metadata": metadata.unwrap_or_else(|| subscription["metadata"].clone()),
+        "product_cart": null,
+        "digital_products_delivered": false,
+        "created_at": rfc3339(Utc::now()),
+    });
+    data.payments.push(payment);
+    Ok((StatusCode::OK, Json(json!({"payment_id": payment_id}))).into_response())
+}
+
+async fn list_payments(
+    State(state): State<Arc<DodoState>>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, Refusal> {
+    let number = |name: &str, default: usize| -> Result<usize, Refusal> {
+        query.get(name).map_or(Ok(default), |v| {
+            v.parse().map_err(|_| {
+                refuse(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "INVALID_QUERY",
+                    format!("`{name}` must be a non-negative integer"),
+                )
+            })
+        })
+    };
+    let page_size = number("page_size", 10)?;
+    let page_number = number("page_number", 0)?;
+    if page_size > 100 {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "INVALID_QUERY",
+            "`page_size` is at most 100",
+        ));
+    }
+    let matches = |payment: &Value, field: &str, pointer: &str| {
+        query
+            .get(field)
+            .is_none_or(|wanted| payment.pointer(pointer) == Some(&json!(wanted)))
+    };
+    let data = state.data();
+    let items: Vec<Value> = data
+        .payments
+        .iter()
+        .rev()
+        .filter(|p| matches(p, "subscription_id", "/subscription_id"))
+        .filter(|p| matches(p, "customer_id", "/customer/customer_id"))
+        .filter(|p| matches(p, "status", "/status"))
+        .skip(page_size * page_number)
+        .take(page_size)
+        .map(|p| {
+            // List items carry no refunds or cart.
+            let mut item = p.clone();
+            if let Some(object) = item.as_object_mut() {
+                object.remove("product_cart");
+                object.remove("refunds");
+            }
+            item
+        })
+        .collect();
+    Ok((StatusCode::OK, Json(json!({"items": items}))).into_response())
+}
+
+async fn retrieve_payment(
+    State(state): State<Arc<DodoState>>,
+    Path(payment_id): Path<String>,
+) -> Result<Response, Refusal> {
+    let data = state.data();
+    match data.payments.iter().find(|p| p["payment_id"] == payment_id) {
+        Some(payment) => {
+            Ok((StatusCode::OK, Json(with_refunds(&data, payment.clone()))).into_response())
+        }
+        None => Err(refuse(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "Payment not found",
+        )),
+    }
+}
+
+async fn create_refund(
+    State(state): State<Arc<DodoState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, Refusal> {
+    let body = json_body(&headers, &body)?;
+    only_fields(&body, &["payment_id", "items", "reason", "metadata"])?;
+    let payment_id = required_str(&body, "payment_id")?.to_owned();
+    let reason = body
+        .get("reason")
+        .and_then(Value::as_str)
+        .map(str::to_owned);
+    let metadata = metadata_field(&body)?.unwrap_or_else(|| json!({}));
+    let items: Option<Vec<(String, Option<i64>)>> = match body.get("items") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) => Some(
+            items
+                .iter()
+                .map(|item| {
+                    let item_id = item["item_id"].as_str().ok_or_else(|| {
+                        refuse(
+                            StatusCode::UNPROCESSABLE_ENTITY,
+                            "INVALID_REQUEST_BODY",
+                            "missing field `item_id`",
+                        )
+                    })?;
+                    let amount = match item.get("amount") {
+                        None | Some(Value::Null) => None,
+                        Some(amount) => Some(amount_field(amount, "amount")?),
+                    };
+                    Ok((item_id.to_owned(), amount))
+                })
+                .collect::<Result<_, Refusal>>()?,
+        ),
+        Some(_) => {
+            return Err(refuse(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "INVALID_REQUEST_BODY",
+                "`items` must be an array",
+            ))
+        }
+    };
+
+    let mut data = state.data();
+    let Some(payment) = data
+        .payments
+        .iter()
+        .find(|p| p["payment_id"] == payment_id.as_str())
+        .cloned()
+    else {
+        return Err(refuse(
+            StatusCode::NOT_FOUND,
+            "NOT_FOUND",
+            "Payment not found",
+        ));
+    };
+    let status = payment["status"].as_str().unwrap_or_default();
+    if status != "succeeded" {
+        return Err(refuse(
+            StatusCode::CONFLICT,
+            "INVALID_PAYMENT_STATUS",
+            format!("Cannot refund a {status} payment"),
+        ));
+    }
+    let total = payment["total_amount"].as_i64().unwrap_or_default();
+    let refunded: i64 = data
+        .refunds
+        .iter()
+        .filter(|r| r["payment_id"] == payment_id.as_str() && r["status"] != "failed")
+        .filter_map(|r| r["amount"].as_i64())
+        .sum();
+    let remaining = total - refunded;
+    // A payment's lines: its cart, or for a subscription's payment the subscription's product.
+    let products: Vec<String> = match payment["product_cart"].as_array() {
+        Some(cart) => cart
+            .iter()
+            .filter_map(|line| line["product_id"].as_str().map(str::to_owned))
+            .collect(),
+        None => payment["subscription_id"]
+            .as_str()
+            .and_then(|id| data.subscriptions.get(id))
+            .and_then(|s| s["product_id"].as_str())
+            .map(str::to_owned)
+            .into_iter()
+            .collect(),
+    };
+    let amount = match &items {
+        None => remaining,
+        Some(items) => {
+            let mut sum = 0;
+            for (item_id, amount) in items {
+                if !products.contains(item_id) {
+                    return Err(refuse(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        "INVALID_REQUEST_BODY",
+                        format!("Item {item_id} is not part of payment {payment_id}"),
+                    ));
+                }
+                sum += amount.unwrap_or(remaining);
+            }
+            sum
+        }
+    };
+    if amount <= 0 || amount > remaining {
+        return Err(refuse(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "REFUND_AMOUNT_EXCEEDED",
+            format!("Cannot refund {amount}: {remaining} of the payment is left to refund"),
+        ));
+    }
+    let refund = json!({
+        "refund_id": random_id("ref_", 21),
+        "payment_id": payment_id,
+        "business_id": state.business_id,
+        "customer": payment["customer"],
+        "is_partial": amount < total,
+        "amount": amount,
+        "currency": payment["currency"],
+        "reason": reason,
+        "status": "pending",
+        "metadata": metadata,
+        "created_at": rfc3339(Utc::now()),
+    });
+    data.refunds.push(refund.clone());
+    Ok((StatusCode::OK, Json(refund)).into_response())
 }

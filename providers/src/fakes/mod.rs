@@ -11,7 +11,10 @@ mod stripe;
 
 pub use dodo::{DodoDelivery, FakeDodo};
 pub use recorder::RecordedRequest;
-pub use stripe::{FakeStripe, StripeDelivery};
+pub use stripe::{
+    FakeStripe, StripeDelivery, CHARGE_DECLINES as STRIPE_CHARGE_DECLINES,
+    TEST_PAYMENT_METHODS as STRIPE_TEST_PAYMENT_METHODS,
+};
 
 use std::net::SocketAddr;
 

@@ -1,5 +1,21 @@
-//! A fake Stripe API: customers, setup intents and payment methods, in Stripe's JSON shapes,
-//! plus signed `setup_intent.succeeded` deliveries as Stripe would send them.
+//! A fake Stripe API: customers, setup intents, payment methods, payment intents and refunds,
+//! in Stripe's JSON shapes, plus signed `setup_intent.succeeded` deliveries as Stripe would send
+//! them.
+//!
+//! Charges decide by the card, as Stripe's test cards do. Besides the cards registered with
+//! [`FakeStripe::add_card`], the fake knows Stripe's test PaymentMethods [`TEST_PAYMENT_METHODS`]
+//! (`pm_card_visa`, `pm_card_chargeDeclined`, …) without registration. A charge of a card whose
+//! last four digits are in [`CHARGE_DECLINES`] is declined with Stripe's HTTP 402 `card_error`:
+//!
+//! | Last four | Test PaymentMethod                        | `code`          | `decline_code`       |
+//! |-----------|-------------------------------------------|-----------------|----------------------|
+//! | `0002`    | `pm_card_chargeDeclined`                  | `card_declined` | `generic_decline`    |
+//! | `0341`    | `pm_card_chargeCustomerFail`              | `card_declined` | `generic_decline`    |
+//! | `9995`    | `pm_card_chargeDeclinedInsufficientFunds` | `card_declined` | `insufficient_funds` |
+//! | `0069`    | `pm_card_chargeDeclinedExpiredCard`       | `expired_card`  | `expired_card`       |
+//!
+//! Every other card is charged at once (`succeeded`). Like Stripe, a request repeated with the
+//! same `Idempotency-Key` gets the first answer again, declines included, and creates nothing.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +34,46 @@ use super::recorder::{record, RecordedRequest, RequestLog};
 use super::{random_id, Server};
 use crate::stripe::FORM_CONTENT_TYPE;
 use crate::stripe_webhook::{self, SETUP_INTENT_SUCCEEDED};
+
+/// Stripe's test PaymentMethods the fake accepts without [`FakeStripe::add_card`]:
+/// `(id, brand, last four digits)`.
+pub const TEST_PAYMENT_METHODS: [(&str, &str, &str); 6] = [
+    ("pm_card_visa", "visa", "4242"),
+    ("pm_card_mastercard", "mastercard", "4444"),
+    ("pm_card_chargeDeclined", "visa", "0002"),
+    ("pm_card_chargeCustomerFail", "visa", "0341"),
+    ("pm_card_chargeDeclinedInsufficientFunds", "visa", "9995"),
+    ("pm_card_chargeDeclinedExpiredCard", "visa", "0069"),
+];
+
+/// Cards whose charges are declined, by last four digits: `(last four, code, decline_code,
+/// message)`, in Stripe's words.
+pub const CHARGE_DECLINES: [(&str, &str, &str, &str); 4] = [
+    (
+        "0002",
+        "card_declined",
+        "generic_decline",
+        "Your card was declined.",
+    ),
+    (
+        "0341",
+        "card_declined",
+        "generic_decline",
+        "Your card was declined.",
+    ),
+    (
+        "9995",
+        "card_declined",
+        "insufficient_funds",
+        "Your card has insufficient funds.",
+    ),
+    (
+        "0069",
+        "expired_card",
+        "expired_card",
+        "Your card has expired.",
+    ),
+];
 
 /// A running fake Stripe. Dropping it stops the server.
 pub struct FakeStripe {
@@ -45,6 +101,10 @@ struct StripeData {
     customers: HashMap<String, Value>,
     setup_intents: HashMap<String, Value>,
     payment_methods: HashMap<String, Value>,
+    /// In creation order, declined ones included.
+    payment_intents: Vec<Value>,
+    /// In creation order.
+    refunds: Vec<Value>,
     /// Idempotency key → (request body, response), as Stripe replays a retried request.
     idempotent: HashMap<String, (String, (StatusCode, Value))>,
 }
@@ -62,6 +122,8 @@ impl FakeStripe {
             .route("/v1/customers", post(create_customer))
             .route("/v1/setup_intents", post(create_setup_intent))
             .route("/v1/payment_methods/{id}", get(retrieve_payment_method))
+            .route("/v1/payment_intents", post(create_payment_intent))
+            .route("/v1/refunds", post(create_refund))
             .fallback(unknown_route)
             .layer(middleware::from_fn_with_state(state.clone(), authenticate))
             .with_state(state.clone())
@@ -125,6 +187,16 @@ impl FakeStripe {
             .data()
             .payment_methods
             .insert(pm_id.to_owned(), method);
+    }
+
+    /// Every payment intent created so far, declined ones included, in order.
+    pub fn payment_intents(&self) -> Vec<Value> {
+        self.state.data().payment_intents.clone()
+    }
+
+    /// Every refund created so far, in order.
+    pub fn refunds(&self) -> Vec<Value> {
+        self.state.data().refunds.clone()
     }
 
     /// The setup intent as Stripe would return it now, if it exists.
@@ -450,4 +522,274 @@ async fn retrieve_payment_method(
             Some("payment_method"),
         )),
     }
+}
+
+fn missing_parameter(param: &str) -> (StatusCode, Value) {
+    stripe_error(
+        StatusCode::BAD_REQUEST,
+        "invalid_request_error",
+        Some("parameter_missing"),
+        &format!("Missing required param: {param}."),
+        Some(param),
+    )
+}
+
+/// A positive integer amount (smallest currency unit), as Stripe checks `amount`.
+fn positive_amount(raw: &str) -> Result<i64, (StatusCode, Value)> {
+    match raw.parse::<i64>() {
+        Ok(amount) if amount >= 1 => Ok(amount),
+        Ok(_) => Err(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("parameter_invalid_integer"),
+            "This value must be greater than or equal to 1.",
+            Some("amount"),
+        )),
+        Err(_) => Err(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            Some("parameter_invalid_integer"),
+            &format!("Invalid integer: {raw}"),
+            Some("amount"),
+        )),
+    }
+}
+
+/// The card's last four digits and the customer it is attached to, for a registered payment
+/// method or one of Stripe's test PaymentMethods; `None` when Stripe would not know it.
+fn card_of(data: &StripeData, pm_id: &str) -> Option<(String, Option<String>)> {
+    if let Some(method) = data.payment_methods.get(pm_id) {
+        let last4 = method["card"]["last4"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        return Some((last4, method["customer"].as_str().map(str::to_owned)));
+    }
+    TEST_PAYMENT_METHODS
+        .iter()
+        .find(|(id, ..)| *id == pm_id)
+        .map(|(_, _, last4)| ((*last4).to_owned(), None))
+}
+
+async fn create_payment_intent(
+    State(state): State<Arc<StripeState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let allowed = [
+        "amount",
+        "currency",
+        "customer",
+        "payment_method",
+        "confirm",
+        "off_session",
+        "description",
+        "payment_method_types[]",
+    ];
+    let pairs = match parse_form(&headers, &body, &allowed) {
+        Ok(pairs) => pairs,
+        Err(error) => return reply(error),
+    };
+    let amount = match value(&pairs, "amount").map(positive_amount) {
+        Some(Ok(amount)) => amount,
+        Some(Err(error)) => return reply(error),
+        None => return reply(missing_parameter("amount")),
+    };
+    let currency = match value(&pairs, "currency") {
+        Some(c) if c.len() == 3 && c.bytes().all(|b| b.is_ascii_alphabetic()) => {
+            c.to_ascii_lowercase()
+        }
+        Some(c) => {
+            return reply(stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("parameter_invalid_string"),
+                &format!("Invalid currency: {c}."),
+                Some("currency"),
+            ))
+        }
+        None => return reply(missing_parameter("currency")),
+    };
+    let confirm = value(&pairs, "confirm") == Some("true");
+    if value(&pairs, "off_session") == Some("true") && !confirm {
+        return reply(stripe_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            None,
+            "You can only pass `off_session` when `confirm` is true.",
+            Some("off_session"),
+        ));
+    }
+    let payment_method = value(&pairs, "payment_method").map(str::to_owned);
+    if confirm && payment_method.is_none() {
+        return reply(missing_parameter("payment_method"));
+    }
+    let customer = value(&pairs, "customer").map(str::to_owned);
+    let description = value(&pairs, "description").map(str::to_owned);
+    idempotent(&state, &headers, &body, |data| {
+        if let Some(customer) = &customer {
+            if !data.customers.contains_key(customer) {
+                return stripe_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    Some("resource_missing"),
+                    &format!("No such customer: '{customer}'"),
+                    Some("customer"),
+                );
+            }
+        }
+        let mut decline = None;
+        if let Some(pm_id) = &payment_method {
+            let Some((last4, owner)) = card_of(data, pm_id) else {
+                return stripe_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    Some("resource_missing"),
+                    &format!("No such PaymentMethod: '{pm_id}'"),
+                    Some("payment_method"),
+                );
+            };
+            if owner.is_some() && customer.is_some() && owner != customer {
+                return stripe_error(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_request_error",
+                    None,
+                    "The provided PaymentMethod belongs to another Customer.",
+                    Some("payment_method"),
+                );
+            }
+            decline = CHARGE_DECLINES.iter().find(|(l, ..)| *l == last4);
+        }
+        let id = random_id("pi_", 24);
+        let status = match (confirm, decline) {
+            (false, _) if payment_method.is_some() => "requires_confirmation",
+            (false, _) => "requires_payment_method",
+            (true, Some(_)) => "requires_payment_method",
+            (true, None) => "succeeded",
+        };
+        let charge_id = confirm.then(|| random_id("ch_", 24));
+        let mut intent = json!({
+            "id": id,
+            "object": "payment_intent",
+            "amount": amount,
+            "amount_received": if status == "succeeded" { amount } else { 0 },
+            "currency": currency,
+            "customer": customer,
+            "payment_method": payment_method,
+            "description": description,
+            "status": status,
+            "capture_method": "automatic",
+            "confirmation_method": "automatic",
+            "latest_charge": charge_id,
+            "last_payment_error": null,
+            "metadata": metadata(&pairs),
+            "created": Utc::now().timestamp(),
+            "livemode": false,
+        });
+        let Some((_, code, decline_code, message)) = decline.filter(|_| confirm) else {
+            data.payment_intents.push(intent.clone());
+            return (StatusCode::OK, intent);
+        };
+        let error = json!({
+            "type": "card_error",
+            "code": code,
+            "decline_code": decline_code,
+            "message": message,
+            "charge": charge_id,
+            "doc_url": format!("https://stripe.com/docs/error-codes/{code}"),
+        });
+        intent["last_payment_error"] = error.clone();
+        data.payment_intents.push(intent.clone());
+        let mut error = error;
+        error["payment_intent"] = intent;
+        (StatusCode::PAYMENT_REQUIRED, json!({"error": error}))
+    })
+}
+
+async fn create_refund(
+    State(state): State<Arc<StripeState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let pairs = match parse_form(&headers, &body, &["payment_intent", "amount", "reason"]) {
+        Ok(pairs) => pairs,
+        Err(error) => return reply(error),
+    };
+    let Some(intent_id) = value(&pairs, "payment_intent").map(str::to_owned) else {
+        return reply(missing_parameter("payment_intent"));
+    };
+    let amount = match value(&pairs, "amount").map(positive_amount).transpose() {
+        Ok(amount) => amount,
+        Err(error) => return reply(error),
+    };
+    let reason = value(&pairs, "reason").map(str::to_owned);
+    idempotent(&state, &headers, &body, |data| {
+        let Some(intent) = data
+            .payment_intents
+            .iter()
+            .find(|i| i["id"] == intent_id.as_str())
+            .cloned()
+        else {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("resource_missing"),
+                &format!("No such payment_intent: '{intent_id}'"),
+                Some("payment_intent"),
+            );
+        };
+        if intent["status"] != "succeeded" {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("payment_intent_unexpected_state"),
+                "This PaymentIntent does not have a successful charge to refund.",
+                Some("payment_intent"),
+            );
+        }
+        let charge = intent["latest_charge"].as_str().unwrap_or_default();
+        let refunded: i64 = data
+            .refunds
+            .iter()
+            .filter(|r| r["payment_intent"] == intent_id.as_str() && r["status"] == "succeeded")
+            .filter_map(|r| r["amount"].as_i64())
+            .sum();
+        let remaining = intent["amount"].as_i64().unwrap_or_default() - refunded;
+        if remaining <= 0 {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("charge_already_refunded"),
+                &format!("Charge {charge} has already been refunded."),
+                None,
+            );
+        }
+        let amount = amount.unwrap_or(remaining);
+        if amount > remaining {
+            return stripe_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                Some("amount_too_large"),
+                &format!(
+                    "Refund amount ({amount}) is greater than unrefunded amount on charge ({remaining})"
+                ),
+                Some("amount"),
+            );
+        }
+        let refund = json!({
+            "id": random_id("re_", 24),
+            "object": "refund",
+            "amount": amount,
+            "currency": intent["currency"],
+            "payment_intent": intent_id,
+            "charge": charge,
+            "reason": reason,
+            "status": "succeeded",
+            "failure_reason": null,
+            "metadata": metadata(&pairs),
+            "created": Utc::now().timestamp(),
+        });
+        data.refunds.push(refund.clone());
+        (StatusCode::OK, refund)
+    })
 }

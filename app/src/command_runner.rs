@@ -1,0 +1,235 @@
+//! The command runner: runs commands against aggregates through cqrs-es's event store, and hands back the
+//! aggregate as the command left it, so a handler can answer without reading again.
+//!
+//! Loading is ours rather than cqrs-es's: an aggregate starts from its latest snapshot (if
+//! any) and folds only the events after it, so long histories stay cheap. Appends go through
+//! cqrs-es's store.
+
+use std::time::Duration;
+
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore};
+use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
+use projections::event_store::snapshots::{self, Snapshot};
+use projections::EventLog;
+
+use crate::aggregate_locks::AggregateLocks;
+use crate::principal::CommandMetadata;
+
+/// How often a command that lost a race for its aggregate (to another process: within this
+/// one, commands on an aggregate take turns) is tried again before the caller gets a 409.
+/// Each try reloads the aggregate, so the rules see the winner's events.
+const MAX_ATTEMPTS: u32 = 10;
+
+/// A snapshot is taken once this many events have been appended since the last one.
+pub const SNAPSHOT_EVERY: usize = 100;
+
+/// The shape of aggregate state that snapshots hold. Bump it whenever an aggregate's fields or
+/// its `apply` change: snapshots of another schema are ignored and rebuilt by replay.
+pub const SNAPSHOT_SCHEMA: i32 = 1;
+
+/// Runs the commands of one aggregate type: load (from its snapshot), one command at a time
+/// per aggregate in this process, append, retry on a conflict with another process, snapshot.
+pub struct CommandRunner<A: Aggregate> {
+    log: EventLog,
+    store: PersistedEventStore<EventLog, A>,
+    services: A::Services,
+    locks: AggregateLocks,
+}
+
+/// An aggregate as loaded: its state, the sequence of its last event, and the sequence its
+/// snapshot (if any) was taken at.
+struct Loaded<A> {
+    aggregate: A,
+    sequence: usize,
+    snapshot_sequence: usize,
+}
+
+impl<A> CommandRunner<A>
+where
+    A: Aggregate + Clone,
+    A::Command: Clone,
+{
+    pub fn new(log: EventLog, services: A::Services) -> Self {
+        Self {
+            store: PersistedEventStore::new_event_store(log.clone()),
+            log,
+            services,
+            locks: AggregateLocks::default(),
+        }
+    }
+
+    /// Loads the aggregate, lets it handle the command and appends what it emitted, retrying
+    /// on a concurrent append. Returns the aggregate after the command.
+    pub async fn execute(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<A, AggregateError<A::Error>> {
+        self.run(aggregate_id, command, metadata, false).await
+    }
+
+    /// Like [`execute`](Self::execute), for an id generated just now: the first try skips
+    /// loading the (certainly empty) history. Should the id exist after all, the append
+    /// collides on its first sequence number and the retry loads it.
+    pub async fn execute_new(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<A, AggregateError<A::Error>> {
+        self.run(aggregate_id, command, metadata, true).await
+    }
+
+    /// The aggregate's events, decoded.
+    pub async fn history(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        self.events_after(aggregate_id, 0).await
+    }
+
+    /// The aggregate's current state as commands see it: from its snapshot and the events
+    /// after it.
+    pub async fn current(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
+        Ok(self.load(aggregate_id).await?.aggregate)
+    }
+
+    /// The aggregate's current state folded from every event, ignoring snapshots.
+    pub async fn replayed(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
+        let mut aggregate = A::default();
+        for envelope in self.history(aggregate_id).await? {
+            aggregate.apply(envelope.payload);
+        }
+        Ok(aggregate)
+    }
+
+    /// The events after `sequence`, decoded. (When an event gets a second version, its
+    /// upcaster applies here, before decoding.)
+    async fn events_after(
+        &self,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
+        self.log
+            .get_last_events::<A>(aggregate_id, sequence)
+            .await?
+            .into_iter()
+            .map(|event| EventEnvelope::<A>::try_from(event).map_err(AggregateError::from))
+            .collect()
+    }
+
+    async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, AggregateError<A::Error>> {
+        let snapshot = snapshots::load(self.log.pool(), A::TYPE, aggregate_id, SNAPSHOT_SCHEMA)
+            .await
+            .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
+        // A snapshot that no longer decodes is as good as none: replay instead.
+        let start = snapshot.and_then(|s| {
+            let aggregate = serde_json::from_value::<A>(s.state).ok()?;
+            Some((aggregate, usize::try_from(s.sequence).ok()?))
+        });
+        let (mut aggregate, snapshot_sequence) = start.unwrap_or_else(|| (A::default(), 0));
+        let mut sequence = snapshot_sequence;
+        for envelope in self.events_after(aggregate_id, snapshot_sequence).await? {
+            sequence = envelope.sequence;
+            aggregate.apply(envelope.payload);
+        }
+        Ok(Loaded {
+            aggregate,
+            sequence,
+            snapshot_sequence,
+        })
+    }
+
+    /// Snapshots the state a command left, when enough events have gathered since the last
+    /// snapshot. The command has committed already: a failure here is logged, not returned.
+    async fn maybe_snapshot(&self, aggregate_id: &str, state: &A, sequence: usize, since: usize) {
+        if sequence - since < SNAPSHOT_EVERY {
+            return;
+        }
+        let snapshot = match serde_json::to_value(state) {
+            Ok(state) => Snapshot {
+                sequence: sequence as i64,
+                state,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, aggregate_id, "cannot encode a snapshot");
+                return;
+            }
+        };
+        if let Err(e) = snapshots::save(
+            self.log.pool(),
+            A::TYPE,
+            aggregate_id,
+            SNAPSHOT_SCHEMA,
+            &snapshot,
+        )
+        .await
+        {
+            tracing::warn!(error = %e, aggregate_id, "cannot save a snapshot");
+        }
+    }
+
+    async fn run(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+        fresh_id: bool,
+    ) -> Result<A, AggregateError<A::Error>> {
+        // A fresh id has no other writer to wait for.
+        let _turn = if fresh_id {
+            None
+        } else {
+            Some(self.locks.lock(aggregate_id).await)
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let loaded = if fresh_id && attempt == 1 {
+                Loaded {
+                    aggregate: A::default(),
+                    sequence: 0,
+                    snapshot_sequence: 0,
+                }
+            } else {
+                self.load(aggregate_id).await?
+            };
+            let snapshot_sequence = loaded.snapshot_sequence;
+            let mut context = EventStoreAggregateContext {
+                aggregate_id: aggregate_id.to_owned(),
+                aggregate: loaded.aggregate,
+                current_sequence: loaded.sequence,
+                current_snapshot: None,
+            };
+            let sink = EventSink::default();
+            context
+                .aggregate()
+                .handle(command.clone(), &self.services, &sink)
+                .await
+                .map_err(AggregateError::UserError)?;
+            let after = context.aggregate().clone();
+            let events = sink.collect().await;
+            if events.is_empty() {
+                return Ok(after);
+            }
+            let sequence = context.current_sequence + events.len();
+            match self.store.commit(events, context, metadata.to_map()).await {
+                Ok(_) => {
+                    self.maybe_snapshot(aggregate_id, &after, sequence, snapshot_sequence)
+                        .await;
+                    return Ok(after);
+                }
+                Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
+                    // Another process appended first. Back off, growing and jittered, so
+                    // racing writers spread apart.
+                    let ceiling = 5u64 << attempt.min(6);
+                    let pause = rand::random::<u64>() % ceiling;
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+}

@@ -1,0 +1,102 @@
+//! The application's context: what every use-case reaches — the database, a command runner per
+//! aggregate, the clock, the key cache, the log consumers of this process to nudge.
+
+use std::sync::Arc;
+
+use domain::clock::{Clock, SystemClock};
+use domain::customer::{Customer, CustomerServices};
+use domain::organization::{Organization, OrganizationServices};
+use domain::payment_method::{PaymentMethod, PaymentMethodServices};
+use domain::plan::{Plan, PlanServices};
+use domain::subscription::{Subscription, SubscriptionServices};
+use projections::catch_up::CatchUpRunner;
+use projections::read_models::customer_uniqueness::PgCustomerUniqueness;
+use projections::read_models::registry;
+use projections::EventLog;
+use sqlx::postgres::PgPoolOptions;
+use sqlx::PgPool;
+
+use crate::auth::KeyCache;
+use crate::command_runner::CommandRunner;
+
+/// How many customers' locks can be held at once per process; more wait for one to end.
+const LOCK_CONNECTIONS: u32 = 4;
+
+#[derive(Clone)]
+pub struct App {
+    pub pool: PgPool,
+    pub customers: Arc<CommandRunner<Customer>>,
+    pub plans: Arc<CommandRunner<Plan>>,
+    pub payment_methods: Arc<CommandRunner<PaymentMethod>>,
+    pub subscriptions: Arc<CommandRunner<Subscription>>,
+    pub organizations: Arc<CommandRunner<Organization>>,
+    /// Where every "now" of the service comes from.
+    pub clock: Arc<dyn Clock>,
+    pub(crate) keys: KeyCache,
+    /// Connections that hold customers' locks (`customer_lock.rs`), apart from the pool the
+    /// work itself uses: a lock waiting for its work's connection while holding one of the
+    /// same pool could, many at once, leave none for any of them.
+    pub(crate) lock_connections: PgPool,
+    /// The `portal_overview` consumer of this process, nudged by portal reads.
+    pub(crate) portal: CatchUpRunner,
+}
+
+impl App {
+    /// The application over `pool`, on the wall clock.
+    pub fn new(pool: PgPool) -> Self {
+        Self::with_clock(pool, Arc::new(SystemClock))
+    }
+
+    pub fn with_clock(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
+        // Every append writes the inline read models of the registry in the same statement.
+        let log = EventLog::new(pool.clone(), registry::inline_projections());
+        let customer_services = CustomerServices {
+            uniqueness: Arc::new(PgCustomerUniqueness::new(pool.clone())),
+            clock: clock.clone(),
+        };
+        Self {
+            customers: Arc::new(CommandRunner::new(log.clone(), customer_services)),
+            plans: Arc::new(CommandRunner::new(
+                log.clone(),
+                PlanServices {
+                    clock: clock.clone(),
+                },
+            )),
+            payment_methods: Arc::new(CommandRunner::new(
+                log.clone(),
+                PaymentMethodServices {
+                    clock: clock.clone(),
+                },
+            )),
+            subscriptions: Arc::new(CommandRunner::new(
+                log.clone(),
+                SubscriptionServices {
+                    clock: clock.clone(),
+                },
+            )),
+            organizations: Arc::new(CommandRunner::new(
+                log,
+                OrganizationServices {
+                    clock: clock.clone(),
+                },
+            )),
+            clock,
+            lock_connections: PgPoolOptions::new()
+                .max_connections(LOCK_CONNECTIONS)
+                .connect_lazy_with(pool.connect_options().as_ref().clone()),
+            pool,
+            keys: KeyCache::default(),
+            portal: CatchUpRunner::default(),
+        }
+    }
+
+    /// The app with the process's running `portal_overview` consumer to nudge.
+    pub fn with_portal(self, portal: CatchUpRunner) -> Self {
+        Self { portal, ..self }
+    }
+
+    /// Whether the database answers.
+    pub async fn ready(&self) -> bool {
+        projections::database::ping(&self.pool).await.is_ok()
+    }
+}

@@ -1,0 +1,39 @@
+//! billstream's application layer: every use-case and cross-aggregate flow, as methods of
+//! [`App`], each returning one [`AppError`]. No HTTP here: the `api` crate parses requests,
+//! calls one use-case and maps its answer.
+//!
+//! Machinery: `command_runner.rs` (load, per-aggregate turns, append, retry, snapshot),
+//! `aggregate_locks.rs` (one command per aggregate at a time in a process),
+//! `customer_lock.rs` (a subscription start and its customer's delete take turns, across
+//! processes), `refusals.rs` (a command's failure as the caller's error, claims included),
+//! `ids.rs` (one id parser), `gateways.rs` (the merchant's `PaymentGateway`), `reactions.rs`
+//! (the log's consumers). Use-cases, one file per family: `customers`, `subscriptions`,
+//! `payment_methods`, `plans`, `organizations`, `portal`, `setup_intents`, `provider_events`,
+//! `audit`, `auth`, `idempotency`, `merchants`.
+
+pub mod aggregate_locks;
+pub mod audit;
+pub mod auth;
+pub mod command_runner;
+pub mod context;
+pub mod customer_lock;
+pub mod customers;
+pub mod error;
+pub mod gateways;
+pub mod idempotency;
+pub mod ids;
+pub mod merchants;
+pub mod organizations;
+pub mod payment_methods;
+pub mod plans;
+pub mod portal;
+pub mod principal;
+pub mod provider_events;
+pub mod reactions;
+pub mod refusals;
+pub mod setup_intents;
+pub mod subscriptions;
+
+pub use context::App;
+pub use error::AppError;
+pub use principal::{CommandMetadata, PortalSession, Principal};

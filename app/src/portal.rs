@@ -1,0 +1,220 @@
+//! The customer portal: which customer a portal request reaches, its overview (read from the
+//! `portal_overview` read model with read-your-writes), its subscription status, and the
+//! sessions that let one customer in.
+//!
+//! A secret key reaches any live customer of its tenant, named by `externalCustomerId`; a
+//! portal session reaches its own customer only, and any other id it sends is "not found",
+//! exactly like another tenant's.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, SubsecRound, Utc};
+use domain::id::CustomerId;
+use domain::subscription::PlanSnapshot;
+use projections::read_models::customer_list::{
+    CustomerFilter, CustomerListProjection, CustomerListView,
+};
+use projections::read_models::portal_overview::{
+    PortalLookup, PortalOverview, PortalOverviewProjection,
+};
+use projections::read_models::subscription_list::SubscriptionListProjection;
+use projections::tables::portal_sessions::{self, NewSession};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+
+use crate::auth::hash_secret;
+use crate::context::App;
+use crate::customers::NOT_FOUND;
+use crate::error::AppError;
+use crate::principal::Principal;
+
+/// How long a portal read waits for its projection to apply writes that committed before it.
+/// Past this the read answers what the projection holds, and says so in the log.
+const FRESHNESS_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a portal session lets its customer in.
+const SESSION_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
+
+/// The customer a portal request names, before anything is looked up.
+pub enum Requested<'a> {
+    /// A session's own customer, by id.
+    Own(&'a str),
+    /// The merchant's customer with this external id.
+    External(&'a str),
+}
+
+/// Which customer a portal request names: a session its own (another external id is "not
+/// found"), a secret key the one its `externalCustomerId` names (which it must send).
+pub fn requested<'a>(
+    principal: &'a Principal,
+    external_customer_id: Option<&'a str>,
+) -> Result<Requested<'a>, AppError> {
+    let external_customer_id = external_customer_id.filter(|id| !id.trim().is_empty());
+    match (&principal.session, external_customer_id) {
+        (Some(session), Some(asked)) if asked != session.external_customer_id => {
+            Err(AppError::not_found(NOT_FOUND))
+        }
+        (Some(session), _) => Ok(Requested::Own(&session.customer_id)),
+        (None, Some(external_id)) => Ok(Requested::External(external_id)),
+        (None, None) => Err(AppError::invalid("externalCustomerId is required")),
+    }
+}
+
+/// A customer's subscription as the status endpoint shows it: its plan as it was started.
+#[derive(Debug, Clone)]
+pub struct ActiveSubscription {
+    pub id: String,
+    pub plan: PlanSnapshot,
+    pub started_at: Option<DateTime<Utc>>,
+}
+
+/// A new portal session: its token is shown once.
+#[derive(Debug, Clone)]
+pub struct NewPortalSession {
+    pub token: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+fn random_token() -> String {
+    let secret: String = rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(40)
+        .map(char::from)
+        .collect();
+    format!("ps_{secret}")
+}
+
+impl App {
+    /// The live customer a portal request acts on.
+    pub async fn portal_customer(
+        &self,
+        principal: &Principal,
+        external_customer_id: Option<&str>,
+    ) -> Result<CustomerListView, AppError> {
+        let customer = match requested(principal, external_customer_id)? {
+            Requested::Own(id) => {
+                CustomerListProjection::get(&self.pool, &principal.tenant, id).await?
+            }
+            Requested::External(external_id) => {
+                let filter = CustomerFilter {
+                    external_customer_id: Some(external_id.to_owned()),
+                    limit: Some(1),
+                    ..CustomerFilter::default()
+                };
+                CustomerListProjection::list(&self.pool, &principal.tenant, &filter)
+                    .await?
+                    .customers
+                    .into_iter()
+                    .next()
+            }
+        };
+        customer.ok_or_else(|| AppError::not_found(NOT_FOUND))
+    }
+
+    /// The live customer a portal request acts on, by its id.
+    pub async fn portal_customer_id(
+        &self,
+        principal: &Principal,
+        external_customer_id: Option<&str>,
+    ) -> Result<CustomerId, AppError> {
+        let customer = self
+            .portal_customer(principal, external_customer_id)
+            .await?;
+        CustomerId::parse(&customer.id).map_err(|e| AppError::internal("Internal server error", e))
+    }
+
+    /// The customer's portal overview. One indexed read, repeated only while the projection
+    /// has yet to apply writes of this tenant that committed before the request: a write
+    /// acknowledged to the caller shows here.
+    pub async fn portal_overview(
+        &self,
+        principal: &Principal,
+        external_customer_id: Option<&str>,
+    ) -> Result<PortalOverview, AppError> {
+        let lookup = match requested(principal, external_customer_id)? {
+            Requested::Own(id) => PortalLookup::Id(id),
+            Requested::External(external_id) => PortalLookup::ExternalId(external_id),
+        };
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(1);
+        let overview = loop {
+            let read =
+                PortalOverviewProjection::read(&self.pool, &principal.tenant, &lookup).await?;
+            if !read.behind {
+                break read.overview;
+            }
+            if started.elapsed() > FRESHNESS_WAIT {
+                tracing::warn!("portal_overview is behind the log; answering what it holds");
+                break read.overview;
+            }
+            self.portal.nudge();
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(Duration::from_millis(20));
+        };
+        overview.ok_or_else(|| AppError::not_found(NOT_FOUND))
+    }
+
+    /// The customer and its active subscription, if any (past due counts: the customer keeps
+    /// it through the grace period), with the plan it is on.
+    pub async fn subscription_status(
+        &self,
+        principal: &Principal,
+        external_customer_id: Option<&str>,
+    ) -> Result<(CustomerListView, Option<ActiveSubscription>), AppError> {
+        let customer = self
+            .portal_customer(principal, external_customer_id)
+            .await?;
+        let customer_id = CustomerId::parse(&customer.id)
+            .map_err(|e| AppError::internal("Internal server error", e))?;
+        let live = SubscriptionListProjection::live_for_customer(
+            &self.pool,
+            &principal.tenant,
+            &customer_id,
+        )
+        .await?;
+        let subscription = match live {
+            None => None,
+            Some(live) => {
+                let current = self
+                    .subscriptions
+                    .current(live.id.as_str())
+                    .await
+                    .map_err(|e| AppError::internal("Failed to read subscription", e))?;
+                current.plan.map(|plan| ActiveSubscription {
+                    id: live.id.to_string(),
+                    plan,
+                    started_at: current.started_at,
+                })
+            }
+        };
+        Ok((customer, subscription))
+    }
+
+    /// Lets one customer into the portal for an hour, with a token that reaches that customer
+    /// only. Only the token's hash is kept.
+    pub async fn create_portal_session(
+        &self,
+        principal: &Principal,
+        external_customer_id: Option<&str>,
+    ) -> Result<NewPortalSession, AppError> {
+        let customer = self
+            .portal_customer(principal, external_customer_id)
+            .await?;
+        let token = random_token();
+        let id = format!("pses_{}", uuid::Uuid::now_v7().simple());
+        let expires_at = (self.clock.now() + SESSION_LIFETIME).trunc_subsecs(6);
+        portal_sessions::insert(
+            &self.pool,
+            &NewSession {
+                id: &id,
+                token_hash: &hash_secret(&token),
+                tenant: &principal.tenant,
+                customer_id: &customer.id,
+                external_customer_id: customer.external_customer_id.as_deref().unwrap_or_default(),
+                expires_at,
+            },
+        )
+        .await?;
+        Ok(NewPortalSession { token, expires_at })
+    }
+}

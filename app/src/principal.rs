@@ -1,0 +1,71 @@
+//! Who is calling, and in which request: every use-case that writes takes a
+//! [`CommandMetadata`], which the event store records with each event it produces.
+
+use std::collections::HashMap;
+
+use domain::tenant::Tenant;
+use projections::event_store::TENANT_METADATA;
+
+/// Who is calling: the tenant, who acts for it (a key's id or a portal session's), and, for a
+/// portal session, the one customer it may reach.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Principal {
+    pub tenant: Tenant,
+    pub key_id: String,
+    pub session: Option<PortalSession>,
+}
+
+/// The customer a portal session was made for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PortalSession {
+    pub id: String,
+    pub customer_id: String,
+    pub external_customer_id: String,
+}
+
+impl Principal {
+    /// Whether the caller may act on customer `customer_id`'s things: a secret key on any of
+    /// its tenant's, a portal session on its own customer's only.
+    pub fn reaches_customer(&self, customer_id: &str) -> bool {
+        self.session
+            .as_ref()
+            .is_none_or(|session| session.customer_id == customer_id)
+    }
+}
+
+/// Who asked for a command and in which request; stored with every event it produces.
+#[derive(Debug, Clone)]
+pub struct CommandMetadata {
+    pub principal: Principal,
+    pub request_id: Option<String>,
+    pub idempotency_key: Option<String>,
+}
+
+impl CommandMetadata {
+    /// Metadata of work the service does on its own account for `principal`.
+    pub fn acting_as(principal: Principal) -> Self {
+        Self {
+            principal,
+            request_id: None,
+            idempotency_key: None,
+        }
+    }
+
+    pub fn tenant(&self) -> &Tenant {
+        &self.principal.tenant
+    }
+
+    pub(crate) fn to_map(&self) -> HashMap<String, String> {
+        let mut map = HashMap::from([
+            (TENANT_METADATA.to_owned(), self.principal.tenant.key()),
+            ("actor".to_owned(), self.principal.key_id.clone()),
+        ]);
+        if let Some(id) = &self.request_id {
+            map.insert("requestId".to_owned(), id.clone());
+        }
+        if let Some(key) = &self.idempotency_key {
+            map.insert("idempotencyKey".to_owned(), key.clone());
+        }
+        map
+    }
+}

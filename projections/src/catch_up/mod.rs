@@ -1,0 +1,353 @@
+//! Projections fed after the append: a runner reads the log in commit order from the
+//! projection's checkpoint and applies each batch in one transaction with the checkpoint that
+//! follows it, so an event is applied exactly once whatever crashes in between.
+//!
+//! One instance owns a projection at a time: the runner holds a session advisory lock on a
+//! connection of its own. When that instance dies its connection goes, PostgreSQL drops the
+//! lock, and a standby's next attempt takes over from the stored checkpoint.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::{Connection, PgConnection, PgPool};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::event_store::feed::StoredEvent;
+
+/// Events read and applied per transaction.
+const BATCH: i64 = 500;
+/// How often an owner looks for new events when nobody nudges it: other instances' appends
+/// reach it this way.
+const IDLE_POLL: Duration = Duration::from_millis(50);
+/// How often a standby tries to become the owner.
+const STANDBY_POLL: Duration = Duration::from_millis(250);
+
+/// A read model fed from the committed log.
+#[async_trait]
+pub trait LogConsumer: Send + Sync + 'static {
+    /// Stable name: its checkpoint row and its ownership lock go by it.
+    fn name(&self) -> &'static str;
+
+    /// Applies `events`, in commit order, inside the runner's transaction `tx`, which also
+    /// moves the checkpoint past them.
+    async fn apply(
+        &self,
+        events: &[StoredEvent],
+        tx: &mut PgConnection,
+    ) -> Result<(), CatchUpError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CatchUpError {
+    #[error("cannot decode event at position {position}: {source}")]
+    Decode {
+        position: i64,
+        source: serde_json::Error,
+    },
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+}
+
+/// Where a projection stands: the last event it applied, in commit order.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct Checkpoint {
+    /// The applying transaction's id (`xid8`), as text.
+    pub transaction_id: String,
+    pub position: i64,
+}
+
+/// A log row with the id of the transaction that wrote it.
+#[derive(Debug, sqlx::FromRow)]
+struct CommittedRow {
+    #[sqlx(flatten)]
+    event: StoredEvent,
+    transaction_id: String,
+}
+
+/// The advisory lock key a projection's owner holds.
+fn lock_key(name: &str) -> String {
+    format!("billstream.catch_up.{name}")
+}
+
+/// Reads the checkpoint of `name`; a projection that never ran stands at the log's start.
+pub async fn checkpoint(
+    connection: &mut PgConnection,
+    name: &str,
+) -> Result<Checkpoint, sqlx::Error> {
+    let stored: Option<Checkpoint> = sqlx::query_as(
+        "SELECT transaction_id::text AS transaction_id, position \
+         FROM projection_checkpoints WHERE name = $1",
+    )
+    .bind(name)
+    .fetch_optional(&mut *connection)
+    .await?;
+    match stored {
+        Some(checkpoint) => Ok(checkpoint),
+        None => {
+            sqlx::query(
+                "INSERT INTO projection_checkpoints (name) VALUES ($1) ON CONFLICT DO NOTHING",
+            )
+            .bind(name)
+            .execute(&mut *connection)
+            .await?;
+            Ok(Checkpoint {
+                transaction_id: "0".into(),
+                position: 0,
+            })
+        }
+    }
+}
+
+/// Applies the next batch of settled events after the checkpoint, with the checkpoint, in
+/// one transaction. Answers how many events it applied.
+pub async fn step(
+    connection: &mut PgConnection,
+    projection: &dyn LogConsumer,
+) -> Result<usize, CatchUpError> {
+    let name = projection.name();
+    // Looking needs no lock: an idle runner polls, and a row lock would cost a transaction id
+    // every time.
+    let from = checkpoint(connection, name).await?;
+    let rows: Vec<CommittedRow> = sqlx::query_as(
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                payload, metadata, recorded_at, transaction_id::text AS transaction_id \
+         FROM events \
+         WHERE (transaction_id, position) > ($1::xid8, $2) \
+           AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
+         ORDER BY transaction_id, position \
+         LIMIT $3",
+    )
+    .bind(&from.transaction_id)
+    .bind(from.position)
+    .bind(BATCH)
+    .fetch_all(&mut *connection)
+    .await?;
+    let Some(last) = rows.last() else {
+        return Ok(0);
+    };
+    let to = Checkpoint {
+        transaction_id: last.transaction_id.clone(),
+        position: last.event.position,
+    };
+    // Projections read events as the current version; the log keeps what was written.
+    let events: Vec<StoredEvent> = rows
+        .into_iter()
+        .map(|row| {
+            let mut event = row.event;
+            event.payload = domain::upcast::upcast_payload(
+                &event.event_type,
+                &event.event_version,
+                std::mem::take(&mut event.payload),
+            );
+            event
+        })
+        .collect();
+
+    let mut tx = Connection::begin(&mut *connection).await?;
+    // Applying does lock: whoever else might apply (a rebuild's swap) waits, and if the
+    // checkpoint moved since it was read, this batch is not applied twice.
+    let current: Checkpoint = sqlx::query_as(
+        "SELECT transaction_id::text AS transaction_id, position \
+         FROM projection_checkpoints WHERE name = $1 FOR UPDATE",
+    )
+    .bind(name)
+    .fetch_one(&mut *tx)
+    .await?;
+    if current != from {
+        return Ok(0);
+    }
+    // The batch and its checkpoint commit together, so losing the commit in a crash loses
+    // both, and the events are applied again from the checkpoint before: exactly once either
+    // way. Nothing waits for the flush to disk, and appends keep the disk to themselves.
+    sqlx::query("SET LOCAL synchronous_commit = off")
+        .execute(&mut *tx)
+        .await?;
+    projection.apply(&events, &mut tx).await?;
+    sqlx::query(
+        "UPDATE projection_checkpoints \
+         SET transaction_id = $2::xid8, position = $3, updated_at = now() WHERE name = $1",
+    )
+    .bind(name)
+    .bind(&to.transaction_id)
+    .bind(to.position)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(events.len())
+}
+
+/// Whether events of `tenant` have committed that projection `name` has not applied yet: a
+/// read that must see the caller's own writes waits while this holds.
+pub async fn behind_for_tenant(
+    pool: &PgPool,
+    name: &str,
+    tenant: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(&format!("SELECT {}", behind_sql("$1", "$2")))
+        .bind(name)
+        .bind(tenant)
+        .fetch_one(pool)
+        .await
+}
+
+/// The SQL condition "events of tenant `tenant` have committed that projection `name` has not
+/// applied yet", for the given parameter placeholders; a read can ask it with its own query.
+pub(crate) fn behind_sql(name: &str, tenant: &str) -> String {
+    format!(
+        "(EXISTS (SELECT 1 FROM events e, projection_checkpoints c \
+             WHERE c.name = {name} AND e.tenant = {tenant} \
+               AND (e.transaction_id, e.position) > (c.transaction_id, c.position)) \
+          OR NOT EXISTS (SELECT 1 FROM projection_checkpoints WHERE name = {name}))"
+    )
+}
+
+/// A running catch-up projection in this process, to nudge. The default reaches no runner:
+/// for tools that use the app's state without serving.
+#[derive(Clone, Default)]
+pub struct CatchUpRunner {
+    nudge: Arc<Notify>,
+}
+
+impl CatchUpRunner {
+    /// Asks the runner to look for new events now instead of at its next poll.
+    pub fn nudge(&self) {
+        self.nudge.notify_one();
+    }
+}
+
+/// The runners of one process, stopped together at shutdown.
+pub struct CatchUpRunners {
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl CatchUpRunners {
+    /// Starts one runner per projection: each becomes the owner or waits as a standby.
+    pub fn spawn(
+        pool: &PgPool,
+        projections: Vec<Arc<dyn LogConsumer>>,
+    ) -> (Self, Vec<CatchUpRunner>) {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = Vec::new();
+        let mut runners = Vec::new();
+        for projection in projections {
+            let runner = CatchUpRunner {
+                nudge: Arc::new(Notify::new()),
+            };
+            tasks.push(tokio::spawn(run(
+                pool.clone(),
+                projection,
+                runner.nudge.clone(),
+                stopped.clone(),
+            )));
+            runners.push(runner);
+        }
+        (Self { stop, tasks }, runners)
+    }
+
+    /// Stops every runner and waits until each has let go of its projection.
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
+}
+
+async fn run(
+    pool: PgPool,
+    projection: Arc<dyn LogConsumer>,
+    nudge: Arc<Notify>,
+    mut stopped: watch::Receiver<bool>,
+) {
+    let name = projection.name();
+    while !*stopped.borrow() {
+        let outcome = tokio::select! {
+            outcome = own_and_apply(&pool, &*projection, &nudge) => outcome,
+            _ = stopped.changed() => break,
+        };
+        if let Err(e) = outcome {
+            tracing::warn!(projection = name, error = %e, "catch-up stopped; retrying");
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(STANDBY_POLL) => {}
+            _ = stopped.changed() => break,
+        }
+    }
+}
+
+/// Becomes the owner of `projection` (waiting as a standby while another instance is), then
+/// applies the log as it grows. Returns only on a database error; the connection, and with it
+/// the ownership, is gone then.
+async fn own_and_apply(
+    pool: &PgPool,
+    projection: &dyn LogConsumer,
+    nudge: &Notify,
+) -> Result<(), CatchUpError> {
+    // A connection of its own, never returned to the pool: the session lock lives and dies
+    // with it.
+    let mut connection = pool.acquire().await?.detach();
+    let key = lock_key(projection.name());
+    loop {
+        let owner: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock(hashtext($1))")
+            .bind(&key)
+            .fetch_one(&mut connection)
+            .await?;
+        if owner {
+            break;
+        }
+        tokio::time::sleep(STANDBY_POLL).await;
+    }
+    tracing::info!(projection = projection.name(), "catch-up owner");
+    let outcome = apply_forever(&mut connection, projection, nudge).await;
+    let _ = connection.close().await;
+    outcome
+}
+
+async fn apply_forever(
+    connection: &mut PgConnection,
+    projection: &dyn LogConsumer,
+    nudge: &Notify,
+) -> Result<(), CatchUpError> {
+    loop {
+        let applied = step(&mut *connection, projection).await?;
+        if applied < BATCH as usize {
+            tokio::select! {
+                _ = nudge.notified() => {}
+                _ = tokio::time::sleep(IDLE_POLL) => {}
+            }
+        }
+    }
+}
+
+/// Whether some process owns projection `name` right now.
+pub async fn owned(pool: &PgPool, name: &str) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM pg_locks \
+         WHERE locktype = 'advisory' AND granted AND objsubid = 1 \
+           AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
+           AND classid::text::bigint = (hashtext($1)::bigint >> 32) & 4294967295 \
+           AND objid::text::bigint = hashtext($1)::bigint & 4294967295)",
+    )
+    .bind(lock_key(name))
+    .fetch_one(pool)
+    .await
+}
+
+/// Where consumer `name` stands: the position of the last event it applied, and how many
+/// events of the log it has yet to apply.
+pub async fn standing(pool: &PgPool, name: &str) -> Result<(i64, i64), sqlx::Error> {
+    sqlx::query_as(
+        "SELECT coalesce(c.position, 0), \
+                (SELECT count(*) FROM events e \
+                 WHERE c.name IS NULL \
+                    OR (e.transaction_id, e.position) > (c.transaction_id, c.position)) \
+         FROM (SELECT 1) one \
+         LEFT JOIN projection_checkpoints c ON c.name = $1",
+    )
+    .bind(name)
+    .fetch_one(pool)
+    .await
+}

@@ -1,0 +1,227 @@
+//! The event store: postgres-es's `events` table as cqrs-es reaches it (appends with their
+//! inline read models in one statement, aggregate loads), our own snapshots, and the feed that
+//! readers of the whole log page through.
+
+use std::sync::Arc;
+
+use cqrs_es::persist::{
+    PersistedEventRepository, PersistenceError, ReplayStream, SerializedEvent, SerializedSnapshot,
+};
+use cqrs_es::Aggregate;
+use futures::TryStreamExt;
+use serde_json::Value;
+use sqlx::postgres::PgRow;
+use sqlx::{PgPool, Row};
+
+use self::append::{AppendStatement, InlineProjection, InlineProjectionError};
+pub use self::claims::{ClaimConflict, ClaimKind};
+
+pub mod append;
+mod claims;
+pub mod feed;
+pub(crate) mod row_write;
+pub mod snapshots;
+
+/// The metadata key under which commands pass their tenant (`merchant_…:test`); the log
+/// copies it into the `tenant` column so a tenant's feed is an index range.
+pub const TENANT_METADATA: &str = "tenant";
+
+/// billstream's event repository over postgres-es's `events` table: cqrs-es loads and appends
+/// through it. An append writes the events and every inline projection's rows in one
+/// statement, so read models (and the uniqueness they guard) commit with the events or not at
+/// all.
+///
+/// It offers cqrs-es no snapshots (its 0.5.0 snapshot store applies new events twice); the
+/// API's command bus loads from our own `aggregate_snapshots` instead (`snapshots.rs`).
+#[derive(Clone)]
+pub struct EventLog {
+    pool: PgPool,
+    inline: Arc<Vec<&'static dyn InlineProjection>>,
+}
+
+const SELECT_EVENTS: &str = "SELECT aggregate_type, aggregate_id, sequence, event_type, \
+     event_version, payload, metadata FROM events";
+
+impl EventLog {
+    pub fn new(pool: PgPool, inline: Vec<&'static dyn InlineProjection>) -> Self {
+        Self {
+            pool,
+            inline: Arc::new(inline),
+        }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// Appends `events` (one aggregate's, in sequence) and every inline projection's writes
+    /// in one statement.
+    async fn append(&self, events: &[SerializedEvent]) -> Result<(), PersistenceError> {
+        let mut append = AppendStatement::new();
+        append.write(|query| {
+            query.push(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata, tenant) ",
+            );
+            query.push_values(events, |mut row, event| {
+                let tenant = event
+                    .metadata
+                    .get(TENANT_METADATA)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned);
+                row.push_bind(event.aggregate_type.clone())
+                    .push_bind(event.aggregate_id.clone())
+                    .push_bind(event.sequence as i64)
+                    .push_bind(event.event_type.clone())
+                    .push_bind(event.event_version.clone())
+                    .push_bind(event.payload.clone())
+                    .push_bind(event.metadata.clone())
+                    .push_bind(tenant);
+            });
+        });
+        for projection in self.inline.iter() {
+            projection.writes(events, &mut append).map_err(
+                |InlineProjectionError::Decode(e)| {
+                    PersistenceError::DeserializationError(Box::new(e))
+                },
+            )?;
+        }
+        let result = append.finish().build().execute(&self.pool).await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(sqlx::Error::Database(db)) if db.constraint().is_some() => {
+                let constraint = db.constraint().unwrap_or_default().to_owned();
+                if constraint == "events_pkey" {
+                    // Another command appended this sequence number first: cqrs-es turns this
+                    // into `AggregateConflict`, which callers retry.
+                    return Err(PersistenceError::OptimisticLockError);
+                }
+                match self.inline.iter().find_map(|p| p.refusal(&constraint)) {
+                    Some(refusal) => Err(PersistenceError::UnknownError(Box::new(refusal))),
+                    None => Err(connection_error(sqlx::Error::Database(db))),
+                }
+            }
+            Err(e) => Err(connection_error(e)),
+        }
+    }
+
+    async fn select(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        after_sequence: i64,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        let rows = sqlx::query(&format!(
+            "{SELECT_EVENTS} WHERE aggregate_type = $1 AND aggregate_id = $2 AND sequence > $3 \
+             ORDER BY sequence"
+        ))
+        .bind(aggregate_type)
+        .bind(aggregate_id)
+        .bind(after_sequence)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(connection_error)?;
+        rows.iter().map(serialized_event).collect()
+    }
+
+    fn stream(&self, aggregate_type: String, aggregate_id: Option<String>) -> ReplayStream {
+        let (mut feed, stream) = ReplayStream::new(256);
+        let pool = self.pool.clone();
+        tokio::spawn(async move {
+            let sql = match aggregate_id {
+                Some(_) => format!(
+                    "{SELECT_EVENTS} WHERE aggregate_type = $1 AND aggregate_id = $2 \
+                     ORDER BY sequence"
+                ),
+                None => format!("{SELECT_EVENTS} WHERE aggregate_type = $1 ORDER BY position"),
+            };
+            let mut query = sqlx::query(&sql).bind(aggregate_type);
+            if let Some(id) = aggregate_id {
+                query = query.bind(id);
+            }
+            let mut rows = query.fetch(&pool);
+            loop {
+                let next = match rows.try_next().await {
+                    Ok(Some(row)) => serialized_event(&row),
+                    Ok(None) => return,
+                    Err(e) => Err(connection_error(e)),
+                };
+                let failed = next.is_err();
+                if feed.push(next).await.is_err() || failed {
+                    return;
+                }
+            }
+        });
+        stream
+    }
+}
+
+fn serialized_event(row: &PgRow) -> Result<SerializedEvent, PersistenceError> {
+    let decode = |e: sqlx::Error| PersistenceError::DeserializationError(Box::new(e));
+    // Everything that loads an aggregate reads its events as the current version.
+    Ok(domain::upcast::upcast(SerializedEvent {
+        aggregate_type: row.try_get("aggregate_type").map_err(decode)?,
+        aggregate_id: row.try_get("aggregate_id").map_err(decode)?,
+        sequence: row.try_get::<i64, _>("sequence").map_err(decode)? as usize,
+        event_type: row.try_get("event_type").map_err(decode)?,
+        event_version: row.try_get("event_version").map_err(decode)?,
+        payload: row.try_get("payload").map_err(decode)?,
+        metadata: row.try_get("metadata").map_err(decode)?,
+    }))
+}
+
+fn connection_error(e: sqlx::Error) -> PersistenceError {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => {
+            PersistenceError::ConnectionError(Box::new(e))
+        }
+        other => PersistenceError::UnknownError(Box::new(other)),
+    }
+}
+
+impl PersistedEventRepository for EventLog {
+    async fn get_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.select(A::TYPE, aggregate_id, -1).await
+    }
+
+    async fn get_last_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+        last_sequence: usize,
+    ) -> Result<Vec<SerializedEvent>, PersistenceError> {
+        self.select(A::TYPE, aggregate_id, last_sequence as i64)
+            .await
+    }
+
+    async fn get_snapshot<A: Aggregate>(
+        &self,
+        _aggregate_id: &str,
+    ) -> Result<Option<SerializedSnapshot>, PersistenceError> {
+        Ok(None)
+    }
+
+    async fn persist<A: Aggregate>(
+        &self,
+        events: &[SerializedEvent],
+        _snapshot_update: Option<(String, Value, usize)>,
+    ) -> Result<(), PersistenceError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.append(events).await
+    }
+
+    async fn stream_events<A: Aggregate>(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<ReplayStream, PersistenceError> {
+        Ok(self.stream(A::TYPE.to_owned(), Some(aggregate_id.to_owned())))
+    }
+
+    async fn stream_all_events<A: Aggregate>(&self) -> Result<ReplayStream, PersistenceError> {
+        Ok(self.stream(A::TYPE.to_owned(), None))
+    }
+}

@@ -1,0 +1,11 @@
+//! The read models, one file each, and the registry that names them for the service, the
+//! status command and rebuilds.
+
+pub mod customer_list;
+pub mod customer_uniqueness;
+pub mod organization_list;
+pub mod payment_method_list;
+pub mod plan_list;
+pub mod portal_overview;
+pub mod registry;
+pub mod subscription_list;
