@@ -34,11 +34,11 @@ fn rows(database: &FreshDatabase, table: &str, key: &str) -> Vec<String> {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        use sqlx::Connection;
-        let mut connection = sqlx::PgConnection::connect(&database.url())
+        use projections::testing::sqlx::Connection;
+        let mut connection = projections::testing::sqlx::PgConnection::connect(&database.url())
             .await
             .expect("connect");
-        sqlx::query_scalar(&format!(
+        projections::testing::sqlx::query_scalar(&format!(
             "SELECT row_to_json(t)::text FROM {table} t ORDER BY {key}"
         ))
         .fetch_all(&mut connection)
@@ -144,7 +144,7 @@ fn lag(database: &FreshDatabase) -> i64 {
         .build()
         .expect("runtime");
     runtime.block_on(async {
-        let pool = sqlx::PgPool::connect(&database.url())
+        let pool = projections::testing::sqlx::PgPool::connect(&database.url())
             .await
             .expect("connect");
         let statuses = projections::status::status(&pool).await.expect("status");

@@ -59,8 +59,10 @@ fn stored(database: &FreshDatabase, merchant_id: &str) -> Settings {
         .build()
         .unwrap()
         .block_on(async move {
-            let pool = sqlx::PgPool::connect(&url).await.unwrap();
-            sqlx::query_as(
+            let pool = projections::testing::sqlx::PgPool::connect(&url)
+                .await
+                .unwrap();
+            projections::testing::sqlx::query_as(
                 "SELECT provider, stripe_secret_key, stripe_webhook_secret, stripe_base_url, \
                  dodo_api_key, dodo_base_url, dodo_mode FROM merchants WHERE id = $1",
             )

@@ -13,5 +13,7 @@ pub mod read_models;
 pub mod rebuild;
 pub mod status;
 pub mod tables;
+#[cfg(feature = "testing")]
+pub mod testing;
 
 pub use event_store::{ClaimConflict, ClaimKind, EventLog};

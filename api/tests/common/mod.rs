@@ -65,25 +65,6 @@ impl FreshDatabase {
 
 impl Drop for FreshDatabase {
     fn drop(&mut self) {
-        let name = self.0.clone();
-        // Drop may run inside a test's runtime, where blocking on another is not allowed.
-        let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("runtime");
-            runtime.block_on(async move {
-                use sqlx::Connection;
-                if let Ok(mut admin) =
-                    sqlx::PgConnection::connect(&format!("{}/postgres", server())).await
-                {
-                    let _ =
-                        sqlx::query(&format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)"))
-                            .execute(&mut admin)
-                            .await;
-                }
-            });
-        })
-        .join();
+        projections::testing::drop_database(&self.0);
     }
 }

@@ -12,7 +12,7 @@ use domain::email::Email;
 use domain::id::CustomerId;
 use domain::tenant::{Mode, Tenant};
 use projections::catch_up;
-use projections::portal_overview;
+use projections::read_models::portal_overview;
 use serde_json::{json, Value};
 use sqlx::PgPool;
 

@@ -2,19 +2,17 @@
 //! load applied an event twice (as cqrs-es 0.5.0's snapshot store does), the sum would show
 //! it.
 
-mod common;
-
 use std::sync::Arc;
 
-use billstream::auth::Principal;
-use billstream::commands::{CommandBus, CommandMetadata, SNAPSHOT_EVERY};
+use app::command_runner::{CommandRunner, SNAPSHOT_EVERY};
+use app::{CommandMetadata, Principal};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::{Aggregate, DomainEvent};
 use domain::tenant::{Mode, Tenant};
 use projections::EventLog;
 use serde::{Deserialize, Serialize};
 
-use common::FreshDatabase;
+use projections::testing::TestDatabase;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 struct Counter {
@@ -79,12 +77,12 @@ fn metadata() -> CommandMetadata {
 
 #[tokio::test]
 async fn deposits_load_back_exactly_once_through_snapshots() {
-    let database = FreshDatabase::new();
-    let pool = projections::database::connect_and_migrate(&database.url(), 4)
+    let database = TestDatabase::create().await;
+    let pool = projections::database::connect_and_migrate(&database.url, 4)
         .await
         .expect("database");
-    let bus: CommandBus<Counter> =
-        CommandBus::new(EventLog::new(pool.clone(), vec![]), Arc::new(()));
+    let bus: CommandRunner<Counter> =
+        CommandRunner::new(EventLog::new(pool.clone(), vec![]), Arc::new(()));
     let deposits = 2 * SNAPSHOT_EVERY + 17;
     for _ in 0..deposits {
         let after = bus.execute("counter_1", 10, &metadata()).await.unwrap();
