@@ -16,8 +16,8 @@ use projections::EventLog;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::auth::KeyCache;
 use crate::command_runner::CommandRunner;
+use crate::key_cache::KeyCache;
 
 /// How many customers' locks can be held at once per process; more wait for one to end.
 const LOCK_CONNECTIONS: u32 = 4;

@@ -22,6 +22,7 @@ pub mod error;
 pub mod gateways;
 pub mod idempotency;
 pub mod ids;
+pub mod key_cache;
 pub mod merchants;
 pub mod organizations;
 pub mod payment_methods;

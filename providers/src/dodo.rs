@@ -41,8 +41,6 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::dodo_webhook::DodoPayment;
-
 pub const LIVE_BASE_URL: &str = "https://live.dodopayments.com";
 pub const TEST_BASE_URL: &str = "https://test.dodopayments.com";
 pub const DEFAULT_BASE_URL: &str = LIVE_BASE_URL;
@@ -521,4 +519,45 @@ mod tests {
         let client = DodoClient::new(TEST_BASE_URL, "dodo_secret_key");
         assert!(!format!("{client:?}").contains("dodo_secret_key"));
     }
+}
+
+/// The fields of Dodo's payment object that billstream reads, in webhooks and API answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DodoPayment {
+    pub payment_id: String,
+    /// `succeeded`, `failed`, `processing`, `cancelled`, `requires_payment_method`, …
+    #[serde(default)]
+    pub status: Option<String>,
+    pub customer: DodoCustomerRef,
+    #[serde(default)]
+    pub subscription_id: Option<String>,
+    /// Smallest currency unit.
+    #[serde(default)]
+    pub total_amount: Option<i64>,
+    #[serde(default)]
+    pub currency: Option<String>,
+    /// The method's kind, e.g. `card`.
+    #[serde(default)]
+    pub payment_method: Option<String>,
+    #[serde(default)]
+    pub payment_method_type: Option<String>,
+    /// `VISA`, `MASTERCARD`, … as Dodo spells them.
+    #[serde(default)]
+    pub card_network: Option<String>,
+    #[serde(default)]
+    pub card_last_four: Option<String>,
+    #[serde(default)]
+    pub card_type: Option<String>,
+    #[serde(default)]
+    pub error_code: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+    /// The products paid for; `null` for some subscription payments.
+    #[serde(default)]
+    pub product_cart: Option<Vec<DodoProductCartItem>>,
+    /// The payment's refunds so far (API answers; absent from list items).
+    #[serde(default)]
+    pub refunds: Option<Vec<DodoRefund>>,
+    #[serde(default)]
+    pub metadata: Metadata,
 }

@@ -17,7 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
-use crate::dodo::{DodoCustomerRef, DodoProductCartItem, DodoRefund, DodoSubscription, Metadata};
+use crate::dodo::{DodoPayment, DodoSubscription};
 
 /// The event names billstream listens for.
 pub mod event_types {
@@ -54,47 +54,6 @@ pub struct DodoWebhookPayload {
     /// When the event happened, not when it was delivered.
     pub timestamp: DateTime<Utc>,
     pub data: serde_json::Value,
-}
-
-/// The fields of Dodo's payment object that billstream reads, in webhooks and API answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DodoPayment {
-    pub payment_id: String,
-    /// `succeeded`, `failed`, `processing`, `cancelled`, `requires_payment_method`, …
-    #[serde(default)]
-    pub status: Option<String>,
-    pub customer: DodoCustomerRef,
-    #[serde(default)]
-    pub subscription_id: Option<String>,
-    /// Smallest currency unit.
-    #[serde(default)]
-    pub total_amount: Option<i64>,
-    #[serde(default)]
-    pub currency: Option<String>,
-    /// The method's kind, e.g. `card`.
-    #[serde(default)]
-    pub payment_method: Option<String>,
-    #[serde(default)]
-    pub payment_method_type: Option<String>,
-    /// `VISA`, `MASTERCARD`, … as Dodo spells them.
-    #[serde(default)]
-    pub card_network: Option<String>,
-    #[serde(default)]
-    pub card_last_four: Option<String>,
-    #[serde(default)]
-    pub card_type: Option<String>,
-    #[serde(default)]
-    pub error_code: Option<String>,
-    #[serde(default)]
-    pub error_message: Option<String>,
-    /// The products paid for; `null` for some subscription payments.
-    #[serde(default)]
-    pub product_cart: Option<Vec<DodoProductCartItem>>,
-    /// The payment's refunds so far (API answers; absent from list items).
-    #[serde(default)]
-    pub refunds: Option<Vec<DodoRefund>>,
-    #[serde(default)]
-    pub metadata: Metadata,
 }
 
 const SUBSCRIPTION: &str = "Subscription";

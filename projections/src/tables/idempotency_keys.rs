@@ -6,7 +6,7 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 /// A key's row: the request's hash, then the response once there is one.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct StoredRequest {
     pub request_hash: Vec<u8>,
     pub status_code: Option<i32>,
@@ -45,21 +45,14 @@ pub async fn stored(
     scope: &str,
     key: &str,
 ) -> Result<Option<StoredRequest>, sqlx::Error> {
-    let row: Option<(Vec<u8>, Option<i32>, Option<Vec<u8>>)> = sqlx::query_as(
+    sqlx::query_as(
         "SELECT request_hash, status_code, response_body FROM idempotency_keys \
          WHERE tenant = $1 AND key = $2",
     )
     .bind(scope)
     .bind(key)
     .fetch_optional(pool)
-    .await?;
-    Ok(
-        row.map(|(request_hash, status_code, response_body)| StoredRequest {
-            request_hash,
-            status_code,
-            response_body,
-        }),
-    )
+    .await
 }
 
 /// Frees the key: its request did nothing a retry must not repeat.

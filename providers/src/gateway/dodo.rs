@@ -19,11 +19,12 @@ use super::{
     EventMeaning, GatewayError, Interpreted, PaymentGateway, Refund, RefundRequest, SetupIntent,
     SetupIntentRequest,
 };
+use crate::dodo::DodoPayment;
 use crate::dodo::{
     DodoCard, DodoClient, DodoRefund, NewRefund, PaymentMethodUpdate, RefundItem,
     SubscriptionCharge,
 };
-use crate::dodo_webhook::{event_types, DodoPayment, DodoWebhookPayload};
+use crate::dodo_webhook::{event_types, DodoWebhookPayload};
 use crate::standard_webhooks::{StandardWebhookSecret, WebhookHeaders};
 
 /// The metadata key of a Dodo payment that names our payment.
