@@ -161,20 +161,27 @@ pub struct UpdateCustomerRequest {
     pub dangerously_allow_same_email_for_different_customers: Option<bool>,
 }
 
+/// A request's eight detail fields, which both requests name alike, as one `CustomerFields`.
+macro_rules! detail_fields {
+    ($request:ident) => {
+        CustomerFields {
+            name: $request.name,
+            external_customer_id: $request.external_customer_id,
+            billing_address_line1: $request.billing_address_line1,
+            billing_address_line2: $request.billing_address_line2,
+            billing_city: $request.billing_city,
+            billing_postal_code: $request.billing_postal_code,
+            billing_country: $request.billing_country,
+            tax_id: $request.tax_id,
+        }
+    };
+}
+
 impl CreateCustomerRequest {
     fn into_new(self) -> NewCustomer {
         NewCustomer {
             email: self.email,
-            fields: CustomerFields {
-                name: self.name,
-                external_customer_id: self.external_customer_id,
-                billing_address_line1: self.billing_address_line1,
-                billing_address_line2: self.billing_address_line2,
-                billing_city: self.billing_city,
-                billing_postal_code: self.billing_postal_code,
-                billing_country: self.billing_country,
-                tax_id: self.tax_id,
-            },
+            fields: detail_fields!(self),
         }
     }
 }
@@ -183,16 +190,7 @@ impl UpdateCustomerRequest {
     fn into_changes(self) -> CustomerChanges {
         CustomerChanges {
             email: self.email,
-            fields: CustomerFields {
-                name: self.name,
-                external_customer_id: self.external_customer_id,
-                billing_address_line1: self.billing_address_line1,
-                billing_address_line2: self.billing_address_line2,
-                billing_city: self.billing_city,
-                billing_postal_code: self.billing_postal_code,
-                billing_country: self.billing_country,
-                tax_id: self.tax_id,
-            },
+            fields: detail_fields!(self),
             allow_shared_email: self
                 .dangerously_allow_same_email_for_different_customers
                 .unwrap_or(false),

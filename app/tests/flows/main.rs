@@ -2,3 +2,12 @@
 //! through its use-case, without HTTP. One binary, a module per concern.
 
 mod command_runner;
+mod customer_lock;
+mod customers;
+mod organizations;
+mod payment_methods;
+mod portal;
+mod provider_events;
+mod setup_intents;
+mod subscriptions;
+mod support;

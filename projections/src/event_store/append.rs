@@ -25,6 +25,14 @@ pub trait InlineProjection: Send + Sync {
     fn refusal(&self, _constraint: &str) -> Option<super::ClaimConflict> {
         None
     }
+
+    /// Whether `constraint` is the key of a row per aggregate (its id): broken, it means another
+    /// command created the aggregate first, just as a duplicate `(aggregate, sequence)` does.
+    /// PostgreSQL reports whichever of the statement's writes collides first, so this one may
+    /// stand where `events_pkey` would have.
+    fn is_aggregate_key(&self, _constraint: &str) -> bool {
+        false
+    }
 }
 
 /// Decodes `event` as one of `A`'s events, or `None` for another aggregate's event.

@@ -91,9 +91,12 @@ impl EventLog {
             Ok(_) => Ok(()),
             Err(sqlx::Error::Database(db)) if db.constraint().is_some() => {
                 let constraint = db.constraint().unwrap_or_default().to_owned();
-                if constraint == "events_pkey" {
-                    // Another command appended this sequence number first: cqrs-es turns this
-                    // into `AggregateConflict`, which callers retry.
+                let same_aggregate = constraint == "events_pkey"
+                    || self.inline.iter().any(|p| p.is_aggregate_key(&constraint));
+                if same_aggregate {
+                    // Another command appended this sequence number (or created this aggregate)
+                    // first: cqrs-es turns this into `AggregateConflict`, which callers retry
+                    // after loading what the other wrote.
                     return Err(PersistenceError::OptimisticLockError);
                 }
                 match self.inline.iter().find_map(|p| p.refusal(&constraint)) {

@@ -304,6 +304,10 @@ impl CustomerListProjection {
 }
 
 impl InlineProjection for CustomerListProjection {
+    fn is_aggregate_key(&self, constraint: &str) -> bool {
+        constraint.strip_suffix("_pkey") == Some(self.table)
+    }
+
     fn name(&self) -> &'static str {
         "customer_list"
     }

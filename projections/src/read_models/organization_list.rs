@@ -117,6 +117,10 @@ fn member_row(
 }
 
 impl InlineProjection for OrganizationListProjection {
+    fn is_aggregate_key(&self, constraint: &str) -> bool {
+        constraint == "organization_list_pkey"
+    }
+
     fn name(&self) -> &'static str {
         TABLE
     }

@@ -77,6 +77,10 @@ impl PaymentMethodListProjection {
 }
 
 impl InlineProjection for PaymentMethodListProjection {
+    fn is_aggregate_key(&self, constraint: &str) -> bool {
+        constraint == "payment_method_list_pkey"
+    }
+
     fn name(&self) -> &'static str {
         TABLE
     }

@@ -76,6 +76,10 @@ impl PlanListProjection {
 }
 
 impl InlineProjection for PlanListProjection {
+    fn is_aggregate_key(&self, constraint: &str) -> bool {
+        constraint == "plan_list_pkey"
+    }
+
     fn name(&self) -> &'static str {
         TABLE
     }

@@ -56,6 +56,10 @@ impl SubscriptionListProjection {
 }
 
 impl InlineProjection for SubscriptionListProjection {
+    fn is_aggregate_key(&self, constraint: &str) -> bool {
+        constraint == "subscription_list_pkey"
+    }
+
     fn name(&self) -> &'static str {
         TABLE
     }
