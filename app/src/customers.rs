@@ -102,7 +102,7 @@ enum AsOf {
 pub fn customer_view(customer: Customer) -> Option<CustomerListView> {
     let details = customer.details;
     Some(CustomerListView {
-        id: customer.id?.to_string(),
+        id: customer.id?,
         merchant_id: customer.tenant?.merchant_id,
         email: customer.email?.to_string(),
         name: details.name,
@@ -278,11 +278,11 @@ impl App {
         };
         let page = CustomerListProjection::list(&self.pool, &principal.tenant, &filter).await?;
         let mut memberships: HashMap<String, MembershipView> = if query.include_payment_data {
-            let ids: Vec<String> = page.customers.iter().map(|c| c.id.clone()).collect();
+            let ids: Vec<String> = page.customers.iter().map(|c| c.id.to_string()).collect();
             OrganizationListProjection::memberships(&self.pool, &principal.tenant, &ids)
                 .await?
                 .into_iter()
-                .map(|membership| (membership.customer_id.clone(), membership))
+                .map(|membership| (membership.customer_id.to_string(), membership))
                 .collect()
         } else {
             HashMap::new()
@@ -291,7 +291,7 @@ impl App {
             .customers
             .into_iter()
             .map(|customer| ListedCustomer {
-                membership: memberships.remove(&customer.id),
+                membership: memberships.remove(customer.id.as_str()),
                 customer,
             })
             .collect();

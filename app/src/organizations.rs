@@ -146,7 +146,7 @@ impl App {
         let members = OrganizationListProjection::members(&self.pool, &organization.id)
             .await?
             .into_iter()
-            .map(|member| (member.customer_id, member.role))
+            .map(|member| (member.customer_id.to_string(), member.role))
             .collect();
         let members = self.live_members(tenant, members).await?;
         Ok((organization, members))

@@ -117,10 +117,10 @@ impl App {
         principal: &Principal,
         external_customer_id: Option<&str>,
     ) -> Result<CustomerId, AppError> {
-        let customer = self
+        Ok(self
             .portal_customer(principal, external_customer_id)
-            .await?;
-        CustomerId::parse(&customer.id).map_err(|e| AppError::internal("Internal server error", e))
+            .await?
+            .id)
     }
 
     /// The customer's portal overview. One indexed read, repeated only while the projection
@@ -164,8 +164,7 @@ impl App {
         let customer = self
             .portal_customer(principal, external_customer_id)
             .await?;
-        let customer_id = CustomerId::parse(&customer.id)
-            .map_err(|e| AppError::internal("Internal server error", e))?;
+        let customer_id = customer.id.clone();
         let live = SubscriptionListProjection::live_for_customer(
             &self.pool,
             &principal.tenant,
@@ -209,7 +208,7 @@ impl App {
                 id: &id,
                 token_hash: &hash_secret(&token),
                 tenant: &principal.tenant,
-                customer_id: &customer.id,
+                customer_id: customer.id.as_str(),
                 external_customer_id: customer.external_customer_id.as_deref().unwrap_or_default(),
                 expires_at,
             },

@@ -70,10 +70,8 @@ impl App {
         let provider_customer = self
             .provider_customer(&gateway, tenant, &customer, &provider_metadata, false)
             .await?;
-        let customer_id = CustomerId::parse(&customer.id)
-            .map_err(|e| AppError::internal("Internal server error", e))?;
         let live =
-            SubscriptionListProjection::live_for_customer(&self.pool, tenant, &customer_id).await?;
+            SubscriptionListProjection::live_for_customer(&self.pool, tenant, &customer.id).await?;
         let provider_subscription = match &live {
             Some(live) => {
                 provider_links::provider_subscription(
@@ -151,9 +149,13 @@ impl App {
     ) -> Result<Option<String>, AppError> {
         let provider = gateway.gateway.name();
         if !fresh {
-            if let Some(id) =
-                provider_links::provider_customer(&self.pool, tenant, &customer.id, provider)
-                    .await?
+            if let Some(id) = provider_links::provider_customer(
+                &self.pool,
+                tenant,
+                customer.id.as_str(),
+                provider,
+            )
+            .await?
             {
                 return Ok(Some(id));
             }
@@ -163,7 +165,7 @@ impl App {
             .gateway
             .create_customer(
                 &CustomerDetails {
-                    id: &customer.id,
+                    id: customer.id.as_str(),
                     email: &customer.email,
                     name: customer.name.as_deref(),
                     metadata,
@@ -178,7 +180,7 @@ impl App {
         let remembered = provider_links::remember_provider_customer(
             &self.pool,
             tenant,
-            &customer.id,
+            customer.id.as_str(),
             provider,
             &created,
             fresh,
@@ -199,7 +201,7 @@ impl App {
             &self.pool,
             &intent_id,
             metadata.tenant(),
-            &customer.id,
+            customer.id.as_str(),
             PaymentMethodId::generate().as_str(),
         )
         .await?;

@@ -39,7 +39,7 @@ pub struct CustomerBody {
 impl From<CustomerListView> for CustomerBody {
     fn from(view: CustomerListView) -> Self {
         Self {
-            id: view.id,
+            id: view.id.to_string(),
             email: view.email,
             name: view.name,
             external_customer_id: view.external_customer_id,
@@ -228,7 +228,9 @@ pub async fn list_customers(
             // Payments arrive with a later capability; until then every customer has none.
             ListedCustomer::WithPaymentData(CustomerWithPaymentData {
                 customer,
-                customer_organization_id: membership.as_ref().map(|m| m.organization_id.clone()),
+                customer_organization_id: membership
+                    .as_ref()
+                    .map(|m| m.organization_id.to_string()),
                 org_role: membership.map(|m| m.role),
                 total_payments_cents: 0,
                 payment_count: 0,

@@ -167,7 +167,7 @@ pub async fn organization_customers(
     let (organization, members) = app.organization_of_customer(&principal, &id).await?;
     Ok(Json(OrganizationCustomersEnvelope {
         organization: OrganizationSummary {
-            id: organization.id,
+            id: organization.id.to_string(),
             name: organization.name,
         },
         customers: members

@@ -42,8 +42,8 @@ pub struct PlanBody {
 impl From<PlanView> for PlanBody {
     fn from(view: PlanView) -> Self {
         Self {
-            id: view.id,
-            price_id: view.price_id,
+            id: view.id.to_string(),
+            price_id: view.price_id.to_string(),
             name: view.name,
             description: view.description,
             currency: view.currency,

@@ -146,7 +146,7 @@ pub async fn subscription_status(
     Ok(Json(SubscriptionStatusBody {
         has_active_subscription: subscription.is_some(),
         customer: StatusCustomer {
-            id: customer.id,
+            id: customer.id.to_string(),
             name: customer.name,
             email: customer.email,
         },

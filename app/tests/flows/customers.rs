@@ -82,7 +82,7 @@ async fn a_deleted_customers_email_is_free_again() {
         .create_customer(&f.metadata, with_email("Reuse@example.com"))
         .await
         .unwrap();
-    assert_ne!(again.id, first.as_str());
+    assert_ne!(again.id.as_str(), first.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

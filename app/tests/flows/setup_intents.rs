@@ -33,7 +33,7 @@ async fn intent(f: &Fixture) -> (CustomerId, String) {
     let StartedSetup::Sandbox { intent_id } = started else {
         panic!("a sandbox merchant's intent is the sandbox's: {started:?}");
     };
-    (CustomerId::parse(&customer.id).unwrap(), intent_id)
+    (customer.id, intent_id)
 }
 
 async fn cards_of(f: &Fixture, customer: &CustomerId) -> usize {

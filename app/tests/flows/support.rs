@@ -91,7 +91,7 @@ impl Fixture {
             )
             .await
             .expect("create a customer");
-        CustomerId::parse(&created.id).expect("a customer id")
+        created.id
     }
 
     /// A customer with `email` and external id `external_id`.

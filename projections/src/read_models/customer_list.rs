@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use domain::customer::{Customer, CustomerEvent, DetailField};
+use domain::id::CustomerId;
 use domain::tenant::Tenant;
 use sqlx::{PgPool, Postgres, QueryBuilder};
 
@@ -25,7 +26,8 @@ use crate::event_store::{ClaimConflict, ClaimKind};
 /// One customer as the API shows it.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct CustomerListView {
-    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub id: CustomerId,
     pub merchant_id: String,
     pub email: String,
     pub name: Option<String>,

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
+use domain::id::{CustomerId, OrganizationId};
 use domain::organization::{OrgRole, Organization, OrganizationEvent};
 use domain::tenant::Tenant;
 use sqlx::PgPool;
@@ -18,16 +19,20 @@ pub const MEMBERS: &str = "organization_members";
 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct OrganizationView {
-    pub id: String,
+    #[sqlx(try_from = "String")]
+    pub id: OrganizationId,
     pub name: String,
-    pub primary_customer_id: String,
+    #[sqlx(try_from = "String")]
+    pub primary_customer_id: CustomerId,
 }
 
 /// A customer's place in an organization.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct MembershipView {
-    pub organization_id: String,
-    pub customer_id: String,
+    #[sqlx(try_from = "String")]
+    pub organization_id: OrganizationId,
+    #[sqlx(try_from = "String")]
+    pub customer_id: CustomerId,
     pub role: String,
     pub joined_at: DateTime<Utc>,
 }
@@ -39,13 +44,13 @@ impl OrganizationListProjection {
     pub async fn get(
         pool: &PgPool,
         tenant: &Tenant,
-        id: &str,
+        id: &OrganizationId,
     ) -> Result<Option<OrganizationView>, sqlx::Error> {
         sqlx::query_as(&format!(
             "SELECT id, name, primary_customer_id FROM {TABLE} WHERE tenant = $1 AND id = $2"
         ))
         .bind(tenant.key())
-        .bind(id)
+        .bind(id.as_str())
         .fetch_optional(pool)
         .await
     }
@@ -85,13 +90,13 @@ impl OrganizationListProjection {
     /// The organization's members, primary first, then in the order they joined.
     pub async fn members(
         pool: &PgPool,
-        organization_id: &str,
+        organization_id: &OrganizationId,
     ) -> Result<Vec<MembershipView>, sqlx::Error> {
         sqlx::query_as(&format!(
             "SELECT organization_id, customer_id, role, joined_at FROM {MEMBERS} \
              WHERE organization_id = $1 ORDER BY role <> 'primary', joined_at, customer_id"
         ))
-        .bind(organization_id)
+        .bind(organization_id.as_str())
         .fetch_all(pool)
         .await
     }

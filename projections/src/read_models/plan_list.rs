@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
+use domain::id::{PlanId, PriceId};
 use domain::plan::{Plan, PlanEvent};
 use domain::tenant::Tenant;
 use serde_json::Value;
@@ -17,8 +18,10 @@ pub const TABLE: &str = "plan_list";
 
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct PlanView {
-    pub id: String,
-    pub price_id: String,
+    #[sqlx(try_from = "String")]
+    pub id: PlanId,
+    #[sqlx(try_from = "String")]
+    pub price_id: PriceId,
     pub name: String,
     pub description: Option<String>,
     pub currency: String,
