@@ -17,7 +17,7 @@ use tokio::task::JoinHandle;
 use crate::event_store::feed::StoredEvent;
 
 /// Events read and applied per transaction.
-const BATCH: i64 = 500;
+pub const BATCH: i64 = 500;
 /// How often an owner looks for new events when nobody nudges it: other instances' appends
 /// reach it this way.
 const IDLE_POLL: Duration = Duration::from_millis(50);
@@ -63,7 +63,9 @@ pub struct Checkpoint {
 struct CommittedRow {
     #[sqlx(flatten)]
     event: StoredEvent,
-    transaction_id: String,
+    /// The `xid8` as text, to carry it into the checkpoint; named apart from the column, since
+    /// an `ORDER BY transaction_id` would sort by an output column of that name, as text.
+    transaction_text: String,
 }
 
 /// The advisory lock key a projection's owner holds.
@@ -112,11 +114,11 @@ pub async fn step(
     let from = checkpoint(connection, name).await?;
     let rows: Vec<CommittedRow> = sqlx::query_as(
         "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                payload, metadata, recorded_at, transaction_id::text AS transaction_id \
+                payload, metadata, recorded_at, transaction_id::text AS transaction_text \
          FROM events \
          WHERE (transaction_id, position) > ($1::xid8, $2) \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY transaction_id, position \
+         ORDER BY events.transaction_id, events.position \
          LIMIT $3",
     )
     .bind(&from.transaction_id)
@@ -128,7 +130,7 @@ pub async fn step(
         return Ok(0);
     };
     let to = Checkpoint {
-        transaction_id: last.transaction_id.clone(),
+        transaction_id: last.transaction_text.clone(),
         position: last.event.position,
     };
     // Projections read events as the current version; the log keeps what was written.

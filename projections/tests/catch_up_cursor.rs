@@ -1,0 +1,115 @@
+//! The catch-up cursor is exact: events are applied once each, in commit order, also where the
+//! pending transaction ids cross a power of ten (where ordering them as text would put
+//! 1000000 before 999998) and more are pending than one batch takes.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use projections::catch_up::{self, CatchUpError, LogConsumer, BATCH};
+use projections::event_store::feed::StoredEvent;
+use projections::testing::sqlx::{self, Connection, PgConnection};
+use projections::testing::TestDatabase;
+
+/// Remembers every event it is given, in the order given.
+struct Recorder {
+    applied: Mutex<Vec<i64>>,
+}
+
+#[async_trait]
+impl LogConsumer for Recorder {
+    fn name(&self) -> &'static str {
+        "test_recorder"
+    }
+
+    async fn apply(
+        &self,
+        events: &[StoredEvent],
+        _tx: &mut PgConnection,
+    ) -> Result<(), CatchUpError> {
+        self.applied
+            .lock()
+            .unwrap()
+            .extend(events.iter().map(|e| e.position));
+        Ok(())
+    }
+}
+
+/// The server's oldest running transaction id, after making sure it is past 1,000 so that a
+/// power of ten lies below it (a fresh server may not have used that many yet).
+async fn settled_horizon(connection: &mut PgConnection) -> u64 {
+    loop {
+        let xmin: String =
+            sqlx::query_scalar("SELECT pg_snapshot_xmin(pg_current_snapshot())::text")
+                .fetch_one(&mut *connection)
+                .await
+                .unwrap();
+        let xmin: u64 = xmin.parse().unwrap();
+        if xmin > 1_010 {
+            return xmin;
+        }
+        // Each statement outside a transaction block that takes an id uses one up.
+        for _ in 0..100 {
+            sqlx::query("SELECT pg_current_xact_id()")
+                .execute(&mut *connection)
+                .await
+                .unwrap();
+        }
+    }
+}
+
+#[tokio::test]
+async fn pending_transactions_across_a_power_of_ten_apply_once_each_in_commit_order() {
+    let database = TestDatabase::create().await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    let horizon = settled_horizon(&mut connection).await;
+    // The largest power of ten with a few settled ids on each side of it.
+    let mut boundary = 1_000u64;
+    while boundary * 10 + 3 < horizon {
+        boundary *= 10;
+    }
+    let transactions: Vec<u64> = (boundary - 3..=boundary + 2).collect();
+    // More events than one batch, written so that positions do not follow transaction ids:
+    // the later transactions take the lower positions.
+    let per_transaction = (BATCH as usize) / 4;
+    for transaction in transactions.iter().rev() {
+        for n in 0..per_transaction {
+            sqlx::query(
+                "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+                 event_version, payload, metadata, tenant, transaction_id) \
+                 VALUES ('Probe', $1, $2, 'Probed', '1', '{}', '{}', 'merchant_x:test', $3::xid8)",
+            )
+            .bind(format!("probe_{transaction}"))
+            .bind(n as i64 + 1)
+            .bind(transaction.to_string())
+            .execute(&mut connection)
+            .await
+            .unwrap();
+        }
+    }
+    let expected: Vec<i64> =
+        sqlx::query_scalar("SELECT position FROM events ORDER BY transaction_id, position")
+            .fetch_all(&mut connection)
+            .await
+            .unwrap();
+    assert!(
+        expected.len() > BATCH as usize,
+        "more pending than one batch"
+    );
+
+    let recorder = Recorder {
+        applied: Mutex::new(Vec::new()),
+    };
+    let mut steps = 0;
+    while catch_up::step(&mut connection, &recorder).await.unwrap() > 0 {
+        steps += 1;
+        assert!(steps < 100, "the cursor must come to an end");
+    }
+    assert!(steps > 1, "the events took more than one batch");
+    let applied = recorder.applied.into_inner().unwrap();
+    assert_eq!(
+        applied.len(),
+        expected.len(),
+        "every event applied exactly once"
+    );
+    assert_eq!(applied, expected, "applied in commit order");
+}
