@@ -40,7 +40,7 @@ async fn run_once(
     let scope = request
         .extensions()
         .get::<Principal>()
-        .map(|p| p.tenant.key())
+        .map(Principal::idempotency_scope)
         .ok_or_else(|| ApiError::unauthorized("Missing API key").into_response())?;
 
     let (parts, body) = request.into_parts();

@@ -24,6 +24,15 @@ pub struct PortalSession {
 }
 
 impl Principal {
+    /// Whose `Idempotency-Key`s this caller's are among: a secret key's tenant, or a portal
+    /// session's one customer, so that two customers' sessions never share a stored response.
+    pub fn idempotency_scope(&self) -> String {
+        match &self.session {
+            Some(session) => format!("{}:{}", self.tenant.key(), session.customer_id),
+            None => self.tenant.key(),
+        }
+    }
+
     /// Whether the caller may act on customer `customer_id`'s things: a secret key on any of
     /// its tenant's, a portal session on its own customer's only.
     pub fn reaches_customer(&self, customer_id: &str) -> bool {

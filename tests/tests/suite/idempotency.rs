@@ -1,5 +1,6 @@
 //! `Idempotency-Key` on POST and DELETE: a retry gets the stored first response and does
-//! nothing again; the same key with another request is a 409; keys are per tenant.
+//! nothing again; the same key with another request is a 409; keys are per caller (a secret
+//! key's tenant, or a portal session's customer).
 
 use billstream_tests::{assert_error, send_raw, RawResponse, TestApp};
 use reqwest::header::CONTENT_TYPE;
@@ -247,4 +248,43 @@ async fn an_idempotency_key_over_255_characters_is_400() {
     assert_eq!(response.status, 400, "{}", response.text);
     assert!(response.json()["error"].is_string());
     assert!(app.customer_ids().await.is_empty());
+}
+
+/// A portal session token for the customer with `external_id`, made with the secret key.
+async fn session_of(app: &TestApp, external_id: &str) -> String {
+    app.create_customer(json!({
+        "email": format!("{external_id}@example.com"),
+        "externalCustomerId": external_id,
+    }))
+    .await;
+    let (status, body) = app
+        .post(
+            "/v1/customers/portal/sessions",
+            json!({"externalCustomerId": external_id}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["session"]["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn two_customers_sessions_with_one_key_get_their_own_responses() {
+    let app = TestApp::spawn().await;
+    let alice = session_of(&app, "user_alice").await;
+    let bob = session_of(&app, "user_bob").await;
+    let path = "/v1/customers/portal/create-setup-intent";
+    let first = post_with_key(&app, &alice, path, "setup-1", &json!({})).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let second = post_with_key(&app, &bob, path, "setup-1", &json!({})).await;
+    assert_eq!(second.status, 200, "{}", second.text);
+    assert_eq!(second.header("idempotent-replayed"), Some("false"));
+    assert_ne!(
+        first.json()["sandbox"]["intentId"],
+        second.json()["sandbox"]["intentId"],
+        "Bob was handed Alice's setup intent"
+    );
+    // Each session still replays its own.
+    let again = post_with_key(&app, &alice, path, "setup-1", &json!({})).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, first.text);
 }
