@@ -163,9 +163,18 @@ pub async fn step(
     // The batch and its checkpoint commit together, so losing the commit in a crash loses
     // both, and the events are applied again from the checkpoint before: exactly once either
     // way. Nothing waits for the flush to disk, and appends keep the disk to themselves.
-    sqlx::query("SET LOCAL synchronous_commit = off")
-        .execute(&mut *tx)
-        .await?;
+    //
+    // A consumer looks its rows up by key, and every such lookup has an index; but a table
+    // nobody analyzed (autovacuum off, or not run yet) has no statistics, and a plan made on
+    // the runner's long-lived connection is kept: PostgreSQL chose whole-table scans, once
+    // per batch, ever more costly as the table grew. Inside the batch's transaction only,
+    // scans are the last resort, so the plan does not depend on statistics nobody gathers.
+    sqlx::query(
+        "SELECT set_config('synchronous_commit', 'off', true), \
+                set_config('enable_seqscan', 'off', true)",
+    )
+    .execute(&mut *tx)
+    .await?;
     projection.apply(&events, &mut tx).await?;
     sqlx::query(
         "UPDATE projection_checkpoints \
