@@ -9,6 +9,7 @@ use serde::de::DeserializeOwned;
 
 use app::{CommandMetadata, Principal};
 
+use crate::control_characters;
 use crate::error::ApiError;
 
 /// A JSON body. The Content-Type header is not required (curl users forget it); the body must
@@ -38,6 +39,9 @@ where
         } else {
             &bytes[..]
         };
+        if control_characters::in_json_strings(body) {
+            return Err(ApiError::bad_request(control_characters::IN_BODY));
+        }
         serde_json::from_slice(body)
             .map(JsonBody)
             .map_err(|e| ApiError::bad_request(format!("Invalid request body: {e}")))

@@ -6,11 +6,13 @@
 //! `ApiError` (`error.rs`).
 
 pub mod auth;
+pub mod control_characters;
 pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod openapi;
 pub mod progress;
+pub mod request_ids;
 pub mod responses;
 pub mod routes;
 pub mod server;
@@ -36,7 +38,7 @@ use crate::error::ApiError;
 
 /// The whole application as a router, ready to serve.
 pub fn router(app: AppState) -> Router {
-    let request_id = axum::http::HeaderName::from_static("x-request-id");
+    let request_id = axum::http::HeaderName::from_static(request_ids::HEADER);
     Router::new()
         .merge(routes::public())
         .merge(routes::v1(app.clone()))
@@ -46,6 +48,7 @@ pub fn router(app: AppState) -> Router {
         })
         .layer(
             ServiceBuilder::new()
+                .layer(axum::middleware::from_fn(request_ids::drop_unusable))
                 .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
                 .layer(
                     TraceLayer::new_for_http()
@@ -57,6 +60,7 @@ pub fn router(app: AppState) -> Router {
                     ApiError::internal("Internal server error", "handler panicked").into_response()
                 }))
                 .layer(axum::middleware::map_response(json_errors))
+                .layer(axum::middleware::from_fn(control_characters::refuse_in_url))
                 .layer(DefaultBodyLimit::max(idempotency::MAX_BODY)),
         )
         .with_state(app)

@@ -203,3 +203,42 @@ async fn refused_commands_record_no_event() {
     assert_eq!(status, 404);
     assert_eq!(count().await, before);
 }
+
+#[tokio::test]
+async fn a_request_id_over_200_characters_is_replaced_not_echoed_or_stored() {
+    let app = TestApp::spawn().await;
+    let long = "r".repeat(60 * 1024);
+    for sent in [long.as_str(), &"x".repeat(201)] {
+        let response = send_raw(
+            app.request(Method::POST, "/v1/customers")
+                .header("x-request-id", sent)
+                .json(&json!({"email": format!("long{}@example.com", sent.len())})),
+        )
+        .await;
+        assert_eq!(response.status, 201, "{}", response.text);
+        let echoed = response
+            .header("x-request-id")
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            !echoed.is_empty() && echoed.len() <= 200 && echoed != sent,
+            "echoed a request id of {} characters",
+            echoed.len()
+        );
+        let id = response.json()["customer"]["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let stored = events_of(&app, &id).await[0].metadata["requestId"].clone();
+        assert_eq!(stored, echoed.as_str(), "the replacement is what is stored");
+    }
+    // One of 200 is the caller's to keep.
+    let kept = "k".repeat(200);
+    let response = send_raw(
+        app.request(Method::POST, "/v1/customers")
+            .header("x-request-id", &kept)
+            .json(&json!({"email": "kept@example.com"})),
+    )
+    .await;
+    assert_eq!(response.header("x-request-id"), Some(kept.as_str()));
+}
