@@ -7,6 +7,7 @@
 mod cascade_delete;
 mod catch_up;
 mod concurrency;
+mod control_characters;
 mod customers;
 mod customers_api;
 mod dodo;
