@@ -45,6 +45,10 @@ enum Command {
     Serve {
         #[arg(long, env = "BILLSTREAM_ADDR", default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Where callers reach the service (`https://billing.example.com`): the start of every
+        /// URL it hands out. Default: `http://` and the address it listens on.
+        #[arg(long, env = "BILLSTREAM_PUBLIC_URL", value_parser = parse_public_url)]
+        public_url: Option<String>,
     },
     /// Create the database if needed and apply migrations, then exit.
     Migrate,
@@ -139,15 +143,19 @@ async fn run(cli: Cli) -> Result<(), String> {
             .ok()
             .and_then(|a| a.parse().ok())
             .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+        public_url: std::env::var("BILLSTREAM_PUBLIC_URL")
+            .ok()
+            .and_then(|url| parse_public_url(&url).ok()),
     });
     let pool = connect(&cli.database_url, cli.db_pool).await?;
     match command {
-        Command::Serve { addr } => {
+        Command::Serve { addr, public_url } => {
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             tracing::info!(%addr, database = %redacted(&cli.database_url), "billstream serving");
-            server::serve(listener, pool, server::shutdown_signal())
+            let options = server::ServeOptions { public_url };
+            server::serve_with(listener, pool, options, server::shutdown_signal())
                 .await
                 .map_err(|e| format!("server failed: {e}"))
         }
@@ -255,4 +263,19 @@ async fn connect(url: &str, pool_size: u32) -> Result<PgPool, String> {
 fn parse_provider(value: &str) -> Result<Provider, String> {
     Provider::parse(value)
         .ok_or_else(|| format!("unknown provider {value:?}: expected one of sandbox, stripe, dodo"))
+}
+
+/// `--public-url`: an http:// or https:// URL, kept without a trailing slash.
+fn parse_public_url(value: &str) -> Result<String, String> {
+    let url = value.trim().trim_end_matches('/');
+    let rest = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+        .ok_or_else(|| {
+            format!("--public-url must start with http:// or https://, not {value:?}")
+        })?;
+    if rest.is_empty() || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("--public-url {value:?} names no host"));
+    }
+    Ok(url.to_owned())
 }

@@ -7,6 +7,14 @@ use tokio::net::TcpListener;
 
 use crate::router;
 
+/// How the service presents itself.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// The start of every URL the service hands out (`--public-url`); `None` is the address
+    /// the listener is bound to.
+    pub public_url: Option<String>,
+}
+
 /// Serves the app on `listener` until `shutdown` resolves, then finishes the requests in
 /// flight and stops the log's consumers before returning.
 pub async fn serve(
@@ -14,7 +22,21 @@ pub async fn serve(
     pool: PgPool,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = App::new(pool);
+    serve_with(listener, pool, ServeOptions::default(), shutdown).await
+}
+
+/// [`serve`], as `options` say.
+pub async fn serve_with(
+    listener: TcpListener,
+    pool: PgPool,
+    options: ServeOptions,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let public_url = match options.public_url {
+        Some(url) => url,
+        None => format!("http://{}", listener.local_addr()?),
+    };
+    let app = App::new(pool).with_public_url(&public_url);
     app.spawn_idempotency_expiry();
     let (reactions, app) = Reactions::start(app);
     let served = axum::serve(listener, router(app))

@@ -19,6 +19,9 @@ use sqlx::PgPool;
 use crate::command_runner::CommandRunner;
 use crate::key_cache::KeyCache;
 
+/// The public URL of a service whose address nobody configured: the default `serve` address.
+const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
+
 /// How many customers' locks can be held at once per process; more wait for one to end.
 const LOCK_CONNECTIONS: u32 = 4;
 
@@ -39,6 +42,9 @@ pub struct App {
     pub(crate) lock_connections: PgPool,
     /// The `portal_overview` consumer of this process, nudged by portal reads.
     pub(crate) portal: CatchUpRunner,
+    /// Where callers reach this service: the start of every URL it hands out (portal links,
+    /// confirm URLs), never the request's `Host` header, which the caller controls.
+    public_url: Arc<str>,
 }
 
 impl App {
@@ -87,7 +93,21 @@ impl App {
             pool,
             keys: KeyCache::default(),
             portal: CatchUpRunner::default(),
+            public_url: Arc::from(DEFAULT_PUBLIC_URL),
         }
+    }
+
+    /// The app handing out URLs that start with `public_url` (without a trailing slash).
+    pub fn with_public_url(self, public_url: &str) -> Self {
+        Self {
+            public_url: Arc::from(public_url.trim_end_matches('/')),
+            ..self
+        }
+    }
+
+    /// The start of every URL the service hands out.
+    pub fn public_url(&self) -> &str {
+        &self.public_url
     }
 
     /// The app with the process's running `portal_overview` consumer to nudge.

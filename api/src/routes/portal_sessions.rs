@@ -3,8 +3,7 @@
 
 use app::App;
 use axum::extract::State;
-use axum::http::header::HOST;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -41,17 +40,12 @@ pub struct SessionEnvelope {
 pub async fn create_session(
     State(app): State<App>,
     Caller(principal): Caller,
-    headers: HeaderMap,
     JsonBody(request): JsonBody<CreateSessionRequest>,
 ) -> Result<(StatusCode, Json<SessionEnvelope>), ApiError> {
     let session = app
         .create_portal_session(&principal, request.external_customer_id.as_deref())
         .await?;
-    let host = headers
-        .get(HOST)
-        .and_then(|h| h.to_str().ok())
-        .unwrap_or("127.0.0.1:8080");
-    let url = format!("http://{host}/portal?session={}", session.token);
+    let url = format!("{}/portal?session={}", app.public_url(), session.token);
     Ok((
         StatusCode::CREATED,
         Json(SessionEnvelope {

@@ -7,8 +7,7 @@
 use app::setup_intents::{CardInput, StartedSetup};
 use app::App;
 use axum::extract::{Path, State};
-use axum::http::header::HOST;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::payment_method::PaymentMethod;
@@ -122,30 +121,24 @@ pub struct PaymentMethodEnvelope {
 pub async fn create_setup_intent(
     State(app): State<App>,
     Actor(metadata): Actor,
-    headers: HeaderMap,
     JsonBody(request): JsonBody<CreateSetupIntentRequest>,
 ) -> Result<Json<SetupIntentResponse>, ApiError> {
     let started = app
         .create_setup_intent(&metadata, request.external_customer_id.as_deref())
         .await?;
     let response = match started {
-        StartedSetup::Sandbox { intent_id } => {
-            let host = headers
-                .get(HOST)
-                .and_then(|h| h.to_str().ok())
-                .unwrap_or("127.0.0.1:8080");
-            SetupIntentResponse {
-                provider: Provider::Sandbox.as_str(),
-                sandbox: Some(SandboxIntent {
-                    confirm_url: format!(
-                        "http://{host}/v1/customers/portal/setup-intents/{intent_id}/confirm"
-                    ),
-                    intent_id,
-                }),
-                stripe: None,
-                dodo: None,
-            }
-        }
+        StartedSetup::Sandbox { intent_id } => SetupIntentResponse {
+            provider: Provider::Sandbox.as_str(),
+            sandbox: Some(SandboxIntent {
+                confirm_url: format!(
+                    "{}/v1/customers/portal/setup-intents/{intent_id}/confirm",
+                    app.public_url()
+                ),
+                intent_id,
+            }),
+            stripe: None,
+            dodo: None,
+        },
         StartedSetup::Stripe {
             intent_id,
             client_secret,

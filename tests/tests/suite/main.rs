@@ -21,6 +21,7 @@ mod openapi;
 mod organizations;
 mod plans;
 mod portal;
+mod public_url;
 mod rebuild;
 mod rebuild_billing;
 mod restart;
