@@ -2,11 +2,7 @@
 //! wherever a request carries strings — path, query, JSON body — with a 400 before anything
 //! reads them, so no input can reach the database as a value it cannot store.
 
-use axum::extract::Request;
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
-
-use crate::error::ApiError;
+use axum::http::Uri;
 
 pub const IN_URL: &str = "The URL must not contain control characters";
 pub const IN_BODY: &str = "Strings in the request body must not contain control characters";
@@ -53,13 +49,9 @@ pub fn in_json_strings(json: &[u8]) -> bool {
     false
 }
 
-/// Middleware: a path or query with a control character is a 400.
-pub async fn refuse_in_url(request: Request, next: Next) -> Response {
-    let uri = request.uri();
-    if in_url_text(uri.path()) || uri.query().is_some_and(in_url_text) {
-        return ApiError::bad_request(IN_URL).into_response();
-    }
-    next.run(request).await
+/// Whether the path or the query of `uri` holds a control character.
+pub fn in_url(uri: &Uri) -> bool {
+    in_url_text(uri.path()) || uri.query().is_some_and(in_url_text)
 }
 
 #[cfg(test)]
