@@ -1,10 +1,12 @@
 //! Control characters (NUL above all: PostgreSQL's text and jsonb cannot hold it) are refused
-//! wherever a request carries strings — path, query, JSON body — with a 400 before anything
-//! reads them, so no input can reach the database as a value it cannot store.
+//! wherever a request carries free strings — the query, JSON bodies — with a 400 before anything
+//! reads them, so no input can reach the database as a value it cannot store. Path parameters
+//! are ids, which their parsers refuse with the resource's own message (a webhook's merchant id
+//! and a sandbox intent's id are checked by their use-cases).
 
 use axum::http::Uri;
 
-pub const IN_URL: &str = "The URL must not contain control characters";
+pub const IN_QUERY: &str = "Query parameters must not contain control characters";
 pub const IN_BODY: &str = "Strings in the request body must not contain control characters";
 
 /// Whether `text` holds a control character, raw or percent-encoded (`%00`–`%1F`, `%7F`).
@@ -49,9 +51,9 @@ pub fn in_json_strings(json: &[u8]) -> bool {
     false
 }
 
-/// Whether the path or the query of `uri` holds a control character.
-pub fn in_url(uri: &Uri) -> bool {
-    in_url_text(uri.path()) || uri.query().is_some_and(in_url_text)
+/// Whether the query of `uri` holds a control character.
+pub fn in_query(uri: &Uri) -> bool {
+    uri.query().is_some_and(in_url_text)
 }
 
 #[cfg(test)]

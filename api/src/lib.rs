@@ -66,12 +66,12 @@ pub fn router(app: AppState) -> Router {
 }
 
 /// Before anything else looks at a request: an unusable request id is dropped (the id layer
-/// then assigns one), and a URL with a control character is refused. One middleware for both,
+/// then assigns one), and a query with a control character is refused. One middleware for both,
 /// since every request pays for each layer.
 async fn screen_request(mut request: Request) -> Result<Request, Response> {
     request_ids::drop_unusable(request.headers_mut());
-    if control_characters::in_url(request.uri()) {
-        return Err(ApiError::bad_request(control_characters::IN_URL).into_response());
+    if control_characters::in_query(request.uri()) {
+        return Err(ApiError::bad_request(control_characters::IN_QUERY).into_response());
     }
     Ok(request)
 }

@@ -54,10 +54,16 @@ impl App {
         body: &[u8],
         request_id: Option<String>,
     ) -> Result<Received, AppError> {
+        let unknown = || refused("unknown_merchant", "Unknown merchant");
+        // A control character is in no merchant's id (and PostgreSQL could not even compare a
+        // NUL): such a URL names no merchant.
+        if merchant_id.chars().any(char::is_control) {
+            return Err(unknown());
+        }
         let settings = self
             .merchant_settings(merchant_id)
             .await?
-            .ok_or_else(|| refused("unknown_merchant", "Unknown merchant"))?;
+            .ok_or_else(unknown)?;
         let not_configured = || {
             refused(
                 "provider_not_configured",

@@ -224,6 +224,9 @@ impl App {
     ) -> Result<PaymentMethod, AppError> {
         let (number, exp_month, exp_year) = card_fields(&card)?;
         let principal = &metadata.principal;
+        if intent_id.chars().any(char::is_control) {
+            return Err(AppError::not_found(INTENT_NOT_FOUND));
+        }
         let intent = sandbox_intents::find(&self.pool, intent_id)
             .await?
             // Another tenant's intent, or another customer's for a session: not theirs to know.
