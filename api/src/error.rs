@@ -56,6 +56,7 @@ impl ApiError {
                 ("unsupported_media_type", "Request body must be JSON")
             }
             StatusCode::REQUEST_TIMEOUT => ("timeout", "Request timed out"),
+            StatusCode::TOO_MANY_REQUESTS => ("rate_limited", "Too many requests"),
             s if s.is_server_error() => ("internal_error", "Internal server error"),
             _ => ("invalid_request", "Bad request"),
         };

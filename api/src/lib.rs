@@ -9,6 +9,7 @@ pub mod auth;
 pub mod control_characters;
 pub mod error;
 pub mod extract;
+pub mod failed_auth;
 pub mod idempotency;
 pub mod openapi;
 pub mod progress;
@@ -41,7 +42,13 @@ pub fn router(app: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static(request_ids::HEADER);
     Router::new()
         .merge(routes::public())
-        .merge(routes::v1(app.clone()))
+        .merge(routes::v1(
+            app.clone(),
+            auth::Gate {
+                app: app.clone(),
+                failed: failed_auth::FailedAuth::default(),
+            },
+        ))
         .fallback(|| async { ApiError::for_status(StatusCode::NOT_FOUND) })
         .method_not_allowed_fallback(|| async {
             ApiError::for_status(StatusCode::METHOD_NOT_ALLOWED)

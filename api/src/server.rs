@@ -39,7 +39,9 @@ pub async fn serve_with(
     let app = App::new(pool).with_public_url(&public_url);
     app.spawn_idempotency_expiry();
     let (reactions, app) = Reactions::start(app);
-    let served = axum::serve(listener, router(app))
+    // Connections carry their peer's address, which failed authentication is counted by.
+    let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let served = axum::serve(listener, service)
         .with_graceful_shutdown(shutdown)
         .await;
     reactions.stop().await;

@@ -19,7 +19,7 @@ use axum::Router;
 use crate::{auth, idempotency, openapi};
 
 /// The `/v1` API: authenticated by secret key, POST and DELETE made idempotent by key.
-pub fn v1(state: AppState) -> Router<AppState> {
+pub fn v1(state: AppState, gate: auth::Gate) -> Router<AppState> {
     Router::new()
         .route(
             "/v1/customers",
@@ -63,14 +63,14 @@ pub fn v1(state: AppState) -> Router<AppState> {
             idempotency::replay_by_key,
         ))
         .route_layer(middleware::from_fn_with_state(
-            state.clone(),
+            gate.clone(),
             auth::require_secret_key,
         ))
-        .merge(portal(state))
+        .merge(portal(state, gate))
 }
 
 /// The customer-portal routes: a secret key, or a portal session token for one customer.
-fn portal(state: AppState) -> Router<AppState> {
+fn portal(state: AppState, gate: auth::Gate) -> Router<AppState> {
     Router::new()
         .route("/v1/customers/portal/overview", get(portal::overview))
         .route(
@@ -102,7 +102,7 @@ fn portal(state: AppState) -> Router<AppState> {
             idempotency::replay_by_key,
         ))
         .route_layer(middleware::from_fn_with_state(
-            state,
+            gate,
             auth::require_key_or_session,
         ))
 }

@@ -14,6 +14,7 @@ mod dodo;
 mod errors;
 mod events_api;
 mod events_metadata;
+mod failed_auth;
 mod feed;
 mod health;
 mod idempotency;
