@@ -120,8 +120,15 @@ pub async fn get_subscription(
     answer(app.subscription(&principal, &id).await?)
 }
 
+/// A cancel takes no fields; its body may be empty or `{}`, and like every POST body it must
+/// be JSON of at most 1 MiB naming no unknown field.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CancelSubscriptionRequest {}
+
 /// Cancel a subscription at once; its payment method is free to be removed afterwards.
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/cancel", tag = "subscriptions",
+    request_body(content = Option<CancelSubscriptionRequest>, description = "Empty, or `{}`"),
     params(("id" = String, Path, description = "Subscription ID"),
         ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
     responses((status = 200, body = SubscriptionEnvelope), (status = 400, body = crate::responses::ErrorBody),
@@ -131,6 +138,7 @@ pub async fn cancel_subscription(
     State(app): State<App>,
     Actor(metadata): Actor,
     Path(id): Path<String>,
+    JsonBody(_): JsonBody<CancelSubscriptionRequest>,
 ) -> Result<Json<SubscriptionEnvelope>, ApiError> {
     answer(app.cancel_subscription(&metadata, &id).await?)
 }

@@ -450,3 +450,37 @@ async fn a_retried_start_with_the_same_idempotency_key_answers_the_first_subscri
     assert_eq!(second, first, "the retry replays, it does not 409");
     assert_eq!(live_subscriptions(&app, &customer).await.len(), 1);
 }
+
+#[tokio::test]
+async fn a_cancel_validates_its_body_like_every_post() {
+    let app = TestApp::spawn().await;
+    let plan = plan_as(&app, app.test_key()).await;
+    let customer = customer_as(&app, app.test_key()).await;
+    let request = json!({"customerId": customer, "planId": id_of(&plan)});
+    let (_, created) = app.post("/v1/subscriptions", request).await;
+    let id = created["subscription"]["id"].as_str().unwrap().to_owned();
+    let cancel = format!("/v1/subscriptions/{id}/cancel");
+    let big = format!("{{\"x\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    for (body, status) in [
+        ("{".to_owned(), 400),
+        ("{\"reason\": \"unknown field\"}".to_owned(), 400),
+        (big, 413),
+    ] {
+        let response = billstream_tests::send_raw(
+            app.request(Method::POST, &cancel)
+                .header("content-type", "application/json")
+                .body(body.clone()),
+        )
+        .await;
+        assert_eq!(response.status, status, "{}", response.text);
+        assert!(response.json()["error"].is_string(), "{}", response.text);
+    }
+    assert_eq!(
+        live_subscriptions(&app, &customer).await.len(),
+        1,
+        "nothing was canceled"
+    );
+    // No body at all, or `{}`, cancels.
+    let response = billstream_tests::send_raw(app.request(Method::POST, &cancel)).await;
+    assert_eq!(response.status, 200, "{}", response.text);
+}
