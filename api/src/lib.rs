@@ -32,10 +32,14 @@ use axum::Router;
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::error::ApiError;
+
+/// How long a request's body may take to arrive in full.
+pub const BODY_READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 /// The whole application as a router, ready to serve.
 pub fn router(app: AppState) -> Router {
@@ -67,6 +71,8 @@ pub fn router(app: AppState) -> Router {
                     ApiError::internal("Internal server error", "handler panicked").into_response()
                 }))
                 .layer(axum::middleware::map_response(json_errors))
+                // A body must keep arriving: one that stalls is cut off, and its request refused.
+                .layer(RequestBodyTimeoutLayer::new(BODY_READ_TIMEOUT))
                 .layer(DefaultBodyLimit::max(idempotency::MAX_BODY)),
         )
         .with_state(app)

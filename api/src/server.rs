@@ -1,11 +1,36 @@
+//! The server loop: accepts connections (up to a bound), serves each with HTTP/1 under
+//! timeouts, and on shutdown stops accepting, lets requests in flight finish and closes idle
+//! connections. Written on hyper directly because `axum::serve` sets no header-read timeout:
+//! a client that sends half a request line and then nothing held its connection forever.
+
 use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
 
 use app::reactions::Reactions;
 use app::App;
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use projections::database::PgPool;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+use tower::ServiceExt;
 
 use crate::router;
+
+/// Connections served at once; past this, new ones are closed as soon as they are accepted
+/// (the machine's file descriptors and memory are not the attacker's to spend).
+pub const MAX_CONNECTIONS: usize = 2048;
+/// A request's head (line and headers) must arrive within this, counted from when the server
+/// starts waiting for it: half-sent requests and silent connections are closed.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long shutdown waits for connections to finish before it lets them go.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 /// How the service presents itself.
 #[derive(Debug, Clone, Default)]
@@ -39,13 +64,88 @@ pub async fn serve_with(
     let app = App::new(pool).with_public_url(&public_url);
     app.spawn_idempotency_expiry();
     let (reactions, app) = Reactions::start(app);
-    // Connections carry their peer's address, which failed authentication is counted by.
-    let service = router(app).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let served = axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown)
-        .await;
+    let router = router(app);
+
+    // HTTP/1 only: telling HTTP/2's preface apart means reading before any timeout is armed,
+    // and a client that connects and says nothing would be held forever.
+    let mut builder = Builder::new(TokioExecutor::new()).http1_only();
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT);
+    let builder = Arc::new(builder);
+    let graceful = GracefulShutdown::new();
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "too many connections: closing a new one");
+            drop(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let builder = builder.clone();
+        let router = router.clone();
+        let graceful_watcher = graceful.watcher();
+        tokio::spawn(async move {
+            // hyper arms its header timeout once a request has begun: a client that connects
+            // and never sends a byte is closed here instead.
+            let mut first = [0u8; 1];
+            let peeked = tokio::time::timeout(HEADER_READ_TIMEOUT, stream.peek(&mut first)).await;
+            if !matches!(peeked, Ok(Ok(n)) if n > 0) {
+                drop(slot);
+                return;
+            }
+            serve_connection(stream, peer, router, &builder, graceful_watcher).await;
+            drop(slot);
+        });
+    }
+
+    drop(listener);
+    tracing::info!("shutting down: finishing requests in flight");
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the grace period: letting them go");
+    }
     reactions.stop().await;
-    served
+    Ok(())
+}
+
+/// Serves one connection to its end: each request carries its peer's address, which failed
+/// authentication is counted by.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: axum::Router,
+    builder: &Builder<TokioExecutor>,
+    graceful: hyper_util::server::graceful::Watcher,
+) {
+    let service = router.map_request(move |mut request: hyper::Request<Incoming>| {
+        request
+            .extensions_mut()
+            .insert(ConnectInfo::<SocketAddr>(peer));
+        request
+    });
+    let connection = builder
+        .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+    if let Err(e) = graceful.watch(connection.into_owned()).await {
+        tracing::debug!(error = %e, %peer, "connection ended with an error");
+    }
 }
 
 /// Resolves on SIGTERM or Ctrl-C.
@@ -68,5 +168,4 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = terminate => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
 }

@@ -27,6 +27,7 @@ mod rebuild;
 mod rebuild_billing;
 mod restart;
 mod sandbox_cards;
+mod slow_clients;
 mod snapshots;
 mod stripe;
 mod subscriptions;
