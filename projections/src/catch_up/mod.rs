@@ -133,19 +133,7 @@ pub async fn step(
         transaction_id: last.transaction_text.clone(),
         position: last.event.position,
     };
-    // Projections read events as the current version; the log keeps what was written.
-    let events: Vec<StoredEvent> = rows
-        .into_iter()
-        .map(|row| {
-            let mut event = row.event;
-            event.payload = domain::upcast::upcast_payload(
-                &event.event_type,
-                &event.event_version,
-                std::mem::take(&mut event.payload),
-            );
-            event
-        })
-        .collect();
+    let events = current_versions(rows.into_iter().map(|row| row.event));
 
     let mut tx = Connection::begin(&mut *connection).await?;
     // Applying does lock: whoever else might apply (a rebuild's swap) waits, and if the
@@ -361,4 +349,43 @@ pub async fn standing(pool: &PgPool, name: &str) -> Result<(i64, i64), sqlx::Err
     .bind(name)
     .fetch_one(pool)
     .await
+}
+
+/// Events as consumers read them: at their current version (the log keeps what was written).
+fn current_versions(events: impl Iterator<Item = StoredEvent>) -> Vec<StoredEvent> {
+    events
+        .map(|mut event| {
+            event.payload = domain::upcast::upcast_payload(
+                &event.event_type,
+                &event.event_version,
+                std::mem::take(&mut event.payload),
+            );
+            event
+        })
+        .collect()
+}
+
+/// The events of `tenant` that consumer `name` has not applied yet and that have committed,
+/// settled or not (a transaction still running elsewhere on the server holds the consumer
+/// back, not them), in commit order: what a read that cannot wait for the consumer folds
+/// itself, on `connection`, at the checkpoint it reads there.
+pub async fn pending_for_tenant(
+    connection: &mut PgConnection,
+    name: &str,
+    tenant: &str,
+) -> Result<Vec<StoredEvent>, CatchUpError> {
+    let from = checkpoint(connection, name).await?;
+    let events: Vec<StoredEvent> = sqlx::query_as(
+        "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
+                payload, metadata, recorded_at \
+         FROM events \
+         WHERE tenant = $3 AND (transaction_id, position) > ($1::xid8, $2) \
+         ORDER BY events.transaction_id, events.position",
+    )
+    .bind(&from.transaction_id)
+    .bind(from.position)
+    .bind(tenant)
+    .fetch_all(&mut *connection)
+    .await?;
+    Ok(current_versions(events.into_iter()))
 }

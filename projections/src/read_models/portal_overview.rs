@@ -167,6 +167,38 @@ impl PortalOverviewProjection {
         Self { name, table }
     }
 
+    /// The overview as it is with every committed event of the tenant applied, for when the
+    /// live projection is behind and the caller cannot wait for it (a long transaction
+    /// elsewhere on the server holds its runner back). The tenant's pending events are applied
+    /// by the projection's own code, in a transaction that is then rolled back: nothing is
+    /// written, and the answer is what the runner will write.
+    pub async fn read_with_pending(
+        pool: &PgPool,
+        tenant: &Tenant,
+        customer: &PortalLookup<'_>,
+    ) -> Result<Option<PortalOverview>, CatchUpError> {
+        let live = Self::default();
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT set_config('enable_seqscan', 'off', true)")
+            .execute(&mut *tx)
+            .await?;
+        let pending = catch_up::pending_for_tenant(&mut tx, live.name, &tenant.key()).await?;
+        live.apply(&pending, &mut tx).await?;
+        let (column, value) = match customer {
+            PortalLookup::Id(id) => ("customer_id", *id),
+            PortalLookup::ExternalId(id) => ("external_customer_id", *id),
+        };
+        let document: Option<sqlx::types::Json<PortalOverview>> = sqlx::query_scalar(&format!(
+            "SELECT document FROM {TABLE} WHERE tenant = $1 AND {column} = $2"
+        ))
+        .bind(tenant.key())
+        .bind(value)
+        .fetch_optional(&mut *tx)
+        .await?;
+        tx.rollback().await?;
+        Ok(document.map(|d| d.0))
+    }
+
     /// In one round trip: the overview of the tenant's live customer that `customer` names,
     /// and whether events of the tenant have committed that the projection has not applied
     /// yet (then the caller waits and asks again, to see its own writes).

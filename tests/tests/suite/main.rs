@@ -22,6 +22,7 @@ mod openapi;
 mod organizations;
 mod plans;
 mod portal;
+mod portal_freshness;
 mod public_url;
 mod rebuild;
 mod rebuild_billing;
