@@ -8,6 +8,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::{Aggregate, AggregateError};
 use domain::customer::{Customer, CustomerCommand, CustomerError, DetailField};
 use domain::id::{CustomerId, SubscriptionId};
+use futures::Stream;
 use projections::read_models::customer_list::{
     CustomerFilter, CustomerListProjection, CustomerListView,
 };
@@ -117,6 +118,35 @@ pub fn customer_view(customer: Customer) -> Option<CustomerListView> {
         updated_at: customer.updated_at?,
         deleted_at: customer.deleted_at,
     })
+}
+
+/// Customers per page of a streamed list.
+const STREAM_PAGE: i64 = 1000;
+
+/// Refuses a list query the read model cannot answer as asked.
+fn check_query(query: &CustomerQuery) -> Result<(), AppError> {
+    if let Some(limit) = query.limit {
+        if !(1..=1000).contains(&limit) {
+            return Err(AppError::invalid("limit must be between 1 and 1000"));
+        }
+    }
+    if let Some(after) = &query.starting_after {
+        parse_id::<CustomerId>(after)?;
+    }
+    for (name, value) in [
+        ("email", &query.email),
+        ("externalCustomerId", &query.external_customer_id),
+    ] {
+        if value
+            .as_deref()
+            .is_some_and(|v| v.chars().any(char::is_control))
+        {
+            return Err(AppError::invalid(format!(
+                "{name} must not contain control characters"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The operation a command error happened in: the seed words some errors per operation.
@@ -249,27 +279,7 @@ impl App {
         principal: &Principal,
         query: CustomerQuery,
     ) -> Result<(Vec<ListedCustomer>, bool), AppError> {
-        if let Some(limit) = query.limit {
-            if !(1..=1000).contains(&limit) {
-                return Err(AppError::invalid("limit must be between 1 and 1000"));
-            }
-        }
-        if let Some(after) = &query.starting_after {
-            parse_id::<CustomerId>(after)?;
-        }
-        for (name, value) in [
-            ("email", &query.email),
-            ("externalCustomerId", &query.external_customer_id),
-        ] {
-            if value
-                .as_deref()
-                .is_some_and(|v| v.chars().any(char::is_control))
-            {
-                return Err(AppError::invalid(format!(
-                    "{name} must not contain control characters"
-                )));
-            }
-        }
+        check_query(&query)?;
         let filter = CustomerFilter {
             email: query.email,
             external_customer_id: query.external_customer_id,
@@ -277,8 +287,63 @@ impl App {
             limit: query.limit,
         };
         let page = CustomerListProjection::list(&self.pool, &principal.tenant, &filter).await?;
-        let mut memberships: HashMap<String, MembershipView> = if query.include_payment_data {
-            let ids: Vec<String> = page.customers.iter().map(|c| c.id.to_string()).collect();
+        let customers = self
+            .with_memberships(principal, page.customers, query.include_payment_data)
+            .await?;
+        Ok((customers, page.has_more))
+    }
+
+    /// Every live customer of the tenant the query names (its `limit` is ignored), as a
+    /// stream of pages read one after another by id (keyset), so that a list of any length
+    /// holds one page in memory. Each page is read as of its own query: a customer created or
+    /// deleted while the list is read may or may not be in it, and no customer that exists
+    /// throughout is missed or repeated.
+    pub fn stream_customers(
+        &self,
+        principal: &Principal,
+        query: CustomerQuery,
+    ) -> Result<impl Stream<Item = Result<Vec<ListedCustomer>, AppError>> + Send + 'static, AppError>
+    {
+        check_query(&query)?;
+        let app = self.clone();
+        let principal = principal.clone();
+        let first = CustomerFilter {
+            email: query.email,
+            external_customer_id: query.external_customer_id,
+            starting_after: query.starting_after,
+            limit: Some(STREAM_PAGE),
+        };
+        let with_payment_data = query.include_payment_data;
+        Ok(futures::stream::try_unfold(Some(first), move |filter| {
+            let app = app.clone();
+            let principal = principal.clone();
+            async move {
+                let Some(mut filter) = filter else {
+                    return Ok(None);
+                };
+                let page =
+                    CustomerListProjection::list(&app.pool, &principal.tenant, &filter).await?;
+                let next = page.has_more.then(|| {
+                    filter.starting_after = page.customers.last().map(|c| c.id.to_string());
+                    filter
+                });
+                let customers = app
+                    .with_memberships(&principal, page.customers, with_payment_data)
+                    .await?;
+                Ok(Some((customers, next)))
+            }
+        }))
+    }
+
+    /// The page's customers, each with its organization membership when asked for.
+    async fn with_memberships(
+        &self,
+        principal: &Principal,
+        customers: Vec<CustomerListView>,
+        with_payment_data: bool,
+    ) -> Result<Vec<ListedCustomer>, AppError> {
+        let mut memberships: HashMap<String, MembershipView> = if with_payment_data {
+            let ids: Vec<String> = customers.iter().map(|c| c.id.to_string()).collect();
             OrganizationListProjection::memberships(&self.pool, &principal.tenant, &ids)
                 .await?
                 .into_iter()
@@ -287,15 +352,13 @@ impl App {
         } else {
             HashMap::new()
         };
-        let customers = page
-            .customers
+        Ok(customers
             .into_iter()
             .map(|customer| ListedCustomer {
                 membership: memberships.remove(customer.id.as_str()),
                 customer,
             })
-            .collect();
-        Ok((customers, page.has_more))
+            .collect())
     }
 
     /// Soft-deletes a customer: it disappears from every query, its history stays. A customer

@@ -1,13 +1,23 @@
 //! The Customers API of the seed: list, get, create, update, soft-delete.
 
-use app::customers::{CustomerChanges, CustomerFields, CustomerQuery, NewCustomer};
+use app::customers::{
+    CustomerChanges, CustomerFields, CustomerQuery, ListedCustomer as AppListedCustomer,
+    NewCustomer,
+};
 use app::App;
+use app::AppError;
+use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
+use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
+use futures::{Stream, StreamExt};
 use projections::read_models::customer_list::CustomerListView;
 use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
@@ -207,41 +217,95 @@ pub async fn list_customers(
     State(app): State<App>,
     Caller(principal): Caller,
     QueryParams(query): QueryParams<ListCustomersQuery>,
-) -> Result<Json<CustomerListEnvelope>, ApiError> {
+) -> Result<Response, ApiError> {
+    let with_payment_data = query.include_payment_data.unwrap_or(false);
+    let whole = query.limit.is_none();
     let query = CustomerQuery {
         limit: query.limit,
         starting_after: query.starting_after,
         email: query.email,
         external_customer_id: query.external_customer_id,
-        include_payment_data: query.include_payment_data.unwrap_or(false),
+        include_payment_data: with_payment_data,
     };
-    let with_payment_data = query.include_payment_data;
+    if whole {
+        // The seed's "get all customers": streamed a page at a time, so a list of any length
+        // costs the server one page of memory.
+        let pages = app.stream_customers(&principal, query)?;
+        return Ok(streamed_list(pages, with_payment_data));
+    }
     let (listed, has_more) = app.list_customers(&principal, query).await?;
     let customers = listed
         .into_iter()
-        .map(|listed| {
-            let customer = CustomerBody::from(listed.customer);
-            if !with_payment_data {
-                return ListedCustomer::Basic(customer);
-            }
-            let membership = listed.membership;
-            // Payments arrive with a later capability; until then every customer has none.
-            ListedCustomer::WithPaymentData(CustomerWithPaymentData {
-                customer,
-                customer_organization_id: membership
-                    .as_ref()
-                    .map(|m| m.organization_id.to_string()),
-                org_role: membership.map(|m| m.role),
-                total_payments_cents: 0,
-                payment_count: 0,
-                currency: None,
-            })
-        })
+        .map(|listed| ListedCustomer::new(listed, with_payment_data))
         .collect();
     Ok(Json(CustomerListEnvelope {
         customers,
         has_more,
-    }))
+    })
+    .into_response())
+}
+
+/// `{"customers":[…],"hasMore":false}`, written as the pages arrive. A failure after the first
+/// bytes can only cut the body short (the status is sent): the client sees invalid JSON, and
+/// the log says why.
+fn streamed_list(
+    pages: impl Stream<Item = Result<Vec<AppListedCustomer>, AppError>> + Send + 'static,
+    with_payment_data: bool,
+) -> Response {
+    let listed_any = Arc::new(AtomicBool::new(false));
+    let items = {
+        let listed_any = listed_any.clone();
+        pages.map(move |page| {
+            let page =
+                page.inspect_err(|e| tracing::error!(error = %e, "a streamed list failed"))?;
+            let mut chunk = Vec::new();
+            for listed in page {
+                let separator = if listed_any.swap(true, Ordering::Relaxed) {
+                    b','
+                } else {
+                    b'['
+                };
+                chunk.push(separator);
+                serde_json::to_writer(&mut chunk, &ListedCustomer::new(listed, with_payment_data))
+                    .map_err(|e| AppError::internal("Internal server error", e))?;
+            }
+            Ok::<_, AppError>(Bytes::from(chunk))
+        })
+    };
+    // Runs after the last page: it knows whether the array was opened.
+    let close = futures::stream::once(async move {
+        let close: &'static [u8] = if listed_any.load(Ordering::Relaxed) {
+            b"],\"hasMore\":false}"
+        } else {
+            b"[],\"hasMore\":false}"
+        };
+        Ok(Bytes::from_static(close))
+    });
+    let open = futures::stream::once(async { Ok(Bytes::from_static(b"{\"customers\":")) });
+    (
+        [(CONTENT_TYPE, "application/json")],
+        Body::from_stream(open.chain(items).chain(close)),
+    )
+        .into_response()
+}
+
+impl ListedCustomer {
+    fn new(listed: AppListedCustomer, with_payment_data: bool) -> Self {
+        let customer = CustomerBody::from(listed.customer);
+        if !with_payment_data {
+            return ListedCustomer::Basic(customer);
+        }
+        let membership = listed.membership;
+        // Payments arrive with a later capability; until then every customer has none.
+        ListedCustomer::WithPaymentData(CustomerWithPaymentData {
+            customer,
+            customer_organization_id: membership.as_ref().map(|m| m.organization_id.to_string()),
+            org_role: membership.map(|m| m.role),
+            total_payments_cents: 0,
+            payment_count: 0,
+            currency: None,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
