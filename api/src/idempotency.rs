@@ -52,6 +52,27 @@ async fn run_once(
         parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or(""),
         &body,
     );
+    // From the claim on, the keyed request runs to its end on a task of its own, detached
+    // from the connection: a client that hangs up (or times out) mid-request cancels nothing,
+    // and the response is stored for its retry. Cancelled after its claim, the request would
+    // have left its key held, its effects perhaps committed, and the retry would have been
+    // turned away, then (a minute later) run again.
+    let request = Request::from_parts(parts, Body::from(body));
+    tokio::spawn(run_claimed(app, scope, key, hash, request, next))
+        .await
+        .map_err(|e| ApiError::internal("Internal server error", e).into_response())?
+}
+
+/// Claims the key, then runs the request and stores its response, or replays the response
+/// stored for it.
+async fn run_claimed(
+    app: App,
+    scope: String,
+    key: String,
+    hash: Vec<u8>,
+    request: Request,
+    next: Next,
+) -> Result<Response, Response> {
     let fail = |e: AppError| ApiError::from(e).into_response();
     match app
         .claim_idempotency_key(&scope, &key, &hash)
@@ -61,8 +82,7 @@ async fn run_once(
         KeyClaim::Replay { status, body } => return Err(replay(status, body)),
         KeyClaim::Run => {}
     }
-
-    let response = next.run(Request::from_parts(parts, Body::from(body))).await;
+    let response = next.run(request).await;
     let (parts, body) = response.into_parts();
     let body = to_bytes(body, usize::MAX)
         .await

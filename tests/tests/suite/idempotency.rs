@@ -288,3 +288,58 @@ async fn two_customers_sessions_with_one_key_get_their_own_responses() {
     assert_eq!(again.header("idempotent-replayed"), Some("true"));
     assert_eq!(again.text, first.text);
 }
+
+/// Sends a keyed POST /v1/plans on a connection of its own and hangs up `after` it was sent,
+/// without reading the answer.
+async fn post_and_hang_up(app: &TestApp, key: &str, body: &str, after: std::time::Duration) {
+    use tokio::io::AsyncWriteExt;
+    let mut stream = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let request = format!(
+        "POST /v1/plans HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Idempotency-Key: {key}\r\nContent-Type: application/json\r\n\
+         Content-Length: {}\r\n\r\n{body}",
+        app.test_key(),
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    tokio::time::sleep(after).await;
+    drop(stream);
+}
+
+#[tokio::test]
+async fn a_request_its_client_hung_up_on_happens_once_and_its_retry_gets_its_answer() {
+    let app = TestApp::spawn().await;
+    let body = json!({
+        "name": "Cut",
+        "currency": "USD",
+        "pricingData": {"components": [{"type": "flat", "amountCents": 100}]}
+    });
+    let text = body.to_string();
+    let cuts = 40;
+    for n in 0..cuts {
+        let after = std::time::Duration::from_micros(200 * (n % 10));
+        post_and_hang_up(&app, &format!("cut-{n}"), &text, after).await;
+    }
+    for n in 0..cuts {
+        let key = format!("cut-{n}");
+        let started = std::time::Instant::now();
+        let retry = loop {
+            let retry = post_with_key(&app, app.test_key(), "/v1/plans", &key, &body).await;
+            let in_flight = retry.status == 409
+                && retry.json()["code"] == "idempotency_key_in_flight"
+                && started.elapsed() < std::time::Duration::from_secs(5);
+            if !in_flight {
+                break retry;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        };
+        assert_eq!(retry.status, 201, "retry of {key}: {}", retry.text);
+    }
+    let (status, plans) = app.get("/v1/plans").await;
+    assert_eq!(status, 200, "{plans}");
+    assert_eq!(
+        plans["plans"].as_array().unwrap().len(),
+        cuts as usize,
+        "one plan per key, whatever the hang-ups"
+    );
+}
