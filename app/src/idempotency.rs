@@ -1,10 +1,17 @@
-//! `Idempotency-Key`: the first response to a key is kept (per tenant, at least 24 hours) and a
-//! retry with the same request gets it back without running again; the same key with a
+//! `Idempotency-Key`: the first response to a key is kept (per caller, at least 24 hours) and
+//! a retry with the same request gets it back without running again; the same key with a
 //! different request is refused. The HTTP layer hashes the request and carries the response;
 //! the rules are here.
+//!
+//! Stored responses hold secrets (a portal session's token, a setup intent's client secret),
+//! so nothing is stored in clear: the key is kept as its SHA-256, and the response is sealed
+//! (ChaCha20-Poly1305) with a key derived from the Idempotency-Key itself, which only the
+//! caller holds. A copy of the table reveals neither.
 
 use std::time::Duration;
 
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
 use projections::tables::idempotency_keys;
 use sha2::{Digest, Sha256};
 
@@ -48,6 +55,40 @@ pub fn check_key(key: &str) -> Result<(), AppError> {
     Ok(())
 }
 
+/// Bytes of the random nonce in front of a sealed response.
+const NONCE_LEN: usize = 12;
+
+/// The key as stored: its SHA-256 in hex, so the table does not hold the caller's key.
+fn stored_key(key: &str) -> String {
+    Sha256::digest(format!("billstream.idempotency-key:{key}"))
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The cipher that seals the responses of `key`: its key is derived from the caller's key.
+fn cipher(key: &str) -> ChaCha20Poly1305 {
+    let derived = Sha256::digest(format!("billstream.idempotency-response:{key}"));
+    ChaCha20Poly1305::new(Key::from_slice(&derived))
+}
+
+fn seal(key: &str, body: &[u8]) -> Result<Vec<u8>, AppError> {
+    let nonce: [u8; NONCE_LEN] = rand::random();
+    let sealed = cipher(key)
+        .encrypt(Nonce::from_slice(&nonce), body)
+        .map_err(|e| AppError::internal("Internal server error", e))?;
+    Ok([nonce.as_slice(), &sealed].concat())
+}
+
+fn open(key: &str, stored: &[u8]) -> Result<Vec<u8>, AppError> {
+    let (nonce, sealed) = stored.split_at_checked(NONCE_LEN).ok_or_else(|| {
+        AppError::internal("Internal server error", "a stored response too short")
+    })?;
+    cipher(key)
+        .decrypt(Nonce::from_slice(nonce), sealed)
+        .map_err(|e| AppError::internal("Internal server error", e))
+}
+
 impl App {
     /// Claims `key` of `scope` for a request with `hash`.
     pub async fn claim_idempotency_key(
@@ -56,10 +97,11 @@ impl App {
         key: &str,
         hash: &[u8],
     ) -> Result<KeyClaim, AppError> {
-        if idempotency_keys::claim(&self.pool, scope, key, hash, ABANDONED_AFTER).await? {
+        let stored_key = stored_key(key);
+        if idempotency_keys::claim(&self.pool, scope, &stored_key, hash, ABANDONED_AFTER).await? {
             return Ok(KeyClaim::Run);
         }
-        let stored = idempotency_keys::stored(&self.pool, scope, key).await?;
+        let stored = idempotency_keys::stored(&self.pool, scope, &stored_key).await?;
         match stored {
             Some(stored) if stored.request_hash != hash => Err(AppError::Conflict {
                 code: "idempotency_key_reused",
@@ -71,7 +113,7 @@ impl App {
                 ..
             }) => Ok(KeyClaim::Replay {
                 status: u16::try_from(status).unwrap_or(200),
-                body,
+                body: open(key, &body)?,
             }),
             _ => Err(AppError::Conflict {
                 code: "idempotency_key_in_flight",
@@ -91,10 +133,13 @@ impl App {
         status: u16,
         body: &[u8],
     ) -> Result<(), AppError> {
+        let stored_key = stored_key(key);
         if (500..600).contains(&status) {
-            idempotency_keys::release(&self.pool, scope, key).await?;
+            idempotency_keys::release(&self.pool, scope, &stored_key).await?;
         } else {
-            idempotency_keys::store_response(&self.pool, scope, key, status, body).await?;
+            let sealed = seal(key, body)?;
+            idempotency_keys::store_response(&self.pool, scope, &stored_key, status, &sealed)
+                .await?;
         }
         Ok(())
     }

@@ -343,3 +343,40 @@ async fn a_request_its_client_hung_up_on_happens_once_and_its_retry_gets_its_ans
         "one plan per key, whatever the hang-ups"
     );
 }
+
+#[tokio::test]
+async fn stored_responses_hold_no_secret_in_clear_and_still_replay() {
+    let app = TestApp::spawn().await;
+    app.create_customer(json!({"email": "sealed@example.com", "externalCustomerId": "ext_sealed"}))
+        .await;
+    let body = json!({"externalCustomerId": "ext_sealed"});
+    let path = "/v1/customers/portal/sessions";
+    let key = "session-key-that-must-not-be-stored";
+    let first = post_with_key(&app, app.test_key(), path, key, &body).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    let token = first.json()["session"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(token.starts_with("ps_"));
+
+    let rows: Vec<(String, Option<Vec<u8>>)> =
+        sqlx::query_as("SELECT key, response_body FROM idempotency_keys")
+            .fetch_all(&app.pool)
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (stored_key, stored_body) = &rows[0];
+    assert!(!stored_key.contains(key), "the key is stored in clear");
+    let stored_body = stored_body.as_deref().expect("a stored response");
+    let contains = |needle: &[u8]| stored_body.windows(needle.len()).any(|w| w == needle);
+    assert!(
+        !contains(token.as_bytes()),
+        "the session token is stored in clear"
+    );
+    assert!(!contains(b"\"session\""), "the response is stored in clear");
+
+    let replay = post_with_key(&app, app.test_key(), path, key, &body).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.text, first.text);
+}
