@@ -37,10 +37,10 @@ async fn run_once(
         .map_err(|_| AppError::invalid("Idempotency-Key must be 1 to 255 visible ASCII characters"))
         .and_then(|key| check_key(key).map(|()| key.to_owned()))
         .map_err(|e| ApiError::from(e).into_response())?;
-    let scope = request
+    let principal = request
         .extensions()
         .get::<Principal>()
-        .map(Principal::idempotency_scope)
+        .cloned()
         .ok_or_else(|| ApiError::unauthorized("Missing API key").into_response())?;
 
     let (parts, body) = request.into_parts();
@@ -58,7 +58,7 @@ async fn run_once(
     // have left its key held, its effects perhaps committed, and the retry would have been
     // turned away, then (a minute later) run again.
     let request = Request::from_parts(parts, Body::from(body));
-    tokio::spawn(run_claimed(app, scope, key, hash, request, next))
+    tokio::spawn(run_claimed(app, principal, key, hash, request, next))
         .await
         .map_err(|e| ApiError::internal("Internal server error", e).into_response())?
 }
@@ -67,7 +67,7 @@ async fn run_once(
 /// stored for it.
 async fn run_claimed(
     app: App,
-    scope: String,
+    principal: Principal,
     key: String,
     hash: Vec<u8>,
     request: Request,
@@ -75,7 +75,7 @@ async fn run_claimed(
 ) -> Result<Response, Response> {
     let fail = |e: AppError| ApiError::from(e).into_response();
     match app
-        .claim_idempotency_key(&scope, &key, &hash)
+        .claim_idempotency_key(&principal, &key, &hash)
         .await
         .map_err(fail)?
     {
@@ -87,7 +87,7 @@ async fn run_claimed(
     let body = to_bytes(body, usize::MAX)
         .await
         .unwrap_or_else(|_| Bytes::new());
-    app.finish_idempotent(&scope, &key, parts.status.as_u16(), &body)
+    app.finish_idempotent(&principal, &key, parts.status.as_u16(), &body)
         .await
         .map_err(fail)?;
     let mut response = Response::from_parts(parts, Body::from(body));

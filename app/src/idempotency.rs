@@ -12,11 +12,13 @@ use std::time::Duration;
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
+use projections::event_store::feed;
 use projections::tables::idempotency_keys;
 use sha2::{Digest, Sha256};
 
 use crate::context::App;
 use crate::error::AppError;
+use crate::principal::Principal;
 
 pub const MAX_KEY_LEN: usize = 255;
 /// A request holding a key this long without finishing is presumed dead (its process was
@@ -90,37 +92,61 @@ fn open(key: &str, stored: &[u8]) -> Result<Vec<u8>, AppError> {
 }
 
 impl App {
-    /// Claims `key` of `scope` for a request with `hash`.
+    /// Claims `key` of the caller for a request with `hash`.
+    ///
+    /// A key whose request never finished (held for over a minute without a response: its
+    /// process died, most likely) is taken over only when the log holds nothing that request
+    /// wrote; when it wrote anything it happened, and it is not run a second time.
     pub async fn claim_idempotency_key(
         &self,
-        scope: &str,
+        principal: &Principal,
         key: &str,
         hash: &[u8],
     ) -> Result<KeyClaim, AppError> {
+        let scope = principal.idempotency_scope();
         let stored_key = stored_key(key);
-        if idempotency_keys::claim(&self.pool, scope, &stored_key, hash, ABANDONED_AFTER).await? {
+        if idempotency_keys::claim_new(&self.pool, &scope, &stored_key, hash).await? {
             return Ok(KeyClaim::Run);
         }
-        let stored = idempotency_keys::stored(&self.pool, scope, &stored_key).await?;
-        match stored {
-            Some(stored) if stored.request_hash != hash => Err(AppError::Conflict {
+        let in_flight = || AppError::Conflict {
+            code: "idempotency_key_in_flight",
+            message: "A request with this Idempotency-Key is still being processed; retry later"
+                .into(),
+        };
+        let Some(stored) = idempotency_keys::stored(&self.pool, &scope, &stored_key).await? else {
+            // Freed meanwhile (its request failed on our side): the caller may simply retry.
+            return Err(in_flight());
+        };
+        if stored.request_hash != hash {
+            return Err(AppError::Conflict {
                 code: "idempotency_key_reused",
                 message: "This Idempotency-Key was already used with a different request".into(),
-            }),
-            Some(idempotency_keys::StoredRequest {
-                status_code: Some(status),
-                response_body: Some(body),
-                ..
-            }) => Ok(KeyClaim::Replay {
+            });
+        }
+        if let (Some(status), Some(body)) = (stored.status_code, &stored.response_body) {
+            return Ok(KeyClaim::Replay {
                 status: u16::try_from(status).unwrap_or(200),
-                body: open(key, &body)?,
-            }),
-            _ => Err(AppError::Conflict {
-                code: "idempotency_key_in_flight",
-                message:
-                    "A request with this Idempotency-Key is still being processed; retry later"
-                        .into(),
-            }),
+                body: open(key, body)?,
+            });
+        }
+        if stored.age_seconds < ABANDONED_AFTER.as_secs_f64() {
+            return Err(in_flight());
+        }
+        if feed::written_with_idempotency_key(&self.pool, &principal.tenant, key).await? {
+            return Err(AppError::Conflict {
+                code: "idempotency_key_outcome_lost",
+                message: "The request with this Idempotency-Key was carried out, but the service \
+                          stopped before it could store the answer; it will not run again. Read \
+                          the resource to see the result."
+                    .into(),
+            });
+        }
+        if idempotency_keys::take_over(&self.pool, &scope, &stored_key, hash, ABANDONED_AFTER)
+            .await?
+        {
+            Ok(KeyClaim::Run)
+        } else {
+            Err(in_flight())
         }
     }
 
@@ -128,17 +154,18 @@ impl App {
     /// not repeat: the key is freed for it. Anything else is kept and replayed.
     pub async fn finish_idempotent(
         &self,
-        scope: &str,
+        principal: &Principal,
         key: &str,
         status: u16,
         body: &[u8],
     ) -> Result<(), AppError> {
+        let scope = principal.idempotency_scope();
         let stored_key = stored_key(key);
         if (500..600).contains(&status) {
-            idempotency_keys::release(&self.pool, scope, &stored_key).await?;
+            idempotency_keys::release(&self.pool, &scope, &stored_key).await?;
         } else {
             let sealed = seal(key, body)?;
-            idempotency_keys::store_response(&self.pool, scope, &stored_key, status, &sealed)
+            idempotency_keys::store_response(&self.pool, &scope, &stored_key, status, &sealed)
                 .await?;
         }
         Ok(())

@@ -100,3 +100,21 @@ pub async fn tenant_feed(
     events.truncate(limit as usize);
     Ok(FeedPage { events, has_more })
 }
+
+/// Whether any event of `tenant` carries Idempotency-Key `key` in its metadata: the request of
+/// that key wrote something.
+pub async fn written_with_idempotency_key(
+    pool: &PgPool,
+    tenant: &Tenant,
+    key: &str,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM events \
+         WHERE tenant = $1 AND (metadata ->> 'idempotencyKey') = $2 \
+           AND (metadata ->> 'idempotencyKey') IS NOT NULL)",
+    )
+    .bind(tenant.key())
+    .bind(key)
+    .fetch_one(pool)
+    .await
+}

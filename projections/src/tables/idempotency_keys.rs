@@ -6,38 +6,57 @@ use std::time::Duration;
 use sqlx::PgPool;
 
 /// A key's row: the request's hash, then the response once there is one.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct StoredRequest {
     pub request_hash: Vec<u8>,
     pub status_code: Option<i32>,
     pub response_body: Option<Vec<u8>>,
+    /// Seconds since the key was claimed.
+    pub age_seconds: f64,
 }
 
-/// Claims `key` for a request with `request_hash`: a new key, or one whose request never
-/// finished (no response after `abandoned_after`) and was the same request. `false` when the
-/// key is held or answered.
-pub async fn claim(
+/// Claims a new `key` for a request with `request_hash`; `false` when the key is known.
+pub async fn claim_new(
+    pool: &PgPool,
+    scope: &str,
+    key: &str,
+    request_hash: &[u8],
+) -> Result<bool, sqlx::Error> {
+    let claimed = sqlx::query(
+        "INSERT INTO idempotency_keys (tenant, key, request_hash) VALUES ($1, $2, $3) \
+         ON CONFLICT (tenant, key) DO NOTHING",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(request_hash)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(claimed == 1)
+}
+
+/// Takes over `key` from a request of the same hash that never finished (no response after
+/// `abandoned_after`); of racing takeovers one wins.
+pub async fn take_over(
     pool: &PgPool,
     scope: &str,
     key: &str,
     request_hash: &[u8],
     abandoned_after: Duration,
 ) -> Result<bool, sqlx::Error> {
-    let claimed: Option<i32> = sqlx::query_scalar(
-        "INSERT INTO idempotency_keys (tenant, key, request_hash) VALUES ($1, $2, $3) \
-         ON CONFLICT (tenant, key) DO UPDATE SET created_at = now() \
-           WHERE idempotency_keys.status_code IS NULL \
-             AND idempotency_keys.request_hash = EXCLUDED.request_hash \
-             AND idempotency_keys.created_at < now() - make_interval(secs => $4) \
-         RETURNING 1",
+    let taken = sqlx::query(
+        "UPDATE idempotency_keys SET created_at = now() \
+         WHERE tenant = $1 AND key = $2 AND request_hash = $3 AND status_code IS NULL \
+           AND created_at < now() - make_interval(secs => $4)",
     )
     .bind(scope)
     .bind(key)
     .bind(request_hash)
     .bind(abandoned_after.as_secs_f64())
-    .fetch_optional(pool)
-    .await?;
-    Ok(claimed.is_some())
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(taken == 1)
 }
 
 pub async fn stored(
@@ -46,8 +65,9 @@ pub async fn stored(
     key: &str,
 ) -> Result<Option<StoredRequest>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT request_hash, status_code, response_body FROM idempotency_keys \
-         WHERE tenant = $1 AND key = $2",
+        "SELECT request_hash, status_code, response_body, \
+                extract(epoch FROM now() - created_at)::float8 AS age_seconds \
+         FROM idempotency_keys WHERE tenant = $1 AND key = $2",
     )
     .bind(scope)
     .bind(key)

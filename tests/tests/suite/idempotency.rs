@@ -380,3 +380,58 @@ async fn stored_responses_hold_no_secret_in_clear_and_still_replay() {
     assert_eq!(replay.header("idempotent-replayed"), Some("true"));
     assert_eq!(replay.text, first.text);
 }
+
+/// What a process killed after its request's effects and before its answer was stored leaves
+/// behind: the key held, no response, claimed over a minute ago.
+async fn as_if_its_process_died(app: &TestApp) {
+    sqlx::query(
+        "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, \
+         created_at = now() - interval '2 minutes'",
+    )
+    .execute(&app.pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_request_whose_process_died_after_its_effects_is_never_run_again() {
+    let app = TestApp::spawn().await;
+    let body = json!({"email": "once@example.com"});
+    let first = post_with_key(&app, app.test_key(), "/v1/customers", "crash-1", &body).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    as_if_its_process_died(&app).await;
+
+    let retry = post_with_key(&app, app.test_key(), "/v1/customers", "crash-1", &body).await;
+    assert_eq!(retry.status, 409, "{}", retry.text);
+    assert_eq!(
+        retry.json()["code"],
+        "idempotency_key_outcome_lost",
+        "{}",
+        retry.text
+    );
+    assert_eq!(app.customer_ids().await.len(), 1, "the create ran once");
+}
+
+#[tokio::test]
+async fn a_request_whose_process_died_before_writing_anything_is_run_by_its_retry() {
+    let app = TestApp::spawn().await;
+    let customer = app
+        .create_customer(json!({"email": "same@example.com", "name": "Same"}))
+        .await;
+    let path = format!("/v1/customers/{}", customer["id"].as_str().unwrap());
+    // An update that changes nothing writes no event.
+    let body = json!({"name": "Same"});
+    let first = post_with_key(&app, app.test_key(), &path, "crash-2", &body).await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    as_if_its_process_died(&app).await;
+
+    let retry = post_with_key(&app, app.test_key(), &path, "crash-2", &body).await;
+    assert_eq!(retry.status, 200, "{}", retry.text);
+    assert_eq!(
+        retry.header("idempotent-replayed"),
+        Some("false"),
+        "it ran again"
+    );
+    let again = post_with_key(&app, app.test_key(), &path, "crash-2", &body).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+}
