@@ -28,10 +28,13 @@ use crate::customers::NOT_FOUND;
 use crate::error::AppError;
 use crate::principal::Principal;
 
-/// How long a portal read waits for its projection to apply writes that committed before it.
-/// Past this the read folds the pending events itself (the runner usually catches up in a few
-/// milliseconds; when it does not, something holds it back and waiting longer will not help).
-const FRESHNESS_WAIT: Duration = Duration::from_millis(250);
+/// How long a portal read waits for its projection to apply writes that committed before it,
+/// while the projection can apply them. Past this the read folds the pending events itself.
+const FRESHNESS_WAIT: Duration = Duration::from_secs(10);
+/// How long it waits when the projection cannot apply them (a transaction older than them is
+/// still running somewhere on the server, and may stay so for long): a moment, in case it is
+/// about to end, then the read folds the pending events itself.
+const HELD_BACK_WAIT: Duration = Duration::from_millis(250);
 
 /// How long a portal session lets its customer in.
 const SESSION_LIFETIME: chrono::Duration = chrono::Duration::hours(1);
@@ -144,9 +147,10 @@ impl App {
             if !read.behind {
                 break read.overview;
             }
-            if started.elapsed() > FRESHNESS_WAIT {
-                // The runner is held back (by a long transaction anywhere on the server, say):
-                // fold the tenant's committed events here instead of waiting for it.
+            let waited = started.elapsed();
+            if (read.held_back && waited > HELD_BACK_WAIT) || waited > FRESHNESS_WAIT {
+                // The runner is held back (by a long transaction anywhere on the server, say),
+                // or slow: fold the tenant's committed events here instead of waiting for it.
                 tracing::info!("portal_overview is behind the log; answering from the log");
                 break PortalOverviewProjection::read_with_pending(
                     &self.pool,

@@ -202,6 +202,18 @@ pub(crate) fn behind_sql(name: &str, tenant: &str) -> String {
     )
 }
 
+/// The SQL condition "events of tenant `tenant` that projection `name` has not applied yet
+/// have committed but not settled": a transaction older than them is still running somewhere
+/// on the server, and until it ends no runner may apply them.
+pub(crate) fn held_back_sql(name: &str, tenant: &str) -> String {
+    format!(
+        "EXISTS (SELECT 1 FROM events e, projection_checkpoints c \
+             WHERE c.name = {name} AND e.tenant = {tenant} \
+               AND (e.transaction_id, e.position) > (c.transaction_id, c.position) \
+               AND e.transaction_id >= pg_snapshot_xmin(pg_current_snapshot()))"
+    )
+}
+
 /// A running catch-up projection in this process, to nudge. The default reaches no runner:
 /// for tools that use the app's state without serving.
 #[derive(Clone, Default)]

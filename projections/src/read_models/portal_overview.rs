@@ -148,10 +148,12 @@ pub enum PortalLookup<'a> {
     ExternalId(&'a str),
 }
 
-/// An overview as read, and whether the projection was behind the tenant's log then.
+/// An overview as read, and whether the projection was behind the tenant's log then, and
+/// held back (behind on events that cannot be applied yet: see [`catch_up`]).
 pub struct FreshRead {
     pub overview: Option<PortalOverview>,
     pub behind: bool,
+    pub held_back: bool,
 }
 
 type StoredRow = (
@@ -211,11 +213,12 @@ impl PortalOverviewProjection {
             PortalLookup::Id(id) => ("customer_id", *id),
             PortalLookup::ExternalId(id) => ("external_customer_id", *id),
         };
-        let (document, behind): (Option<sqlx::types::Json<PortalOverview>>, bool) =
+        let (document, behind, held_back): (Option<sqlx::types::Json<PortalOverview>>, bool, bool) =
             sqlx::query_as(&format!(
                 "SELECT (SELECT document FROM portal_overview \
-                         WHERE tenant = $1 AND {column} = $2), {behind}",
-                behind = catch_up::behind_sql("$3", "$1")
+                         WHERE tenant = $1 AND {column} = $2), {behind}, {held_back}",
+                behind = catch_up::behind_sql("$3", "$1"),
+                held_back = catch_up::held_back_sql("$3", "$1"),
             ))
             .bind(tenant.key())
             .bind(value)
@@ -225,6 +228,7 @@ impl PortalOverviewProjection {
         Ok(FreshRead {
             overview: document.map(|d| d.0),
             behind,
+            held_back,
         })
     }
 

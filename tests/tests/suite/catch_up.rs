@@ -43,6 +43,25 @@ async fn lock_holders(pool: &PgPool) -> i64 {
     .expect("count lock holders")
 }
 
+/// Waits until the live runner has applied every event of the log. A portal read no longer
+/// implies it: when a transaction anywhere on the server (another test's) holds the runner
+/// back, the read answers from the log instead of waiting.
+async fn caught_up(pool: &PgPool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while catch_up::standing(pool, portal_overview::TABLE)
+        .await
+        .unwrap()
+        .1
+        > 0
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "portal_overview never caught up"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
 /// The live table, row by row, in a comparable form.
 async fn portal_rows(pool: &PgPool) -> Vec<(String, String, Option<String>, Value)> {
     sqlx::query_as(
@@ -192,6 +211,7 @@ async fn the_projection_waits_for_a_transaction_still_open_rather_than_skip_it()
     let (status, body) = app.get(&overview_path("later")).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["portal"]["customer"]["id"], later["id"]);
+    caught_up(&app.pool).await;
     let held_document: Value =
         sqlx::query_scalar("SELECT document FROM portal_overview WHERE customer_id = $1")
             .bind(held_id.as_str())
@@ -243,6 +263,7 @@ async fn two_instances_feed_the_projection_one_at_a_time_and_the_survivor_takes_
         .await;
     let (status, body) = second.get(&overview_path("c")).await;
     assert_eq!(status, 200, "{body}");
+    caught_up(&second.pool).await;
     let rows = portal_rows(&second.pool).await;
     assert_eq!(rows.len(), 3, "{rows:?}");
 
@@ -280,6 +301,7 @@ async fn a_rebuilt_overview_equals_the_live_one_and_the_service_reads_on_from_it
     // A read waits for the projection to hold everything acknowledged.
     let (status, _) = app.get(&overview_path("ext0")).await;
     assert_eq!(status, 200);
+    caught_up(&app.pool).await;
     let live = portal_rows(&app.pool).await;
     assert_eq!(live.len(), 24);
 
@@ -305,5 +327,6 @@ async fn a_rebuilt_overview_equals_the_live_one_and_the_service_reads_on_from_it
         .await;
     let (status, body) = app.get(&overview_path("after")).await;
     assert_eq!(status, 200, "{body}");
+    caught_up(&app.pool).await;
     assert_eq!(portal_rows(&app.pool).await.len(), 25);
 }
