@@ -9,7 +9,6 @@
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, SubsecRound, Utc};
-use domain::id::CustomerId;
 use domain::subscription::PlanSnapshot;
 use projections::read_models::customer_list::{
     CustomerFilter, CustomerListProjection, CustomerListView,
@@ -26,7 +25,7 @@ use crate::auth::hash_secret;
 use crate::context::App;
 use crate::customers::NOT_FOUND;
 use crate::error::AppError;
-use crate::principal::Principal;
+use crate::principal::{CommandMetadata, Principal};
 
 /// How long a portal read waits for its projection to apply writes that committed before it,
 /// while the projection can apply them. Past this the read folds the pending events itself.
@@ -115,16 +114,19 @@ impl App {
         customer.ok_or_else(|| AppError::not_found(NOT_FOUND))
     }
 
-    /// The live customer a portal request acts on, by its id.
-    pub async fn portal_customer_id(
+    /// Links one of the portal customer's payment methods to its active subscription (see
+    /// [`App::set_subscription_payment_method`]).
+    pub async fn set_portal_subscription_payment_method(
         &self,
-        principal: &Principal,
+        metadata: &CommandMetadata,
         external_customer_id: Option<&str>,
-    ) -> Result<CustomerId, AppError> {
-        Ok(self
-            .portal_customer(principal, external_customer_id)
-            .await?
-            .id)
+        payment_method_id: Option<&str>,
+    ) -> Result<(), AppError> {
+        let customer = self
+            .portal_customer(&metadata.principal, external_customer_id)
+            .await?;
+        self.set_subscription_payment_method(metadata, &customer.id, payment_method_id)
+            .await
     }
 
     /// The customer's portal overview. One indexed read, repeated only while the projection

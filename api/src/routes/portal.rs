@@ -61,12 +61,9 @@ pub async fn set_subscription_payment_method(
     Actor(metadata): Actor,
     JsonBody(request): JsonBody<SetSubscriptionPaymentMethodRequest>,
 ) -> Result<Json<Success>, ApiError> {
-    let customer_id = app
-        .portal_customer_id(&metadata.principal, request.external_customer_id.as_deref())
-        .await?;
-    app.set_subscription_payment_method(
+    app.set_portal_subscription_payment_method(
         &metadata,
-        &customer_id,
+        request.external_customer_id.as_deref(),
         request.payment_method_id.as_deref(),
     )
     .await?;
