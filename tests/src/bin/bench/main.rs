@@ -249,6 +249,11 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         });
     }
 
+    // What keeping portal_overview current leaves behind after the creates: the events its
+    // catch-up had yet to apply when the last round ended, and the time and this process's CPU
+    // (the server runs in it) until it had applied them.
+    let catch_up_left = catch_up_after(&raw_pool).await;
+
     // The rows the get phases read: as many on each side.
     eprintln!("pre-creating {} customers and rows ...", args.customers);
     let http_ids: Vec<String> = stream::iter(0..args.customers)
@@ -417,6 +422,22 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     println!(
         "| rebuild | {rebuild_rate:.0} | {raw_rate:.0} | {rebuild_ratio:.2}{} | {REBUILD_TARGET:.2} |",
         if rebuild_ratio >= REBUILD_TARGET { "" } else { " BELOW TARGET" }
+    );
+    println!();
+    println!(
+        "| after the create phase | portal_overview events still to apply | caught up in | bench process CPU meanwhile |"
+    );
+    println!("|---|---:|---:|---:|");
+    println!(
+        "| catch-up | {} | {:.2} s | {:.2} s |",
+        catch_up_left.events,
+        catch_up_left.took.as_secs_f64(),
+        catch_up_left.cpu.as_secs_f64()
+    );
+    println!();
+    println!(
+        "peak resident memory of the bench process (server and load generator): {:.0} MB",
+        peak_resident_bytes() as f64 / 1e6
     );
     println!();
     println!("| phase | ok | errors | bench process share of busy CPU | machine CPU busy |");
@@ -624,6 +645,57 @@ async fn quiet_autovacuum(pool: &PgPool) {
 }
 
 /// Starts a phase on settled tables (see [`WRITTEN_TABLES`]).
+/// What the portal's catch-up had left to do when a phase ended.
+struct CatchUpLeft {
+    events: i64,
+    took: Duration,
+    cpu: Duration,
+}
+
+/// This process's CPU time so far (user and system), from `/proc/self/stat`.
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at its closing parenthesis;
+    // utime and stime are the 14th and 15th fields, in clock ticks (100 a second here).
+    let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 = [11, 12]
+        .iter()
+        .filter_map(|i| fields.get(*i).and_then(|f| f.parse::<u64>().ok()))
+        .sum();
+    Duration::from_millis(ticks * 10)
+}
+
+/// The most memory this process has held resident (`VmHWM`), in bytes.
+fn peak_resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map_or(0, |kib| kib * 1024)
+}
+
+async fn catch_up_after(pool: &PgPool) -> CatchUpLeft {
+    let lag = |pool: PgPool| async move {
+        projections::catch_up::standing(&pool, "portal_overview")
+            .await
+            .map_or(0, |(_, lag)| lag)
+    };
+    let events = lag(pool.clone()).await;
+    let started = Instant::now();
+    let cpu = process_cpu();
+    while lag(pool.clone()).await > 0 && started.elapsed() < Duration::from_secs(300) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    CatchUpLeft {
+        events,
+        took: started.elapsed(),
+        cpu: process_cpu().saturating_sub(cpu),
+    }
+}
+
 async fn checkpoint(pool: &PgPool) {
     for table in WRITTEN_TABLES {
         let _ = sqlx::query(&format!("VACUUM ANALYZE {table}"))
