@@ -6,7 +6,6 @@ use app::merchants::{Provider, ProviderSettings, StripeSettings};
 use app::provider_events::Received;
 use app::setup_intents::StartedSetup;
 use app::AppError;
-use chrono::Utc;
 use domain::id::{CustomerId, PaymentMethodId};
 use domain::payment_method::PaymentMethodCommand;
 use futures::future::join_all;
@@ -177,7 +176,7 @@ async fn another_event_for_the_same_card_adds_nothing() {
     let second = s.stripe.event_delivery(
         stripe_webhook::SETUP_INTENT_SUCCEEDED,
         object,
-        Utc::now().timestamp(),
+        s.f.app.clock.now().timestamp(),
     );
     assert_ne!(second.event_id, first.event_id);
     assert_eq!(s.deliver(&second).await, Ok(Received::Processed));
@@ -191,7 +190,7 @@ async fn a_forged_delivery_is_refused_and_changes_nothing() {
     let (customer, delivery, _) = s.completed_intent("user_1").await;
     let forged = stripe_webhook::sign(
         "whsec_not_the_merchants",
-        Utc::now().timestamp(),
+        s.f.app.clock.now().timestamp(),
         delivery.body.as_bytes(),
     );
     let refused =
