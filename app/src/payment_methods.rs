@@ -45,12 +45,13 @@ pub enum Added {
 impl App {
     /// The tenant's live (not removed) payment method `id` of customer `customer_id`; anything
     /// else, another customer's included, is "Payment method not found".
-    pub(crate) async fn customers_payment_method(
+    /// Payment method `id` as commands see it, when `reachable` says the caller may act on it;
+    /// anything else, a malformed id included, is "Payment method not found".
+    async fn payment_method_where(
         &self,
-        tenant: &Tenant,
-        customer_id: &CustomerId,
         id: &str,
-    ) -> Result<PaymentMethod, AppError> {
+        reachable: impl FnOnce(&PaymentMethod) -> bool,
+    ) -> Result<(PaymentMethodId, PaymentMethod), AppError> {
         let not_found = || AppError::not_found(NOT_FOUND);
         let id = PaymentMethodId::parse(id).map_err(|_| not_found())?;
         let method = self
@@ -58,14 +59,27 @@ impl App {
             .current(id.as_str())
             .await
             .map_err(command_error::<PaymentMethod>)?;
-        let owned = method.tenant.as_ref() == Some(tenant)
-            && method.customer_id.as_ref() == Some(customer_id)
-            && !method.is_removed();
-        if owned {
-            Ok(method)
+        if reachable(&method) {
+            Ok((id, method))
         } else {
             Err(not_found())
         }
+    }
+
+    pub(crate) async fn customers_payment_method(
+        &self,
+        tenant: &Tenant,
+        customer_id: &CustomerId,
+        id: &str,
+    ) -> Result<PaymentMethod, AppError> {
+        let (_, method) = self
+            .payment_method_where(id, |method| {
+                method.tenant.as_ref() == Some(tenant)
+                    && method.customer_id.as_ref() == Some(customer_id)
+                    && !method.is_removed()
+            })
+            .await?;
+        Ok(method)
     }
 
     /// Adds `collected` to the customer as payment method `id`, makes it the default and moves
@@ -300,21 +314,15 @@ impl App {
         id: &str,
     ) -> Result<(), AppError> {
         let principal: &Principal = &metadata.principal;
-        let not_found = || AppError::not_found(NOT_FOUND);
-        let id = PaymentMethodId::parse(id).map_err(|_| not_found())?;
-        let method = self
-            .payment_methods
-            .current(id.as_str())
-            .await
-            .map_err(command_error::<PaymentMethod>)?;
-        let reachable = method.tenant.as_ref() == Some(&principal.tenant)
-            && method
-                .customer_id
-                .as_ref()
-                .is_some_and(|customer| principal.reaches_customer(customer.as_str()));
-        if !reachable {
-            return Err(not_found());
-        }
+        let (id, _) = self
+            .payment_method_where(id, |method| {
+                method.tenant.as_ref() == Some(&principal.tenant)
+                    && method
+                        .customer_id
+                        .as_ref()
+                        .is_some_and(|customer| principal.reaches_customer(customer.as_str()))
+            })
+            .await?;
         let command = PaymentMethodCommand::RemovePaymentMethod {
             tenant: principal.tenant.clone(),
         };
