@@ -7,6 +7,7 @@ use axum::http::request::Parts;
 use axum::http::StatusCode;
 use serde::de::DeserializeOwned;
 
+use app::flows::FlowRun;
 use app::{CommandMetadata, Principal};
 
 use crate::control_characters;
@@ -126,7 +127,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Actor {
         Ok(Self(CommandMetadata {
             principal,
             request_id: header("x-request-id"),
-            idempotency_key: header("idempotency-key"),
+            // A keyed request runs as the flow its key claimed (`idempotency.rs`).
+            flow: parts.extensions.get::<FlowRun>().cloned(),
         }))
     }
 }

@@ -74,14 +74,16 @@ async fn run_claimed(
     next: Next,
 ) -> Result<Response, Response> {
     let fail = |e: AppError| ApiError::from(e).into_response();
-    match app
+    let flow = match app
         .claim_idempotency_key(&principal, &key, &hash)
         .await
         .map_err(fail)?
     {
         KeyClaim::Replay { status, body } => return Err(replay(status, body)),
-        KeyClaim::Run => {}
-    }
+        KeyClaim::Run { flow } => flow,
+    };
+    let mut request = request;
+    request.extensions_mut().insert(flow);
     let response = next.run(request).await;
     let (parts, body) = response.into_parts();
     let body = to_bytes(body, usize::MAX)

@@ -3,6 +3,7 @@
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
+use app::flows::DeathPlan;
 use billstream::merchants::{
     create_merchant_with_providers, DodoSettings, Provider, ProviderSettings, StripeSettings,
 };
@@ -154,7 +155,10 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
             tracing::info!(%addr, database = %redacted(&cli.database_url), "billstream serving");
-            let options = server::ServeOptions { public_url };
+            let death = std::env::var("BILLSTREAM_DIE_AFTER")
+                .ok()
+                .and_then(|plan| DeathPlan::parse(&plan));
+            let options = server::ServeOptions { public_url, death };
             server::serve_with(listener, pool, options, server::shutdown_signal())
                 .await
                 .map_err(|e| format!("server failed: {e}"))

@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use app::flows::DeathPlan;
 use app::reactions::Reactions;
 use app::App;
 use axum::extract::ConnectInfo;
@@ -38,6 +39,8 @@ pub struct ServeOptions {
     /// The start of every URL the service hands out (`--public-url`); `None` is the address
     /// the listener is bound to.
     pub public_url: Option<String>,
+    /// Where to die, for crash tests (`BILLSTREAM_DIE_AFTER`); `None` in service.
+    pub death: Option<DeathPlan>,
 }
 
 /// Serves the app on `listener` until `shutdown` resolves, then finishes the requests in
@@ -61,8 +64,14 @@ pub async fn serve_with(
         Some(url) => url,
         None => format!("http://{}", listener.local_addr()?),
     };
-    let app = App::new(pool).with_public_url(&public_url);
+    let mut app = App::new(pool).with_public_url(&public_url);
+    if let Some(death) = options.death {
+        app = app.with_death(death);
+    }
     app.spawn_idempotency_expiry();
+    // Flows that an instance killed midway left unfinished (this one, before a restart,
+    // included) are finished from here.
+    app.spawn_flow_resumer();
     let (reactions, app) = Reactions::start(app);
     let router = router(app);
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
+use projections::event_store::feed;
 use projections::event_store::snapshots::{self, Snapshot};
 use projections::EventLog;
 
@@ -60,7 +61,9 @@ where
     }
 
     /// Loads the aggregate, lets it handle the command and appends what it emitted, retrying
-    /// on a concurrent append. Returns the aggregate after the command.
+    /// on a concurrent append. Returns the aggregate after the command. In a resumed flow, a
+    /// command whose aggregate already has an event of the flow at the command's step happened
+    /// in an earlier run: it is skipped, and the aggregate returned as it is.
     pub async fn execute(
         &self,
         aggregate_id: &str,
@@ -178,6 +181,17 @@ where
         metadata: &CommandMetadata,
         fresh_id: bool,
     ) -> Result<A, AggregateError<A::Error>> {
+        // A resumed flow's command may have happened in an earlier run: it is looked for.
+        let resumed_flow = metadata.flow.as_ref().filter(|flow| flow.resuming);
+        let fresh_id = fresh_id && resumed_flow.is_none();
+        let mut recorded = metadata.to_map();
+        let step = metadata
+            .flow
+            .as_ref()
+            .map(|flow| flow.next_step(A::TYPE, aggregate_id).to_string());
+        if let Some(step) = &step {
+            recorded.insert("flowStep".to_owned(), step.clone());
+        }
         // A fresh id has no other writer to wait for.
         let _turn = if fresh_id {
             None
@@ -196,6 +210,15 @@ where
             } else {
                 self.load(aggregate_id).await?
             };
+            if let (Some(flow), Some(step)) = (resumed_flow, &step) {
+                let pool = self.log.pool();
+                let done = feed::written_by_flow(pool, A::TYPE, aggregate_id, &flow.id, step)
+                    .await
+                    .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
+                if done {
+                    return Ok(loaded.aggregate);
+                }
+            }
             let snapshot_sequence = loaded.snapshot_sequence;
             let mut context = EventStoreAggregateContext {
                 aggregate_id: aggregate_id.to_owned(),
@@ -215,8 +238,11 @@ where
                 return Ok(after);
             }
             let sequence = context.current_sequence + events.len();
-            match self.store.commit(events, context, metadata.to_map()).await {
+            match self.store.commit(events, context, recorded.clone()).await {
                 Ok(_) => {
+                    if let Some(flow) = &metadata.flow {
+                        flow.committed();
+                    }
                     self.maybe_snapshot(aggregate_id, &after, sequence, snapshot_sequence)
                         .await;
                     return Ok(after);

@@ -17,6 +17,8 @@ use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
 use crate::command_runner::CommandRunner;
+use crate::flows::DeathPlan;
+use crate::instance::Instance;
 use crate::key_cache::KeyCache;
 
 /// The public URL of a service whose address nobody configured: the default `serve` address.
@@ -45,6 +47,11 @@ pub struct App {
     /// Where callers reach this service: the start of every URL it hands out (portal links,
     /// confirm URLs), never the request's `Host` header, which the caller controls.
     public_url: Arc<str>,
+    /// This process among the service's instances: its unfinished work is recorded under its
+    /// key, and taken over by another instance once it is gone.
+    pub instance: Instance,
+    /// Where a crash test wants this process to die (`flows::DeathPlan`); never in service.
+    pub(crate) death: Option<Arc<DeathPlan>>,
 }
 
 impl App {
@@ -94,6 +101,16 @@ impl App {
             keys: KeyCache::default(),
             portal: CatchUpRunner::default(),
             public_url: Arc::from(DEFAULT_PUBLIC_URL),
+            instance: Instance::default(),
+            death: None,
+        }
+    }
+
+    /// The app dying where `plan` says: for crash tests only.
+    pub fn with_death(self, plan: DeathPlan) -> Self {
+        Self {
+            death: Some(Arc::new(plan)),
+            ..self
         }
     }
 

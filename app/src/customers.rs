@@ -8,7 +8,9 @@ use chrono::{DateTime, Utc};
 use cqrs_es::{Aggregate, AggregateError};
 use domain::customer::{Customer, CustomerCommand, CustomerError, DetailField};
 use domain::id::{CustomerId, SubscriptionId};
+use domain::subscription::Subscription;
 use futures::Stream;
+use projections::event_store::feed;
 use projections::read_models::customer_list::{
     CustomerFilter, CustomerListProjection, CustomerListView,
 };
@@ -19,6 +21,7 @@ use projections::ClaimKind;
 use crate::context::App;
 use crate::customer_lock::CustomerLock;
 use crate::error::AppError;
+use crate::flows::FlowInput;
 use crate::ids::parse_id;
 use crate::principal::{CommandMetadata, Principal};
 use crate::refusals::{command_error, is_claim, Refusals};
@@ -181,7 +184,7 @@ impl App {
         metadata: &CommandMetadata,
         new: NewCustomer,
     ) -> Result<CustomerListView, AppError> {
-        let id = CustomerId::generate();
+        let id: CustomerId = metadata.new_id("customer");
         let command = CustomerCommand::CreateCustomer {
             id: id.clone(),
             tenant: metadata.tenant().clone(),
@@ -366,9 +369,8 @@ impl App {
     /// subscription of this customer can start meanwhile, so the check holds until the delete
     /// is written.
     ///
-    /// If the process dies after a cascade canceled the subscription and before the delete was
-    /// written, the customer stays live with its subscription canceled; the same request again
-    /// finds nothing to cancel and deletes it.
+    /// A cascade is a recorded flow (`flows.rs`): if the process dies after the cancel and
+    /// before the unlink or the delete, another instance (or this one restarted) finishes it.
     pub async fn delete_customer(
         &self,
         metadata: &CommandMetadata,
@@ -376,11 +378,21 @@ impl App {
         cascade: bool,
     ) -> Result<(), AppError> {
         let id: CustomerId = parse_id(id)?;
-        let lock =
-            CustomerLock::take(&self.lock_connections, metadata.tenant(), id.as_str()).await?;
-        let deleted = self.delete_while_locked(metadata, &id, cascade).await;
-        lock.end().await;
-        deleted
+        let input = FlowInput::DeleteCustomer {
+            customer_id: id.clone(),
+        };
+        let delete = |app: App, metadata: CommandMetadata| async move {
+            let lock =
+                CustomerLock::take(&app.lock_connections, metadata.tenant(), id.as_str()).await?;
+            let deleted = app.delete_while_locked(&metadata, &id, cascade).await;
+            lock.end().await;
+            deleted
+        };
+        if cascade {
+            self.in_flow(metadata, input, delete).await
+        } else {
+            delete(self.clone(), metadata.clone()).await
+        }
     }
 
     async fn delete_while_locked(
@@ -390,7 +402,20 @@ impl App {
         cascade: bool,
     ) -> Result<(), AppError> {
         let canceled_subscriptions = if cascade {
-            self.cancel_live_subscriptions(metadata, id).await?
+            let mut canceled = self.cancel_live_subscriptions(metadata, id).await?;
+            // A resumed cascade also names those its earlier run canceled.
+            if let Some(flow) = metadata.flow.as_ref().filter(|flow| flow.resuming) {
+                for earlier in
+                    feed::aggregates_written_by_flow(&self.pool, &flow.id, Subscription::TYPE)
+                        .await?
+                {
+                    let earlier = parse_id::<SubscriptionId>(&earlier)?;
+                    if !canceled.contains(&earlier) {
+                        canceled.insert(0, earlier);
+                    }
+                }
+            }
+            canceled
         } else {
             let live =
                 SubscriptionListProjection::live_for_customer(&self.pool, metadata.tenant(), id)

@@ -12,26 +12,26 @@ use std::time::Duration;
 
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use projections::event_store::feed;
 use projections::tables::idempotency_keys;
 use sha2::{Digest, Sha256};
 
 use crate::context::App;
 use crate::error::AppError;
+use crate::flows::FlowRun;
+use crate::instance::Instance;
 use crate::principal::Principal;
 
 pub const MAX_KEY_LEN: usize = 255;
-/// A request holding a key this long without finishing is presumed dead (its process was
-/// killed); a retry may then take the key over.
-const ABANDONED_AFTER: Duration = Duration::from_secs(60);
 /// How long responses are kept: the promise is at least 24 hours.
 pub const RETENTION: Duration = Duration::from_secs(25 * 60 * 60);
 
 /// What a key allows a request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub enum KeyClaim {
-    /// Run the request, then [`App::finish_idempotent`].
-    Run,
+    /// Run the request as `flow` (put it in the commands' metadata), then
+    /// [`App::finish_idempotent`]. A `resuming` flow is the key's request run again after a
+    /// run that died or failed midway: what that run did is not done twice.
+    Run { flow: FlowRun },
     /// The request ran before: answer its stored response.
     Replay { status: u16, body: Vec<u8> },
 }
@@ -94,9 +94,10 @@ fn open(key: &str, stored: &[u8]) -> Result<Vec<u8>, AppError> {
 impl App {
     /// Claims `key` of the caller for a request with `hash`.
     ///
-    /// A key whose request never finished (held for over a minute without a response: its
-    /// process died, most likely) is taken over only when the log holds nothing that request
-    /// wrote; when it wrote anything it happened, and it is not run a second time.
+    /// A key whose request has no response yet is in flight while the instance running it
+    /// lives; once that instance is gone (killed midway) or let go of it (it failed on our
+    /// side), the retry takes the key over and runs the request again as a resumed flow, which
+    /// skips what the first run did and answers as the request would have. No timer decides.
     pub async fn claim_idempotency_key(
         &self,
         principal: &Principal,
@@ -105,8 +106,20 @@ impl App {
     ) -> Result<KeyClaim, AppError> {
         let scope = principal.idempotency_scope();
         let stored_key = stored_key(key);
-        if idempotency_keys::claim_new(&self.pool, &scope, &stored_key, hash).await? {
-            return Ok(KeyClaim::Run);
+        let holder = self.instance.key(&self.pool).await?;
+        let run = |claimed_ms: i64, resuming: bool| KeyClaim::Run {
+            flow: FlowRun::keyed(
+                &scope,
+                &stored_key,
+                u64::try_from(claimed_ms).unwrap_or(0),
+                resuming,
+                self,
+            ),
+        };
+        if let Some(claimed_ms) =
+            idempotency_keys::claim_new(&self.pool, &scope, &stored_key, hash, holder).await?
+        {
+            return Ok(run(claimed_ms, false));
         }
         let in_flight = || AppError::Conflict {
             code: "idempotency_key_in_flight",
@@ -114,7 +127,7 @@ impl App {
                 .into(),
         };
         let Some(stored) = idempotency_keys::stored(&self.pool, &scope, &stored_key).await? else {
-            // Freed meanwhile (its request failed on our side): the caller may simply retry.
+            // Expired meanwhile: the caller may simply retry.
             return Err(in_flight());
         };
         if stored.request_hash != hash {
@@ -129,29 +142,21 @@ impl App {
                 body: open(key, body)?,
             });
         }
-        if stored.age_seconds < ABANDONED_AFTER.as_secs_f64() {
+        if stored.holder == Some(holder) || Instance::is_alive(&self.pool, stored.holder).await? {
             return Err(in_flight());
         }
-        if feed::written_with_idempotency_key(&self.pool, &principal.tenant, key).await? {
-            return Err(AppError::Conflict {
-                code: "idempotency_key_outcome_lost",
-                message: "The request with this Idempotency-Key was carried out, but the service \
-                          stopped before it could store the answer; it will not run again. Read \
-                          the resource to see the result."
-                    .into(),
-            });
-        }
-        if idempotency_keys::take_over(&self.pool, &scope, &stored_key, hash, ABANDONED_AFTER)
+        if idempotency_keys::take_over(&self.pool, &scope, &stored_key, stored.holder, holder)
             .await?
         {
-            Ok(KeyClaim::Run)
+            Ok(run(stored.claimed_ms, true))
         } else {
             Err(in_flight())
         }
     }
 
-    /// Records how the request of a claimed key ended. A server error did nothing a retry must
-    /// not repeat: the key is freed for it. Anything else is kept and replayed.
+    /// Records how the request of a claimed key ended. After a server error the key is let go
+    /// without a response: its retry runs the request again, as a resumed flow. Anything else
+    /// is kept and replayed.
     pub async fn finish_idempotent(
         &self,
         principal: &Principal,
@@ -162,7 +167,8 @@ impl App {
         let scope = principal.idempotency_scope();
         let stored_key = stored_key(key);
         if (500..600).contains(&status) {
-            idempotency_keys::release(&self.pool, &scope, &stored_key).await?;
+            let holder = self.instance.key(&self.pool).await?;
+            idempotency_keys::release(&self.pool, &scope, &stored_key, holder).await?;
         } else {
             let sealed = seal(key, body)?;
             idempotency_keys::store_response(&self.pool, &scope, &stored_key, status, &sealed)

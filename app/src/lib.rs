@@ -7,7 +7,8 @@
 //! `customer_lock.rs` (a subscription start and its customer's delete take turns, across
 //! processes), `refusals.rs` (a command's failure as the caller's error, claims included),
 //! `ids.rs` (one id parser), `gateways.rs` (the merchant's `PaymentGateway`), `reactions.rs`
-//! (the log's consumers). Use-cases, one file per family: `customers`, `subscriptions`,
+//! (the log's consumers), `flows.rs` (multi-step flows recorded, and resumed when the instance
+//! running one is gone), `instance.rs` (this process among the service's instances). Use-cases, one file per family: `customers`, `subscriptions`,
 //! `payment_methods`, `plans`, `organizations`, `portal`, `setup_intents`, `provider_events`,
 //! `audit`, `auth`, `idempotency`, `merchants`.
 
@@ -19,9 +20,11 @@ pub mod context;
 pub mod customer_lock;
 pub mod customers;
 pub mod error;
+pub mod flows;
 pub mod gateways;
 pub mod idempotency;
 pub mod ids;
+pub mod instance;
 pub mod key_cache;
 pub mod merchants;
 pub mod organizations;

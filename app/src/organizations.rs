@@ -67,7 +67,7 @@ impl App {
         let primary_customer_id = self
             .live_customer(&tenant, primary_customer_id, "primaryCustomerId")
             .await?;
-        let id = OrganizationId::generate();
+        let id: OrganizationId = metadata.new_id("organization");
         let command = OrganizationCommand::CreateOrganization {
             id: id.clone(),
             tenant,

@@ -15,7 +15,9 @@ use projections::read_models::subscription_list::SubscriptionListProjection;
 use projections::ClaimKind;
 
 use crate::context::App;
+use crate::customer_lock::CustomerLock;
 use crate::error::AppError;
+use crate::flows::FlowInput;
 use crate::principal::{CommandMetadata, Principal};
 use crate::refusals::{command_error, is_claim};
 
@@ -23,7 +25,8 @@ pub const NOT_FOUND: &str = "Payment method not found";
 pub const NO_ACTIVE_SUBSCRIPTION: &str = "Customer has no active subscription";
 
 /// What a provider tells us of a payment method it holds for the customer.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct CollectedPaymentMethod {
     pub provider: Provider,
     /// `card`, or the provider's kind of method.
@@ -87,10 +90,29 @@ impl App {
     /// is not added again: the read model's unique index on provider references refuses the
     /// second, also when two deliveries of one webhook race.
     ///
-    /// If the process dies after the add and before the move, the method is the default but
-    /// the subscription still charges the old one; a redelivery (or a repeated confirm) finds
-    /// the method added and finishes the move ([`App::make_default`]).
+    /// The add and the move are a recorded flow (`flows.rs`): if the process dies after the
+    /// add and before the move, another instance (or this one restarted) finishes the move.
     pub async fn add_collected_payment_method(
+        &self,
+        metadata: &CommandMetadata,
+        customer_id: &CustomerId,
+        id: PaymentMethodId,
+        collected: CollectedPaymentMethod,
+    ) -> Result<Added, AppError> {
+        let input = FlowInput::AddPaymentMethod {
+            customer_id: customer_id.clone(),
+            payment_method_id: id.clone(),
+            collected: collected.clone(),
+        };
+        let customer_id = customer_id.clone();
+        self.in_flow(metadata, input, |app, metadata| async move {
+            app.add_as_default(&metadata, &customer_id, id, collected)
+                .await
+        })
+        .await
+    }
+
+    async fn add_as_default(
         &self,
         metadata: &CommandMetadata,
         customer_id: &CustomerId,
@@ -198,8 +220,17 @@ impl App {
         .await?;
         match live {
             Some(live) => {
-                self.move_subscription(metadata, &live.id, payment_method_id)
-                    .await
+                let lock = CustomerLock::take(
+                    &self.lock_connections,
+                    metadata.tenant(),
+                    customer_id.as_str(),
+                )
+                .await?;
+                let moved = self
+                    .move_subscription(metadata, &live.id, payment_method_id)
+                    .await;
+                lock.end().await;
+                moved
             }
             None => Ok(()),
         }
@@ -285,25 +316,43 @@ impl App {
 
     /// Links one of the customer's payment methods to its active subscription: the
     /// subscription is charged to it from now on, and the method it replaces is free to be
-    /// removed.
+    /// removed. A recorded flow (`flows.rs`), in the customer's turn: cut between its three
+    /// writes, it is finished by another instance, or by this one restarted.
     pub async fn set_subscription_payment_method(
         &self,
         metadata: &CommandMetadata,
         customer_id: &CustomerId,
         payment_method_id: Option<&str>,
     ) -> Result<(), AppError> {
-        let tenant = metadata.tenant();
-        let payment_method_id =
-            payment_method_id.ok_or_else(|| AppError::invalid("paymentMethodId is required"))?;
-        let method = self
-            .customers_payment_method(tenant, customer_id, payment_method_id)
-            .await?;
-        let live = SubscriptionListProjection::live_for_customer(&self.pool, tenant, customer_id)
-            .await?
-            .ok_or_else(|| AppError::conflict(NO_ACTIVE_SUBSCRIPTION))?;
-        let payment_method_id = method.id.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
-        self.move_subscription(metadata, &live.id, &payment_method_id)
-            .await
+        let payment_method_id = payment_method_id
+            .ok_or_else(|| AppError::invalid("paymentMethodId is required"))?
+            .to_owned();
+        let input = FlowInput::MoveSubscription {
+            customer_id: customer_id.clone(),
+            payment_method_id: payment_method_id.clone(),
+        };
+        let customer_id = customer_id.clone();
+        self.in_flow(metadata, input, |app, metadata| async move {
+            let tenant = metadata.tenant();
+            let lock =
+                CustomerLock::take(&app.lock_connections, tenant, customer_id.as_str()).await?;
+            let moved = async {
+                let method = app
+                    .customers_payment_method(tenant, &customer_id, &payment_method_id)
+                    .await?;
+                let live =
+                    SubscriptionListProjection::live_for_customer(&app.pool, tenant, &customer_id)
+                        .await?
+                        .ok_or_else(|| AppError::conflict(NO_ACTIVE_SUBSCRIPTION))?;
+                let payment_method_id = method.id.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+                app.move_subscription(&metadata, &live.id, &payment_method_id)
+                    .await
+            }
+            .await;
+            lock.end().await;
+            moved
+        })
+        .await
     }
 
     /// Soft-deletes a payment method. A secret key reaches any of the tenant's; a portal

@@ -1,7 +1,7 @@
 //! Plans: what a merchant sells, in one currency, with its pricing components and the credits
 //! it grants.
 
-use domain::id::{PlanId, PriceId};
+use domain::id::PlanId;
 use domain::plan::{Plan, PlanCommand};
 use projections::read_models::plan_list::{PlanListProjection, PlanView};
 use serde_json::Value;
@@ -29,10 +29,10 @@ impl App {
         metadata: &CommandMetadata,
         new: NewPlan,
     ) -> Result<Plan, AppError> {
-        let id = PlanId::generate();
+        let id: PlanId = metadata.new_id("plan");
         let command = PlanCommand::CreatePlan {
             id: id.clone(),
-            price_id: PriceId::generate(),
+            price_id: metadata.new_id("price"),
             tenant: metadata.tenant().clone(),
             name: new.name,
             description: new.description,

@@ -3,12 +3,16 @@
 
 use std::collections::HashMap;
 
+use domain::id::PrefixedId;
 use domain::tenant::Tenant;
 use projections::event_store::TENANT_METADATA;
+use serde::{Deserialize, Serialize};
+
+use crate::flows::FlowRun;
 
 /// Who is calling: the tenant, who acts for it (a key's id or a portal session's), and, for a
 /// portal session, the one customer it may reach.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Principal {
     pub tenant: Tenant,
     pub key_id: String,
@@ -16,7 +20,7 @@ pub struct Principal {
 }
 
 /// The customer a portal session was made for.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortalSession {
     pub id: String,
     pub customer_id: String,
@@ -47,7 +51,10 @@ impl Principal {
 pub struct CommandMetadata {
     pub principal: Principal,
     pub request_id: Option<String>,
-    pub idempotency_key: Option<String>,
+    /// The flow (or keyed request) the command is a step of: its id goes with every event, so
+    /// that a resumed flow skips the steps that happened, and ids it makes are the same each
+    /// time it runs.
+    pub flow: Option<FlowRun>,
 }
 
 impl CommandMetadata {
@@ -56,12 +63,22 @@ impl CommandMetadata {
         Self {
             principal,
             request_id: None,
-            idempotency_key: None,
+            flow: None,
         }
     }
 
     pub fn tenant(&self) -> &Tenant {
         &self.principal.tenant
+    }
+
+    /// A new id of kind `I` for the thing this command makes, named `role` among the things
+    /// its flow makes: random, or, in a flow, derived from the flow's id, so that the flow run
+    /// again (a retry of its key, a resume) makes the same thing rather than another.
+    pub fn new_id<I: PrefixedId>(&self, role: &str) -> I {
+        match &self.flow {
+            Some(flow) => flow.derived_id(role),
+            None => I::generate(),
+        }
     }
 
     pub(crate) fn to_map(&self) -> HashMap<String, String> {
@@ -72,8 +89,8 @@ impl CommandMetadata {
         if let Some(id) = &self.request_id {
             map.insert("requestId".to_owned(), id.clone());
         }
-        if let Some(key) = &self.idempotency_key {
-            map.insert("idempotencyKey".to_owned(), key.clone());
+        if let Some(flow) = &self.flow {
+            map.insert("flowId".to_owned(), flow.id.clone());
         }
         map
     }

@@ -107,7 +107,7 @@ impl App {
                 session: None,
             },
             request_id,
-            idempotency_key: None,
+            flow: None,
         };
         match interpreted.meaning {
             EventMeaning::PaymentMethodCollected {

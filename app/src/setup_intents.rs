@@ -202,7 +202,9 @@ impl App {
             &intent_id,
             metadata.tenant(),
             customer.id.as_str(),
-            PaymentMethodId::generate().as_str(),
+            metadata
+                .new_id::<PaymentMethodId>("payment method")
+                .as_str(),
         )
         .await?;
         Ok(intent_id)

@@ -16,6 +16,7 @@ use crate::context::App;
 use crate::customer_lock::CustomerLock;
 use crate::customers::NOT_FOUND as CUSTOMER_NOT_FOUND;
 use crate::error::AppError;
+use crate::flows::FlowInput;
 use crate::ids::{parse_id, required_id};
 use crate::principal::{CommandMetadata, Principal};
 use crate::refusals::{command_error, ALREADY_SUBSCRIBED};
@@ -46,9 +47,9 @@ impl App {
     /// canceled. The customer's delete waits for this start, and this start for its delete.
     ///
     /// Steps: link the payment method, then start the subscription; a start that fails takes
-    /// the link back. If the process dies between the link and the start, the method stays
-    /// linked to a subscription that does not exist, which only blocks its removal until the
-    /// customer moves a subscription to it or another start links it again.
+    /// the link back. The flow is recorded (`flows.rs`): if the process dies between the link
+    /// and the start, another instance (or this one restarted) runs it again, and the same
+    /// subscription (its id is the flow's) starts.
     pub async fn start_subscription(
         &self,
         metadata: &CommandMetadata,
@@ -61,17 +62,25 @@ impl App {
             .as_deref()
             .map(parse_id::<PaymentMethodId>)
             .transpose()?;
-        let lock = CustomerLock::take(
-            &self.lock_connections,
-            metadata.tenant(),
-            customer_id.as_str(),
-        )
-        .await?;
-        let started = self
-            .start_while_locked(metadata, customer_id, plan_id, payment_method_id)
-            .await;
-        lock.end().await;
-        started
+        let input = FlowInput::StartSubscription {
+            customer_id: customer_id.clone(),
+            plan_id: plan_id.to_string(),
+            payment_method_id: payment_method_id.clone(),
+        };
+        self.in_flow(metadata, input, |app, metadata| async move {
+            let lock = CustomerLock::take(
+                &app.lock_connections,
+                metadata.tenant(),
+                customer_id.as_str(),
+            )
+            .await?;
+            let started = app
+                .start_while_locked(&metadata, customer_id, plan_id, payment_method_id)
+                .await;
+            lock.end().await;
+            started
+        })
+        .await
     }
 
     async fn start_while_locked(
@@ -96,16 +105,24 @@ impl App {
             self.customers_payment_method(&tenant, &customer_id, id.as_str())
                 .await?;
         }
+        let id: SubscriptionId = metadata.new_id("subscription");
         // The log's claim decides races; asking first answers the common case without
         // touching the payment method, whose link the customer's live subscription holds.
-        if SubscriptionListProjection::live_for_customer(&self.pool, &tenant, &customer_id)
-            .await?
-            .is_some()
+        if let Some(live) =
+            SubscriptionListProjection::live_for_customer(&self.pool, &tenant, &customer_id).await?
         {
+            // This flow's own subscription, started by an earlier run of it.
+            if live.id == id {
+                return self
+                    .subscriptions
+                    .current(id.as_str())
+                    .await
+                    .map_err(command_error::<Subscription>)
+                    .and_then(started);
+            }
             return Err(AppError::conflict(ALREADY_SUBSCRIBED));
         }
 
-        let id = SubscriptionId::generate();
         if let Some(payment_method_id) = &payment_method_id {
             self.payment_methods
                 .execute(
@@ -203,15 +220,23 @@ impl App {
     }
 
     /// Cancels subscription `id` at once; its payment method is free to be removed afterwards.
+    /// The cancel and the unlink are a recorded flow (`flows.rs`): cut between them, it is
+    /// finished by another instance, or by this one restarted.
     pub async fn cancel_subscription(
         &self,
         metadata: &CommandMetadata,
         id: &str,
     ) -> Result<Subscription, AppError> {
         let id: SubscriptionId = parse_id(id)?;
-        self.cancel_subscription_by_id(metadata, &id)
-            .await
-            .and_then(started)
+        let input = FlowInput::CancelSubscription {
+            subscription_id: id.clone(),
+        };
+        self.in_flow(metadata, input, |app, metadata| async move {
+            app.cancel_subscription_by_id(&metadata, &id)
+                .await
+                .and_then(started)
+        })
+        .await
     }
 
     /// Cancels subscription `id` of the caller's tenant, then unlinks its payment method, and

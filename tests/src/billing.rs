@@ -31,7 +31,7 @@ impl Billing {
                     session: None,
                 },
                 request_id: None,
-                idempotency_key: None,
+                flow: None,
             },
             tenant,
         }

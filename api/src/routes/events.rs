@@ -31,7 +31,8 @@ pub struct EventBody {
     /// The event's fields as stored for its version.
     #[schema(value_type = Object)]
     pub data: Value,
-    /// `actor` (the acting key's id), `requestId`, `idempotencyKey`, `tenant`.
+    /// `actor` (the acting key's id), `requestId`, `flowId` (the flow or keyed request that wrote
+    /// it; derived from an `Idempotency-Key`, never the key), `tenant`.
     #[schema(value_type = Object)]
     pub metadata: Value,
     pub recorded_at: DateTime<Utc>,

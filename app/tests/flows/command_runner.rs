@@ -71,7 +71,7 @@ fn metadata() -> CommandMetadata {
             key_id: "key_test".into(),
         },
         request_id: None,
-        idempotency_key: None,
+        flow: None,
     }
 }
 

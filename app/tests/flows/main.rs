@@ -3,6 +3,7 @@
 
 mod catch_up_statistics;
 mod command_runner;
+mod crashes;
 mod customer_lock;
 mod customers;
 mod organizations;

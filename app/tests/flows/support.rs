@@ -59,7 +59,7 @@ impl Fixture {
                 session: None,
             },
             request_id: None,
-            idempotency_key: None,
+            flow: None,
         };
         Self {
             app: App::new(pool.clone()),

@@ -101,20 +101,43 @@ pub async fn tenant_feed(
     Ok(FeedPage { events, has_more })
 }
 
-/// Whether any event of `tenant` carries Idempotency-Key `key` in its metadata: the request of
-/// that key wrote something.
-pub async fn written_with_idempotency_key(
+/// Whether flow `flow_id` (or the keyed request of that id) wrote an event of aggregate
+/// `aggregate_type` `aggregate_id` at step `step`: a resumed flow skips the step that did.
+pub async fn written_by_flow(
     pool: &PgPool,
-    tenant: &Tenant,
-    key: &str,
+    aggregate_type: &str,
+    aggregate_id: &str,
+    flow_id: &str,
+    step: &str,
 ) -> Result<bool, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM events \
-         WHERE tenant = $1 AND (metadata ->> 'idempotencyKey') = $2 \
-           AND (metadata ->> 'idempotencyKey') IS NOT NULL)",
+         WHERE aggregate_type = $1 AND aggregate_id = $2 AND (metadata ->> 'flowId') = $3 \
+           AND (metadata ->> 'flowStep') = $4)",
     )
-    .bind(tenant.key())
-    .bind(key)
+    .bind(aggregate_type)
+    .bind(aggregate_id)
+    .bind(flow_id)
+    .bind(step)
     .fetch_one(pool)
+    .await
+}
+
+/// The ids of the aggregates of `aggregate_type` that flow `flow_id` wrote events of, in the
+/// order it first wrote them.
+pub async fn aggregates_written_by_flow(
+    pool: &PgPool,
+    flow_id: &str,
+    aggregate_type: &str,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT aggregate_id FROM events \
+         WHERE (metadata ->> 'flowId') = $1 AND aggregate_type = $2 \
+           AND (metadata ->> 'flowId') IS NOT NULL \
+         GROUP BY aggregate_id ORDER BY min(position)",
+    )
+    .bind(flow_id)
+    .bind(aggregate_type)
+    .fetch_all(pool)
     .await
 }

@@ -11,48 +11,53 @@ pub struct StoredRequest {
     pub request_hash: Vec<u8>,
     pub status_code: Option<i32>,
     pub response_body: Option<Vec<u8>>,
-    /// Seconds since the key was claimed.
-    pub age_seconds: f64,
+    /// The instance running its request (its liveness key), while there is no response.
+    pub holder: Option<i64>,
+    /// When the key was first claimed, in Unix milliseconds.
+    pub claimed_ms: i64,
 }
 
-/// Claims a new `key` for a request with `request_hash`; `false` when the key is known.
+const CLAIMED_MS: &str = "(extract(epoch FROM created_at) * 1000)::int8";
+
+/// Claims a new `key` for a request with `request_hash`, run by instance `holder`: when it
+/// was claimed (Unix milliseconds), or `None` when the key is known.
 pub async fn claim_new(
     pool: &PgPool,
     scope: &str,
     key: &str,
     request_hash: &[u8],
-) -> Result<bool, sqlx::Error> {
-    let claimed = sqlx::query(
-        "INSERT INTO idempotency_keys (tenant, key, request_hash) VALUES ($1, $2, $3) \
-         ON CONFLICT (tenant, key) DO NOTHING",
-    )
+    holder: i64,
+) -> Result<Option<i64>, sqlx::Error> {
+    sqlx::query_scalar(&format!(
+        "INSERT INTO idempotency_keys (tenant, key, request_hash, holder) \
+         VALUES ($1, $2, $3, $4) ON CONFLICT (tenant, key) DO NOTHING RETURNING {CLAIMED_MS}"
+    ))
     .bind(scope)
     .bind(key)
     .bind(request_hash)
-    .execute(pool)
-    .await?
-    .rows_affected();
-    Ok(claimed == 1)
+    .bind(holder)
+    .fetch_optional(pool)
+    .await
 }
 
-/// Takes over `key` from a request of the same hash that never finished (no response after
-/// `abandoned_after`); of racing takeovers one wins.
+/// Takes over `key` from instance `from`, which is gone, for instance `holder`; of racing
+/// takeovers one wins.
 pub async fn take_over(
     pool: &PgPool,
     scope: &str,
     key: &str,
-    request_hash: &[u8],
-    abandoned_after: Duration,
+    from: Option<i64>,
+    holder: i64,
 ) -> Result<bool, sqlx::Error> {
     let taken = sqlx::query(
-        "UPDATE idempotency_keys SET created_at = now() \
-         WHERE tenant = $1 AND key = $2 AND request_hash = $3 AND status_code IS NULL \
-           AND created_at < now() - make_interval(secs => $4)",
+        "UPDATE idempotency_keys SET holder = $4 \
+         WHERE tenant = $1 AND key = $2 AND status_code IS NULL \
+           AND holder IS NOT DISTINCT FROM $3",
     )
     .bind(scope)
     .bind(key)
-    .bind(request_hash)
-    .bind(abandoned_after.as_secs_f64())
+    .bind(from)
+    .bind(holder)
     .execute(pool)
     .await?
     .rows_affected();
@@ -64,24 +69,33 @@ pub async fn stored(
     scope: &str,
     key: &str,
 ) -> Result<Option<StoredRequest>, sqlx::Error> {
-    sqlx::query_as(
-        "SELECT request_hash, status_code, response_body, \
-                extract(epoch FROM now() - created_at)::float8 AS age_seconds \
-         FROM idempotency_keys WHERE tenant = $1 AND key = $2",
-    )
+    sqlx::query_as(&format!(
+        "SELECT request_hash, status_code, response_body, holder, {CLAIMED_MS} AS claimed_ms \
+         FROM idempotency_keys WHERE tenant = $1 AND key = $2"
+    ))
     .bind(scope)
     .bind(key)
     .fetch_optional(pool)
     .await
 }
 
-/// Frees the key: its request did nothing a retry must not repeat.
-pub async fn release(pool: &PgPool, scope: &str, key: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("DELETE FROM idempotency_keys WHERE tenant = $1 AND key = $2")
-        .bind(scope)
-        .bind(key)
-        .execute(pool)
-        .await?;
+/// Lets go of the key without a response (its request failed on our side): its retry takes
+/// it over at once, and runs it again as a resumed flow.
+pub async fn release(
+    pool: &PgPool,
+    scope: &str,
+    key: &str,
+    holder: i64,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE idempotency_keys SET holder = NULL \
+         WHERE tenant = $1 AND key = $2 AND holder = $3 AND status_code IS NULL",
+    )
+    .bind(scope)
+    .bind(key)
+    .bind(holder)
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
@@ -94,7 +108,7 @@ pub async fn store_response(
     body: &[u8],
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE idempotency_keys SET status_code = $3, response_body = $4 \
+        "UPDATE idempotency_keys SET status_code = $3, response_body = $4, holder = NULL \
          WHERE tenant = $1 AND key = $2",
     )
     .bind(scope)

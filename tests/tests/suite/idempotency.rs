@@ -382,11 +382,11 @@ async fn stored_responses_hold_no_secret_in_clear_and_still_replay() {
 }
 
 /// What a process killed after its request's effects and before its answer was stored leaves
-/// behind: the key held, no response, claimed over a minute ago.
+/// behind: the key held by an instance that is gone (no liveness lock under its key), no
+/// response. (`api/tests/crash.rs` kills a real process instead.)
 async fn as_if_its_process_died(app: &TestApp) {
     sqlx::query(
-        "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, \
-         created_at = now() - interval '2 minutes'",
+        "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, holder = 123456789",
     )
     .execute(&app.pool)
     .await
@@ -394,7 +394,8 @@ async fn as_if_its_process_died(app: &TestApp) {
 }
 
 #[tokio::test]
-async fn a_request_whose_process_died_after_its_effects_is_never_run_again() {
+async fn a_request_whose_process_died_after_its_effects_is_answered_by_its_retry_without_running_twice(
+) {
     let app = TestApp::spawn().await;
     let body = json!({"email": "once@example.com"});
     let first = post_with_key(&app, app.test_key(), "/v1/customers", "crash-1", &body).await;
@@ -402,14 +403,46 @@ async fn a_request_whose_process_died_after_its_effects_is_never_run_again() {
     as_if_its_process_died(&app).await;
 
     let retry = post_with_key(&app, app.test_key(), "/v1/customers", "crash-1", &body).await;
-    assert_eq!(retry.status, 409, "{}", retry.text);
+    assert_eq!(retry.status, 201, "{}", retry.text);
     assert_eq!(
-        retry.json()["code"],
-        "idempotency_key_outcome_lost",
-        "{}",
-        retry.text
+        retry.json()["customer"]["id"],
+        first.json()["customer"]["id"],
+        "the customer the first run made"
     );
     assert_eq!(app.customer_ids().await.len(), 1, "the create ran once");
+    let again = post_with_key(&app, app.test_key(), "/v1/customers", "crash-1", &body).await;
+    assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    assert_eq!(again.text, retry.text);
+}
+
+/// A key whose instance still runs is in flight, however long ago it was claimed: no timer
+/// hands it to a retry.
+#[tokio::test]
+async fn a_key_held_by_a_live_instance_stays_in_flight_however_old() {
+    let app = TestApp::spawn().await;
+    let body = json!({"email": "held@example.com"});
+    let first = post_with_key(&app, app.test_key(), "/v1/customers", "held-1", &body).await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    // Held by this very instance, claimed a day ago, no response: as a request still running.
+    let holder: i64 = sqlx::query_scalar(
+        "SELECT (objid::int8) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 2 \
+         AND classid::int8 = 1651730798 AND granted \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_one(&app.pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "UPDATE idempotency_keys SET status_code = NULL, response_body = NULL, holder = $1, \
+         created_at = now() - interval '1 day'",
+    )
+    .bind(holder)
+    .execute(&app.pool)
+    .await
+    .unwrap();
+    let retry = post_with_key(&app, app.test_key(), "/v1/customers", "held-1", &body).await;
+    assert_eq!(retry.status, 409, "{}", retry.text);
+    assert_eq!(retry.json()["code"], "idempotency_key_in_flight");
 }
 
 #[tokio::test]

@@ -81,6 +81,7 @@ async fn a_configured_public_url_starts_every_url_handed_out() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let options = ServeOptions {
         public_url: Some("https://billing.example.com".into()),
+        ..ServeOptions::default()
     };
     let server = tokio::spawn(serve_with(listener, pool, options, async {
         let _ = stopped.await;
