@@ -28,11 +28,23 @@ pub fn request(
     key: &str,
     body: &str,
 ) -> Option<(u16, String)> {
+    request_with(port, method, path, key, "", body)
+}
+
+/// [`request`] with more header lines (`extra` ends each with `\r\n`).
+pub fn request_with(
+    port: u16,
+    method: &str,
+    path: &str,
+    key: &str,
+    extra: &str,
+    body: &str,
+) -> Option<(u16, String)> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {key}\r\n{extra}\
          Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     )
