@@ -74,7 +74,10 @@ fn a_keyed_create_killed_after_its_write_is_answered_once_by_its_retry() {
         request_with(port, "POST", "/v1/customers", &key, keyed, body),
         201,
     );
-    let listed = json(request(port, "GET", "/v1/customers?limit=10", &key, ""), 200);
+    let listed = json(
+        request(port, "GET", "/v1/customers?limit=10", &key, ""),
+        200,
+    );
     let customers = listed["customers"].as_array().expect("customers");
     assert_eq!(customers.len(), 1, "made once: {listed}");
     assert_eq!(customers[0]["id"], retry["customer"]["id"]);

@@ -49,6 +49,15 @@ use sqlx::{ConnectOptions, PgPool, Row};
 use tokio::sync::oneshot;
 
 const CREATE_TARGET: f64 = 0.25;
+
+/// `--never-analyze`: no ANALYZE anywhere, so the tables have no statistics, as on a server
+/// whose autovacuum is off. The create ratio must not depend on them (the portal's catch-up
+/// once seq-scanned without them).
+static NEVER_ANALYZE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+fn analyzing() -> bool {
+    !NEVER_ANALYZE.load(std::sync::atomic::Ordering::Relaxed)
+}
 /// Events in the long customer's history, and what a command on it may cost at most, as a
 /// multiple of a command on a new customer.
 const LONG_HISTORY: i64 = 10_000;
@@ -66,7 +75,7 @@ impl projections::rebuild::Progress for Quiet {
 const GET_TARGET: f64 = 0.4;
 
 const USAGE: &str = "\
-usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N] [--rounds N]
+usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N] [--rounds N] [--never-analyze]
              [--rebuild-events N]
 
   --seconds N     measured seconds per phase, and per round of create (default 5)
@@ -75,6 +84,7 @@ usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N] [--rounds 
   --customers N   rows / customers pre-created for the get phases (default 2000)
   --rebuild-events N  events in the log for the rebuild phase (default 1000000)
   --rounds N      raw and HTTP create alternate this many times (default 3)
+  --never-analyze no ANALYZE at all: the tables keep no statistics
 
 The PostgreSQL server is TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432);
 a fresh database is made on it and dropped at the end.";
@@ -103,6 +113,10 @@ impl Args {
         while let Some(flag) = iter.next() {
             if flag == "-h" || flag == "--help" {
                 return Err(String::new());
+            }
+            if flag == "--never-analyze" {
+                NEVER_ANALYZE.store(true, std::sync::atomic::Ordering::Relaxed);
+                continue;
             }
             let (name, value) = match flag.split_once('=') {
                 Some((name, value)) => (name.to_owned(), value.to_owned()),
@@ -199,6 +213,9 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     quiet_autovacuum(&raw_pool).await;
     let environment = environment(&raw_pool, args).await;
     println!("{environment}");
+    if !analyzing() {
+        println!("statistics: never gathered (--never-analyze)");
+    }
 
     let http = Arc::new(Http {
         connections: http1::Connections::new(addr),
@@ -281,7 +298,9 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
             .try_collect()
             .await
             .map_err(|e| format!("pre-fill bench table: {e}"))?;
-    let _ = sqlx::query("ANALYZE").execute(&raw_pool).await;
+    if analyzing() {
+        let _ = sqlx::query("ANALYZE").execute(&raw_pool).await;
+    }
 
     // 3. raw get
     checkpoint(&raw_pool).await;
@@ -598,7 +617,9 @@ async fn grow_log(
     .execute(pool)
     .await
     .map_err(|e| format!("grow the log: {e}"))?;
-    let _ = sqlx::query("ANALYZE events").execute(pool).await;
+    if analyzing() {
+        let _ = sqlx::query("ANALYZE events").execute(pool).await;
+    }
     Ok(())
 }
 
@@ -698,7 +719,12 @@ async fn catch_up_after(pool: &PgPool) -> CatchUpLeft {
 
 async fn checkpoint(pool: &PgPool) {
     for table in WRITTEN_TABLES {
-        let _ = sqlx::query(&format!("VACUUM ANALYZE {table}"))
+        let vacuum = if analyzing() {
+            "VACUUM ANALYZE"
+        } else {
+            "VACUUM"
+        };
+        let _ = sqlx::query(&format!("{vacuum} {table}"))
             .execute(pool)
             .await;
     }
