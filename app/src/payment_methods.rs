@@ -112,7 +112,7 @@ impl App {
         .await
     }
 
-    async fn add_as_default(
+    pub(crate) async fn add_as_default(
         &self,
         metadata: &CommandMetadata,
         customer_id: &CustomerId,

@@ -16,6 +16,7 @@ use providers::{SandboxCard, SandboxCardError};
 use crate::context::App;
 use crate::customers::NOT_FOUND;
 use crate::error::AppError;
+use crate::flows::FlowInput;
 use crate::gateways::{MerchantGateway, CUSTOMER_METADATA, TENANT_METADATA};
 use crate::payment_methods::{Added, CollectedPaymentMethod};
 use crate::principal::CommandMetadata;
@@ -215,9 +216,9 @@ impl App {
     ///
     /// The intent is claimed first: of racing confirms exactly one moves on, the others are
     /// refused, and nothing is held while the card is added. If adding fails the intent is
-    /// given back. If the process dies after the claim and before the card is added, the
-    /// intent stays used up and the customer makes another; its payment method id, fixed at
-    /// creation, could never be added twice anyway.
+    /// given back. The claim and the add are one recorded flow (`flows.rs`): if the process
+    /// dies after the claim, the card is added by another instance, or by this one restarted;
+    /// its payment method id, fixed at the intent's creation, is never added twice.
     pub async fn confirm_sandbox_setup_intent(
         &self,
         metadata: &CommandMetadata,
@@ -245,10 +246,6 @@ impl App {
             .ok_or_else(|| AppError::not_found(NOT_FOUND))?;
         let card = SandboxCard::parse(number, exp_month, exp_year, self.clock.now())
             .map_err(card_error)?;
-        if !sandbox_intents::claim(&self.pool, intent_id).await? {
-            return Err(AppError::conflict(ALREADY_CONFIRMED));
-        }
-
         let internal = |e: domain::id::InvalidId| AppError::internal("Internal server error", e);
         let customer_id = CustomerId::parse(&intent.customer_id).map_err(internal)?;
         let payment_method_id =
@@ -264,26 +261,44 @@ impl App {
             }),
             provider_reference: None,
         };
-        let added = self
-            .add_collected_payment_method(metadata, &customer_id, payment_method_id, collected)
-            .await;
-        match added {
-            Ok(Added::New(method)) => Ok(*method),
-            // An earlier confirm added the card, then failed (moving the subscription) and gave
-            // the intent back: finish its work rather than add another card.
-            Ok(Added::AlreadyAdded(id)) => {
-                self.make_default(metadata, &customer_id, &id).await?;
-                self.payment_methods
-                    .current(id.as_str())
-                    .await
-                    .map_err(|e| AppError::internal("Failed to add payment method", e))
+        // Recorded before the claim: a process that dies after the claim leaves a flow that
+        // another instance finishes by adding the card, rather than a used-up intent.
+        let input = FlowInput::AddPaymentMethod {
+            customer_id: customer_id.clone(),
+            payment_method_id: payment_method_id.clone(),
+            collected: collected.clone(),
+        };
+        let intent_id = intent_id.to_owned();
+        self.in_flow(metadata, input, |app, metadata| async move {
+            if !sandbox_intents::claim(&app.pool, &intent_id).await? {
+                return Err(AppError::conflict(ALREADY_CONFIRMED));
             }
-            Err(error) => {
-                // Give the intent back, so the customer can try again.
-                sandbox_intents::give_back(&self.pool, intent_id).await?;
-                Err(error)
+            // The claim is a step that committed, as a command's append is.
+            if let Some(flow) = &metadata.flow {
+                flow.committed();
             }
-        }
+            let added = app
+                .add_as_default(&metadata, &customer_id, payment_method_id, collected)
+                .await;
+            match added {
+                Ok(Added::New(method)) => Ok(*method),
+                // An earlier confirm added the card, then failed (moving the subscription)
+                // and gave the intent back: finish its work rather than add another card.
+                Ok(Added::AlreadyAdded(id)) => {
+                    app.make_default(&metadata, &customer_id, &id).await?;
+                    app.payment_methods
+                        .current(id.as_str())
+                        .await
+                        .map_err(|e| AppError::internal("Failed to add payment method", e))
+                }
+                Err(error) => {
+                    // Give the intent back, so the customer can try again.
+                    sandbox_intents::give_back(&app.pool, &intent_id).await?;
+                    Err(error)
+                }
+            }
+        })
+        .await
     }
 }
 

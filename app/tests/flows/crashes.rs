@@ -9,9 +9,11 @@ use std::future::Future;
 use app::customers::NewCustomer;
 use app::flows::DeathPlan;
 use app::idempotency::{request_hash, KeyClaim};
+use app::setup_intents::{CardInput, StartedSetup};
 use app::{App, CommandMetadata};
 use domain::id::{CustomerId, PaymentMethodId};
 use projections::read_models::customer_list::CustomerListProjection;
+use projections::read_models::payment_method_list::PaymentMethodListProjection;
 
 use crate::support::{sandbox_card, start, Fixture};
 
@@ -266,4 +268,54 @@ async fn a_keyed_create_cut_after_its_write_is_answered_by_its_retry_with_the_sa
         .await
         .unwrap();
     assert_eq!(customers, 1, "made once");
+}
+
+/// A sandbox confirm cut after it claimed its intent (or after it added the card): the card is
+/// added and the intent stays confirmed, where a cut once left the intent used up and no card.
+#[tokio::test]
+async fn a_sandbox_confirm_cut_after_its_claim_adds_the_card() {
+    for after in 1..=2 {
+        let f = Fixture::new().await;
+        let customer = f.external_customer("confirm@example.com", "user_1").await;
+        let started = f
+            .app
+            .create_setup_intent(&f.metadata, Some("user_1"))
+            .await
+            .expect("an intent");
+        let StartedSetup::Sandbox { intent_id } = started else {
+            panic!("a sandbox intent: {started:?}");
+        };
+        let metadata = f.metadata.clone();
+        let id = intent_id.clone();
+        cut(&f, "paymentMethod.add", after, move |app| async move {
+            let card = CardInput {
+                number: Some("4242424242424242".into()),
+                exp_month: Some(12),
+                exp_year: Some(2030),
+            };
+            app.confirm_sandbox_setup_intent(&metadata, &id, card).await
+        })
+        .await;
+
+        let cards = PaymentMethodListProjection::for_customer(&f.pool, f.tenant(), &customer.id)
+            .await
+            .unwrap();
+        assert_eq!(cards.len(), 1, "cut after step {after}: one card");
+        let again = f
+            .app
+            .confirm_sandbox_setup_intent(
+                &f.metadata,
+                &intent_id,
+                CardInput {
+                    number: Some("4242424242424242".into()),
+                    exp_month: Some(12),
+                    exp_year: Some(2030),
+                },
+            )
+            .await;
+        assert!(
+            matches!(again, Err(app::AppError::Conflict { .. })),
+            "the intent stays confirmed: {again:?}"
+        );
+    }
 }
