@@ -27,7 +27,7 @@ pub const SNAPSHOT_EVERY: usize = 100;
 
 /// The shape of aggregate state that snapshots hold. Bump it whenever an aggregate's fields or
 /// its `apply` change: snapshots of another schema are ignored and rebuilt by replay.
-pub const SNAPSHOT_SCHEMA: i32 = 1;
+pub const SNAPSHOT_SCHEMA: i32 = 2;
 
 /// Runs the commands of one aggregate type: load (from its snapshot), one command at a time
 /// per aggregate in this process, append, retry on a conflict with another process, snapshot.

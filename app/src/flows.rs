@@ -178,6 +178,8 @@ pub(crate) enum FlowInput {
         customer_id: CustomerId,
         plan_id: String,
         payment_method_id: Option<PaymentMethodId>,
+        #[serde(default)]
+        quantity: Option<i64>,
     },
     #[serde(rename = "subscription.cancel", rename_all = "camelCase")]
     CancelSubscription { subscription_id: SubscriptionId },
@@ -328,6 +330,7 @@ impl App {
                 customer_id,
                 plan_id,
                 payment_method_id,
+                quantity,
             } => self
                 .start_subscription(
                     &metadata,
@@ -335,6 +338,7 @@ impl App {
                         customer_id: Some(customer_id.to_string()),
                         plan_id: Some(plan_id.clone()),
                         payment_method_id: payment_method_id.as_ref().map(|id| id.to_string()),
+                        quantity: *quantity,
                     },
                 )
                 .await

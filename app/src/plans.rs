@@ -20,6 +20,9 @@ pub struct NewPlan {
     pub currency: Option<String>,
     pub pricing_data: Option<Value>,
     pub credit_allowance: Option<i64>,
+    /// `month` (the default) or `year`.
+    pub interval: Option<String>,
+    pub trial_days: Option<i64>,
 }
 
 impl App {
@@ -39,6 +42,8 @@ impl App {
             currency: new.currency,
             pricing_data: new.pricing_data,
             credit_allowance: new.credit_allowance,
+            interval: new.interval,
+            trial_days: new.trial_days,
         };
         let plan = self
             .plans

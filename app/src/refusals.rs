@@ -96,8 +96,13 @@ impl Refusals for Subscription {
             SubscriptionError::NotFound => AppError::not_found(message),
             SubscriptionError::Canceled
             | SubscriptionError::AlreadyCanceled
-            | SubscriptionError::AlreadyExists => AppError::conflict(message),
-            SubscriptionError::GracePeriodInPast => AppError::invalid(message),
+            | SubscriptionError::AlreadyExists
+            | SubscriptionError::NotDue
+            | SubscriptionError::NotTheNextPeriod
+            | SubscriptionError::EndsAtPeriodEnd => AppError::conflict(message),
+            SubscriptionError::GracePeriodInPast | SubscriptionError::InvalidQuantity => {
+                AppError::invalid(message)
+            }
         }
     }
 

@@ -8,7 +8,7 @@
 use cqrs_es::AggregateError;
 use domain::id::{CustomerId, PaymentMethodId, PlanId, SubscriptionId};
 use domain::payment_method::{PaymentMethod, PaymentMethodCommand};
-use domain::subscription::{Subscription, SubscriptionCommand, SubscriptionError};
+use domain::subscription::{Subscription, SubscriptionCommand, SubscriptionError, MAX_QUANTITY};
 use projections::read_models::customer_list::CustomerListProjection;
 use projections::read_models::subscription_list::SubscriptionListProjection;
 
@@ -30,6 +30,8 @@ pub struct NewSubscription {
     pub customer_id: Option<String>,
     pub plan_id: Option<String>,
     pub payment_method_id: Option<String>,
+    /// Seats, for per-seat prices; none is one.
+    pub quantity: Option<i64>,
 }
 
 /// The subscription as a command left it, or "not found" for one never started.
@@ -62,10 +64,17 @@ impl App {
             .as_deref()
             .map(parse_id::<PaymentMethodId>)
             .transpose()?;
+        let quantity = new.quantity;
+        if quantity.is_some_and(|n| !(1..=i64::from(MAX_QUANTITY)).contains(&n)) {
+            return Err(command_error::<Subscription>(AggregateError::UserError(
+                SubscriptionError::InvalidQuantity,
+            )));
+        }
         let input = FlowInput::StartSubscription {
             customer_id: customer_id.clone(),
             plan_id: plan_id.to_string(),
             payment_method_id: payment_method_id.clone(),
+            quantity,
         };
         self.in_flow(metadata, input, |app, metadata| async move {
             let lock = CustomerLock::take(
@@ -75,7 +84,7 @@ impl App {
             )
             .await?;
             let started = app
-                .start_while_locked(&metadata, customer_id, plan_id, payment_method_id)
+                .start_while_locked(&metadata, customer_id, plan_id, payment_method_id, quantity)
                 .await;
             lock.end().await;
             started
@@ -89,6 +98,7 @@ impl App {
         customer_id: CustomerId,
         plan_id: PlanId,
         payment_method_id: Option<PaymentMethodId>,
+        quantity: Option<i64>,
     ) -> Result<Subscription, AppError> {
         let tenant = metadata.tenant().clone();
         CustomerListProjection::get(&self.pool, &tenant, customer_id.as_str())
@@ -142,6 +152,7 @@ impl App {
             customer_id: customer_id.clone(),
             plan,
             payment_method_id: payment_method_id.clone(),
+            quantity,
         };
         match self
             .subscriptions
@@ -255,6 +266,7 @@ impl App {
                 id.as_str(),
                 SubscriptionCommand::CancelSubscription {
                     tenant: tenant.clone(),
+                    at_period_end: false,
                 },
                 metadata,
             )

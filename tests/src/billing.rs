@@ -76,6 +76,7 @@ impl Billing {
                     currency: Some("usd".into()),
                     pricing_data: Some(pricing),
                     credit_allowance: None,
+                    ..NewPlan::default()
                 },
             )
             .await
@@ -89,6 +90,7 @@ impl Billing {
                     customer_id: Some(customer_id.to_owned()),
                     plan_id: Some(plan_id.clone()),
                     payment_method_id: Some(card.to_owned()),
+                    ..NewSubscription::default()
                 },
             )
             .await

@@ -127,6 +127,7 @@ pub async fn create_plan(
         currency: body.currency,
         pricing_data: body.pricing_data,
         credit_allowance: body.credit_allowance,
+        ..NewPlan::default()
     };
     let plan = app.create_plan(&metadata, new).await?;
     let plan = PlanBody::from_aggregate(plan)

@@ -101,6 +101,7 @@ pub async fn create_subscription(
         customer_id: body.customer_id,
         plan_id: body.plan_id,
         payment_method_id: body.payment_method_id,
+        ..NewSubscription::default()
     };
     let subscription = app.start_subscription(&metadata, new).await?;
     Ok((StatusCode::CREATED, answer(subscription)?))

@@ -215,6 +215,7 @@ pub async fn start(
             customer_id: Some(customer.as_str().to_owned()),
             plan_id: Some(plan.as_str().to_owned()),
             payment_method_id: card.map(|id| id.as_str().to_owned()),
+            quantity: None,
         },
     )
     .await

@@ -5,7 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::currency::Currency;
 use crate::id::{PlanId, PriceId};
-use crate::plan::{PlanCommand, PlanError, PlanEvent, PlanServices};
+use crate::plan::pricing::parse_components;
+use crate::plan::{Interval, PlanCommand, PlanError, PlanEvent, PlanServices};
 use crate::subscription::PlanSnapshot;
 use crate::tenant::Tenant;
 
@@ -22,6 +23,10 @@ pub struct Plan {
     pub currency: Option<Currency>,
     pub pricing_data: Option<serde_json::Value>,
     pub credit_allowance: Option<i64>,
+    #[serde(default)]
+    pub interval: Interval,
+    #[serde(default)]
+    pub trial_days: u32,
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -43,6 +48,8 @@ impl Plan {
             description: self.description.clone(),
             currency: self.currency.clone()?,
             pricing_data: self.pricing_data.clone()?,
+            interval: self.interval,
+            trial_days: self.trial_days,
         })
     }
 }
@@ -55,12 +62,22 @@ fn parse_name(raw: Option<&str>) -> Result<String, PlanError> {
     }
 }
 
-/// The components themselves are not checked here: what a component holds is up to the
-/// invoicing that reads it, and a plan only promises there is a list of them.
+/// `pricingData`, kept as the merchant sent it once each of its components is a valid flat,
+/// per_seat or usage one (`pricing.rs`).
 fn parse_pricing_data(raw: Option<serde_json::Value>) -> Result<serde_json::Value, PlanError> {
+    let data = raw.ok_or(PlanError::InvalidPricingData)?;
+    parse_components(&data)?;
+    Ok(data)
+}
+
+/// Days of trial before the first invoice: up to two years.
+fn parse_trial_days(raw: Option<i64>) -> Result<u32, PlanError> {
     match raw {
-        Some(data) if data.get("components").is_some_and(|c| c.is_array()) => Ok(data),
-        _ => Err(PlanError::InvalidPricingData),
+        None => Ok(0),
+        Some(days) => u32::try_from(days)
+            .ok()
+            .filter(|days| *days <= 730)
+            .ok_or(PlanError::InvalidTrialDays),
     }
 }
 
@@ -88,6 +105,8 @@ impl Aggregate for Plan {
                 currency,
                 pricing_data,
                 credit_allowance,
+                interval,
+                trial_days,
             } => {
                 if self.exists() {
                     return Err(PlanError::AlreadyExists);
@@ -103,6 +122,8 @@ impl Aggregate for Plan {
                 if credit_allowance.is_some_and(|credits| credits < 0) {
                     return Err(PlanError::InvalidCreditAllowance);
                 }
+                let interval = Interval::parse(interval.as_deref())?;
+                let trial_days = parse_trial_days(trial_days)?;
                 let event = PlanEvent::PlanCreated {
                     id,
                     price_id,
@@ -112,6 +133,8 @@ impl Aggregate for Plan {
                     currency,
                     pricing_data,
                     credit_allowance,
+                    interval,
+                    trial_days,
                     at,
                 };
                 sink.write(event, self).await;
@@ -131,6 +154,8 @@ impl Aggregate for Plan {
                 currency,
                 pricing_data,
                 credit_allowance,
+                interval,
+                trial_days,
                 at,
             } => {
                 self.id = Some(id);
@@ -141,6 +166,8 @@ impl Aggregate for Plan {
                 self.currency = Some(currency);
                 self.pricing_data = Some(pricing_data);
                 self.credit_allowance = credit_allowance;
+                self.interval = interval;
+                self.trial_days = trial_days;
                 self.created_at = Some(at);
             }
         }

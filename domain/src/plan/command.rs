@@ -13,5 +13,8 @@ pub enum PlanCommand {
         currency: Option<String>,
         pricing_data: Option<serde_json::Value>,
         credit_allowance: Option<i64>,
+        /// `month` or `year`; none is a month.
+        interval: Option<String>,
+        trial_days: Option<i64>,
     },
 }

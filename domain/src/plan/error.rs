@@ -9,6 +9,13 @@ pub enum PlanError {
     /// Also when no pricing data is given.
     #[error("pricingData must be an object with a components array")]
     InvalidPricingData,
+    /// One component of `pricingData.components` is not a valid flat, per_seat or usage one.
+    #[error("Invalid pricing component: {0}")]
+    InvalidComponent(String),
+    #[error("interval must be month or year")]
+    InvalidInterval,
+    #[error("trialDays must be a whole number from 0 to 730")]
+    InvalidTrialDays,
     #[error("creditAllowance must be zero or more")]
     InvalidCreditAllowance,
     #[error("Plan already exists")]

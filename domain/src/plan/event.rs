@@ -4,6 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::currency::Currency;
 use crate::id::{PlanId, PriceId};
+use crate::plan::Interval;
 use crate::tenant::Tenant;
 
 /// What happened to a plan. Type names and payload shapes are stored forever: never rename or
@@ -22,6 +23,11 @@ pub enum PlanEvent {
         currency: Currency,
         pricing_data: serde_json::Value,
         credit_allowance: Option<i64>,
+        /// Added with billing; a plan stored before bills monthly, without a trial.
+        #[serde(default)]
+        interval: Interval,
+        #[serde(default)]
+        trial_days: u32,
         at: DateTime<Utc>,
     },
 }

@@ -5,6 +5,7 @@ mod aggregate;
 mod command;
 mod error;
 mod event;
+pub mod pricing;
 mod services;
 #[cfg(test)]
 mod tests;
@@ -13,4 +14,5 @@ pub use aggregate::Plan;
 pub use command::PlanCommand;
 pub use error::PlanError;
 pub use event::PlanEvent;
+pub use pricing::{Interval, PricingComponent};
 pub use services::PlanServices;

@@ -8,7 +8,9 @@ use serde_json::json;
 use crate::clock::FixedClock;
 use crate::currency::Currency;
 use crate::id::{PlanId, PriceId};
-use crate::plan::{Plan, PlanCommand, PlanError, PlanEvent, PlanServices};
+use crate::plan::{
+    Interval, Plan, PlanCommand, PlanError, PlanEvent, PlanServices, PricingComponent,
+};
 use crate::subscription::PlanSnapshot;
 use crate::tenant::{Mode, Tenant};
 
@@ -47,6 +49,8 @@ struct Raw {
     currency: Option<&'static str>,
     pricing_data: Option<serde_json::Value>,
     credit_allowance: Option<i64>,
+    interval: Option<&'static str>,
+    trial_days: Option<i64>,
 }
 
 impl Default for Raw {
@@ -57,6 +61,8 @@ impl Default for Raw {
             currency: Some("usd"),
             pricing_data: Some(pricing()),
             credit_allowance: Some(1000),
+            interval: None,
+            trial_days: None,
         }
     }
 }
@@ -71,6 +77,8 @@ fn create(raw: Raw) -> PlanCommand {
         currency: raw.currency.map(str::to_owned),
         pricing_data: raw.pricing_data,
         credit_allowance: raw.credit_allowance,
+        interval: raw.interval.map(str::to_owned),
+        trial_days: raw.trial_days,
     }
 }
 
@@ -84,6 +92,8 @@ fn created() -> PlanEvent {
         currency: Currency::parse("USD").unwrap(),
         pricing_data: pricing(),
         credit_allowance: Some(1000),
+        interval: Interval::Month,
+        trial_days: 0,
         at: now(),
     }
 }
@@ -114,6 +124,8 @@ fn create_plan_needs_no_description_nor_credit_allowance() {
             currency: Currency::parse("USD").unwrap(),
             pricing_data: pricing(),
             credit_allowance: None,
+            interval: Interval::Month,
+            trial_days: 0,
             at: now(),
         }]);
 }
@@ -208,6 +220,8 @@ fn a_plan_snapshot_is_only_for_its_own_tenant() {
             description: Some("Pro plan".into()),
             currency: Currency::parse("USD").unwrap(),
             pricing_data: pricing(),
+            interval: Interval::Month,
+            trial_days: 0,
         })
     );
     assert_eq!(
@@ -231,8 +245,174 @@ fn stored_plan_created_is_camel_case_and_reads_back_equal() {
             "currency": "USD",
             "pricingData": pricing(),
             "creditAllowance": 1000,
+            "interval": "month",
+            "trialDays": 0,
             "at": "2026-01-02T03:04:05Z",
         }})
     );
     assert_eq!(serde_json::from_value::<PlanEvent>(stored).unwrap(), event);
+}
+
+#[test]
+fn a_plan_created_before_billing_reads_back_monthly_without_a_trial() {
+    let stored = json!({"PlanCreated": {
+        "id": "plan_1",
+        "priceId": "price_1",
+        "tenant": {"merchantId": "merchant_1", "mode": "test"},
+        "name": "Pro",
+        "description": "Pro plan",
+        "currency": "USD",
+        "pricingData": pricing(),
+        "creditAllowance": 1000,
+        "at": "2026-01-02T03:04:05Z",
+    }});
+    assert_eq!(
+        serde_json::from_value::<PlanEvent>(stored).unwrap(),
+        created()
+    );
+}
+
+#[test]
+fn create_plan_records_a_yearly_interval_and_its_trial() {
+    let mut expected = created();
+    let PlanEvent::PlanCreated {
+        interval,
+        trial_days,
+        ..
+    } = &mut expected;
+    *interval = Interval::Year;
+    *trial_days = 14;
+    PlanTester::with(services())
+        .given_no_previous_events()
+        .when(create(Raw {
+            interval: Some("year"),
+            trial_days: Some(14),
+            ..Raw::default()
+        }))
+        .then_expect_events(vec![expected]);
+}
+
+#[test]
+fn create_plan_is_refused_with_an_unknown_interval() {
+    PlanTester::with(services())
+        .given_no_previous_events()
+        .when(create(Raw {
+            interval: Some("week"),
+            ..Raw::default()
+        }))
+        .then_expect_error(PlanError::InvalidInterval);
+}
+
+#[test]
+fn create_plan_is_refused_with_a_negative_or_overlong_trial() {
+    for days in [-1, 731] {
+        PlanTester::with(services())
+            .given_no_previous_events()
+            .when(create(Raw {
+                trial_days: Some(days),
+                ..Raw::default()
+            }))
+            .then_expect_error(PlanError::InvalidTrialDays);
+    }
+}
+
+#[test]
+fn create_plan_accepts_flat_per_seat_and_usage_components() {
+    let data = json!({"components": [
+        {"type": "flat", "name": "Pro", "amountCents": 2900},
+        {"type": "per_seat", "name": "Seats", "unitAmountCents": 1000},
+        {"type": "usage", "name": "API calls", "featureSlug": "api_calls", "unitAmountCents": 2},
+    ]});
+    let components = crate::plan::pricing::parse_components(&data).unwrap();
+    assert_eq!(
+        components,
+        vec![
+            PricingComponent::Flat {
+                name: "Pro".into(),
+                amount_cents: 2900
+            },
+            PricingComponent::PerSeat {
+                name: "Seats".into(),
+                unit_amount_cents: 1000
+            },
+            PricingComponent::Usage {
+                name: "API calls".into(),
+                feature_slug: "api_calls".into(),
+                unit_amount_cents: 2
+            },
+        ]
+    );
+    let mut expected = created();
+    let PlanEvent::PlanCreated { pricing_data, .. } = &mut expected;
+    *pricing_data = data.clone();
+    PlanTester::with(services())
+        .given_no_previous_events()
+        .when(create(Raw {
+            pricing_data: Some(data),
+            ..Raw::default()
+        }))
+        .then_expect_events(vec![expected]);
+}
+
+#[test]
+fn create_plan_is_refused_with_a_component_that_is_not_a_valid_one() {
+    let bad = [
+        (
+            json!({"type": "tiered"}),
+            "components[0]: type must be flat, per_seat or usage",
+        ),
+        (
+            json!({"amountCents": 100}),
+            "components[0]: type must be flat, per_seat or usage",
+        ),
+        (
+            json!({"type": "flat"}),
+            "components[0]: amountCents is required (integer cents)",
+        ),
+        (
+            json!({"type": "flat", "amountCents": -1}),
+            "components[0]: amountCents must be a whole number of cents from 0 to 1000000000",
+        ),
+        (
+            json!({"type": "flat", "amountCents": 10.5}),
+            "components[0]: amountCents must be a whole number of cents from 0 to 1000000000",
+        ),
+        (
+            json!({"type": "per_seat", "unitAmountCents": "10"}),
+            "components[0]: unitAmountCents is required (integer cents)",
+        ),
+        (
+            json!({"type": "usage", "featureSlug": "API Calls", "unitAmountCents": 2}),
+            "components[0]: featureSlug must be 1 to 64 lowercase letters, digits, _ or -",
+        ),
+        (
+            json!({"type": "flat", "name": "", "amountCents": 1}),
+            "components[0]: name must be 1 to 200 characters",
+        ),
+        (json!("flat"), "components[0]: must be an object"),
+    ];
+    for (component, message) in bad {
+        PlanTester::with(services())
+            .given_no_previous_events()
+            .when(create(Raw {
+                pricing_data: Some(json!({"components": [component]})),
+                ..Raw::default()
+            }))
+            .then_expect_error(PlanError::InvalidComponent(message.to_owned()));
+    }
+}
+
+#[test]
+fn invoicing_reads_the_components_it_knows_of_an_older_plan_and_skips_the_rest() {
+    let stored = json!({"components": [
+        {"type": "base", "price": 29},
+        {"type": "flat", "amountCents": 5000, "interval": "month"},
+    ]});
+    assert_eq!(
+        crate::plan::pricing::invoiced_components(&stored),
+        vec![PricingComponent::Flat {
+            name: "Subscription".into(),
+            amount_cents: 5000
+        }]
+    );
 }

@@ -15,6 +15,15 @@ pub enum SubscriptionCommand {
         customer_id: CustomerId,
         plan: PlanSnapshot,
         payment_method_id: Option<PaymentMethodId>,
+        /// Seats, for per-seat prices; none is one.
+        quantity: Option<i64>,
+    },
+    /// The period that started at `period_start` (the current one's end) begins: what the
+    /// scheduler asks once the current period is over. Asked again for a period that began
+    /// already, it changes nothing.
+    RenewSubscription {
+        tenant: Tenant,
+        period_start: DateTime<Utc>,
     },
     /// Link the new payment method before, and unlink the old one after: see
     /// [`crate::payment_method::PaymentMethod`].
@@ -28,10 +37,8 @@ pub enum SubscriptionCommand {
         grace_period_ends_at: DateTime<Utc>,
     },
     /// The overdue payment went through: a past-due subscription is active again.
-    MarkPaid {
-        tenant: Tenant,
-    },
-    CancelSubscription {
-        tenant: Tenant,
-    },
+    MarkPaid { tenant: Tenant },
+    /// At once, or (`at_period_end`) when the current period ends: the scheduler cancels it
+    /// then, and it is not renewed.
+    CancelSubscription { tenant: Tenant, at_period_end: bool },
 }

@@ -13,4 +13,15 @@ pub enum SubscriptionError {
     GracePeriodInPast,
     #[error("Subscription already exists")]
     AlreadyExists,
+    #[error("quantity must be a whole number from 1 to 10000")]
+    InvalidQuantity,
+    /// A renewal asked before the current period ended.
+    #[error("The current period has not ended yet")]
+    NotDue,
+    /// A renewal of a period that does not follow the current one.
+    #[error("The period does not follow the current one")]
+    NotTheNextPeriod,
+    /// Set to cancel when its period ends: it is not renewed.
+    #[error("Subscription ends at the end of its period")]
+    EndsAtPeriodEnd,
 }

@@ -20,6 +20,29 @@ pub enum SubscriptionEvent {
         customer_id: CustomerId,
         plan: PlanSnapshot,
         payment_method_id: Option<PaymentMethodId>,
+        /// Added with billing: a subscription started before has one seat, no trial, and
+        /// periods counted from its start.
+        #[serde(default = "one")]
+        quantity: u32,
+        #[serde(default)]
+        trial_ends_at: Option<DateTime<Utc>>,
+        #[serde(default)]
+        current_period_start: Option<DateTime<Utc>>,
+        #[serde(default)]
+        current_period_end: Option<DateTime<Utc>>,
+        at: DateTime<Utc>,
+    },
+    /// A new period began (the trial's end, or the previous period's).
+    #[serde(rename_all = "camelCase")]
+    SubscriptionRenewed {
+        period_start: DateTime<Utc>,
+        period_end: DateTime<Utc>,
+        at: DateTime<Utc>,
+    },
+    /// It will be canceled when the current period ends, and not renewed.
+    #[serde(rename_all = "camelCase")]
+    SubscriptionCancelScheduled {
+        cancel_at: DateTime<Utc>,
         at: DateTime<Utc>,
     },
     /// `from` lets the caller unlink the old payment method without reading the state back.
@@ -46,6 +69,8 @@ impl SubscriptionEvent {
     pub const PAST_DUE: &'static str = "SubscriptionPastDue";
     pub const REACTIVATED: &'static str = "SubscriptionReactivated";
     pub const CANCELED: &'static str = "SubscriptionCanceled";
+    pub const RENEWED: &'static str = "SubscriptionRenewed";
+    pub const CANCEL_SCHEDULED: &'static str = "SubscriptionCancelScheduled";
 
     pub fn at(&self) -> DateTime<Utc> {
         match self {
@@ -53,6 +78,8 @@ impl SubscriptionEvent {
             | SubscriptionEvent::SubscriptionPaymentMethodChanged { at, .. }
             | SubscriptionEvent::SubscriptionPastDue { at, .. }
             | SubscriptionEvent::SubscriptionReactivated { at }
+            | SubscriptionEvent::SubscriptionRenewed { at, .. }
+            | SubscriptionEvent::SubscriptionCancelScheduled { at, .. }
             | SubscriptionEvent::SubscriptionCanceled { at } => *at,
         }
     }
@@ -68,6 +95,8 @@ impl DomainEvent for SubscriptionEvent {
             SubscriptionEvent::SubscriptionPastDue { .. } => Self::PAST_DUE,
             SubscriptionEvent::SubscriptionReactivated { .. } => Self::REACTIVATED,
             SubscriptionEvent::SubscriptionCanceled { .. } => Self::CANCELED,
+            SubscriptionEvent::SubscriptionRenewed { .. } => Self::RENEWED,
+            SubscriptionEvent::SubscriptionCancelScheduled { .. } => Self::CANCEL_SCHEDULED,
         }
         .to_owned()
     }
@@ -75,4 +104,8 @@ impl DomainEvent for SubscriptionEvent {
     fn event_version(&self) -> String {
         "1".to_owned()
     }
+}
+
+fn one() -> u32 {
+    1
 }

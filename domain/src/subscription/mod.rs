@@ -5,13 +5,14 @@ mod aggregate;
 mod command;
 mod error;
 mod event;
+pub mod period;
 mod plan_snapshot;
 mod services;
 mod status;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::Subscription;
+pub use aggregate::{Subscription, MAX_QUANTITY};
 pub use command::SubscriptionCommand;
 pub use error::SubscriptionError;
 pub use event::SubscriptionEvent;

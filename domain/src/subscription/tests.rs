@@ -8,6 +8,7 @@ use serde_json::json;
 use crate::clock::FixedClock;
 use crate::currency::Currency;
 use crate::id::{CustomerId, PaymentMethodId, PlanId, PriceId, SubscriptionId};
+use crate::plan::Interval;
 use crate::subscription::{
     PlanSnapshot, Subscription, SubscriptionCommand, SubscriptionError, SubscriptionEvent,
     SubscriptionServices, SubscriptionStatus,
@@ -50,6 +51,8 @@ fn plan() -> PlanSnapshot {
         description: Some("Pro plan".into()),
         currency: Currency::parse("USD").unwrap(),
         pricing_data: json!({"components": []}),
+        interval: Interval::Month,
+        trial_days: 0,
     }
 }
 
@@ -64,6 +67,10 @@ fn started(payment_method_id: Option<PaymentMethodId>) -> SubscriptionEvent {
         customer_id: CustomerId::parse("cust_1").unwrap(),
         plan: plan(),
         payment_method_id,
+        quantity: 1,
+        trial_ends_at: None,
+        current_period_start: Some(now()),
+        current_period_end: Some(Utc.with_ymd_and_hms(2026, 2, 2, 3, 4, 5).unwrap()),
         at: now(),
     }
 }
@@ -109,6 +116,7 @@ fn start_subscription_records_the_plan_snapshot_and_payment_method() {
             customer_id: CustomerId::parse("cust_1").unwrap(),
             plan: plan(),
             payment_method_id: Some(pm(1)),
+            quantity: None,
         })
         .then_expect_events(vec![started(Some(pm(1)))]);
 }
@@ -123,6 +131,7 @@ fn start_subscription_is_refused_when_the_id_already_exists() {
             customer_id: CustomerId::parse("cust_2").unwrap(),
             plan: plan(),
             payment_method_id: None,
+            quantity: None,
         })
         .then_expect_error(SubscriptionError::AlreadyExists);
 }
@@ -274,7 +283,10 @@ fn mark_paid_is_refused_when_subscription_is_canceled() {
 fn cancel_subscription_records_canceled() {
     SubscriptionTester::with(services())
         .given(vec![started(None)])
-        .when(SubscriptionCommand::CancelSubscription { tenant: tenant() })
+        .when(SubscriptionCommand::CancelSubscription {
+            tenant: tenant(),
+            at_period_end: false,
+        })
         .then_expect_events(vec![canceled()]);
 }
 
@@ -282,7 +294,10 @@ fn cancel_subscription_records_canceled() {
 fn cancel_subscription_is_allowed_while_past_due() {
     SubscriptionTester::with(services())
         .given(vec![started(None), past_due()])
-        .when(SubscriptionCommand::CancelSubscription { tenant: tenant() })
+        .when(SubscriptionCommand::CancelSubscription {
+            tenant: tenant(),
+            at_period_end: false,
+        })
         .then_expect_events(vec![canceled()]);
 }
 
@@ -290,7 +305,10 @@ fn cancel_subscription_is_allowed_while_past_due() {
 fn cancel_subscription_is_refused_when_already_canceled() {
     SubscriptionTester::with(services())
         .given(vec![started(None), canceled()])
-        .when(SubscriptionCommand::CancelSubscription { tenant: tenant() })
+        .when(SubscriptionCommand::CancelSubscription {
+            tenant: tenant(),
+            at_period_end: false,
+        })
         .then_expect_error(SubscriptionError::AlreadyCanceled);
 }
 
@@ -300,6 +318,7 @@ fn cancel_subscription_is_refused_for_another_tenant() {
         .given(vec![started(None)])
         .when(SubscriptionCommand::CancelSubscription {
             tenant: other_tenant(),
+            at_period_end: false,
         })
         .then_expect_error(SubscriptionError::NotFound);
 }
@@ -352,8 +371,14 @@ fn stored_subscription_started_is_camel_case_and_reads_back_equal() {
                 "description": "Pro plan",
                 "currency": "USD",
                 "pricingData": {"components": []},
+                "interval": "month",
+                "trialDays": 0,
             },
             "paymentMethodId": "pm_1",
+            "quantity": 1,
+            "trialEndsAt": null,
+            "currentPeriodStart": "2026-01-02T03:04:05Z",
+            "currentPeriodEnd": "2026-02-02T03:04:05Z",
             "at": "2026-01-02T03:04:05Z",
         }})
     );
@@ -370,4 +395,226 @@ fn stored_subscription_started_is_camel_case_and_reads_back_equal() {
             "at": "2026-01-02T03:04:05Z",
         }})
     );
+}
+
+fn at(day_offset: i64) -> DateTime<Utc> {
+    now() + Duration::days(day_offset)
+}
+
+fn services_at(instant: DateTime<Utc>) -> SubscriptionServices {
+    SubscriptionServices {
+        clock: Arc::new(FixedClock(instant)),
+    }
+}
+
+fn start_command(plan: PlanSnapshot, quantity: Option<i64>) -> SubscriptionCommand {
+    SubscriptionCommand::StartSubscription {
+        id: id(),
+        tenant: tenant(),
+        customer_id: CustomerId::parse("cust_1").unwrap(),
+        plan,
+        payment_method_id: None,
+        quantity,
+    }
+}
+
+fn renewed(start: DateTime<Utc>, end: DateTime<Utc>, when: DateTime<Utc>) -> SubscriptionEvent {
+    SubscriptionEvent::SubscriptionRenewed {
+        period_start: start,
+        period_end: end,
+        at: when,
+    }
+}
+
+fn feb() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 2, 2, 3, 4, 5).unwrap()
+}
+
+fn mar() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 3, 2, 3, 4, 5).unwrap()
+}
+
+#[test]
+fn a_start_records_its_seats_and_its_first_period() {
+    let mut expected = started(None);
+    if let SubscriptionEvent::SubscriptionStarted { quantity, .. } = &mut expected {
+        *quantity = 5;
+    }
+    SubscriptionTester::with(services())
+        .given_no_previous_events()
+        .when(start_command(plan(), Some(5)))
+        .then_expect_events(vec![expected]);
+}
+
+#[test]
+fn a_start_is_refused_with_no_seats_or_too_many() {
+    for quantity in [0, -1, 10_001] {
+        SubscriptionTester::with(services())
+            .given_no_previous_events()
+            .when(start_command(plan(), Some(quantity)))
+            .then_expect_error(SubscriptionError::InvalidQuantity);
+    }
+}
+
+#[test]
+fn a_trial_is_the_first_period_and_paid_periods_count_from_its_end() {
+    let trial = PlanSnapshot {
+        trial_days: 14,
+        ..plan()
+    };
+    let trial_end = at(14);
+    SubscriptionTester::with(services())
+        .given_no_previous_events()
+        .when(start_command(trial.clone(), None))
+        .then_expect_events(vec![SubscriptionEvent::SubscriptionStarted {
+            id: id(),
+            tenant: tenant(),
+            customer_id: CustomerId::parse("cust_1").unwrap(),
+            plan: trial.clone(),
+            payment_method_id: None,
+            quantity: 1,
+            trial_ends_at: Some(trial_end),
+            current_period_start: Some(now()),
+            current_period_end: Some(trial_end),
+            at: now(),
+        }]);
+    let in_trial = state_after(vec![SubscriptionEvent::SubscriptionStarted {
+        id: id(),
+        tenant: tenant(),
+        customer_id: CustomerId::parse("cust_1").unwrap(),
+        plan: trial,
+        payment_method_id: None,
+        quantity: 1,
+        trial_ends_at: Some(trial_end),
+        current_period_start: Some(now()),
+        current_period_end: Some(trial_end),
+        at: now(),
+    }]);
+    assert_eq!(in_trial.period_index, None);
+    assert_eq!(
+        in_trial.next_period(),
+        Some((
+            trial_end,
+            Utc.with_ymd_and_hms(2026, 2, 16, 3, 4, 5).unwrap()
+        ))
+    );
+}
+
+#[test]
+fn a_renewal_once_the_period_ended_begins_the_next_one() {
+    SubscriptionTester::with(services_at(feb()))
+        .given(vec![started(None)])
+        .when(SubscriptionCommand::RenewSubscription {
+            tenant: tenant(),
+            period_start: feb(),
+        })
+        .then_expect_events(vec![renewed(feb(), mar(), feb())]);
+    let state = state_after(vec![started(None), renewed(feb(), mar(), feb())]);
+    assert_eq!(state.period_index, Some(1));
+    assert_eq!(
+        (state.current_period_start, state.current_period_end),
+        (Some(feb()), Some(mar()))
+    );
+}
+
+#[test]
+fn a_renewal_asked_twice_renews_once() {
+    SubscriptionTester::with(services_at(feb()))
+        .given(vec![started(None), renewed(feb(), mar(), feb())])
+        .when(SubscriptionCommand::RenewSubscription {
+            tenant: tenant(),
+            period_start: feb(),
+        })
+        .then_expect_events(vec![]);
+}
+
+#[test]
+fn a_renewal_before_the_period_ends_or_of_a_later_period_is_refused() {
+    SubscriptionTester::with(services_at(at(10)))
+        .given(vec![started(None)])
+        .when(SubscriptionCommand::RenewSubscription {
+            tenant: tenant(),
+            period_start: feb(),
+        })
+        .then_expect_error(SubscriptionError::NotDue);
+    SubscriptionTester::with(services_at(mar()))
+        .given(vec![started(None)])
+        .when(SubscriptionCommand::RenewSubscription {
+            tenant: tenant(),
+            period_start: mar(),
+        })
+        .then_expect_error(SubscriptionError::NotTheNextPeriod);
+}
+
+#[test]
+fn a_canceled_subscription_is_not_renewed() {
+    SubscriptionTester::with(services_at(feb()))
+        .given(vec![started(None), canceled()])
+        .when(SubscriptionCommand::RenewSubscription {
+            tenant: tenant(),
+            period_start: feb(),
+        })
+        .then_expect_error(SubscriptionError::Canceled);
+}
+
+#[test]
+fn cancel_at_period_end_is_scheduled_once_and_stops_the_renewal() {
+    let scheduled = SubscriptionEvent::SubscriptionCancelScheduled {
+        cancel_at: feb(),
+        at: now(),
+    };
+    SubscriptionTester::with(services())
+        .given(vec![started(None)])
+        .when(SubscriptionCommand::CancelSubscription {
+            tenant: tenant(),
+            at_period_end: true,
+        })
+        .then_expect_events(vec![scheduled.clone()]);
+    SubscriptionTester::with(services())
+        .given(vec![started(None), scheduled.clone()])
+        .when(SubscriptionCommand::CancelSubscription {
+            tenant: tenant(),
+            at_period_end: true,
+        })
+        .then_expect_events(vec![]);
+    SubscriptionTester::with(services_at(feb()))
+        .given(vec![started(None), scheduled.clone()])
+        .when(SubscriptionCommand::RenewSubscription {
+            tenant: tenant(),
+            period_start: feb(),
+        })
+        .then_expect_error(SubscriptionError::EndsAtPeriodEnd);
+    // At the period's end the scheduler cancels it.
+    SubscriptionTester::with(services_at(feb()))
+        .given(vec![started(None), scheduled])
+        .when(SubscriptionCommand::CancelSubscription {
+            tenant: tenant(),
+            at_period_end: true,
+        })
+        .then_expect_events(vec![SubscriptionEvent::SubscriptionCanceled { at: feb() }]);
+}
+
+#[test]
+fn a_subscription_started_before_billing_reads_back_with_one_seat_and_a_period_from_its_start() {
+    let stored = json!({"SubscriptionStarted": {
+        "id": "sub_1",
+        "tenant": {"merchantId": "merchant_1", "mode": "test"},
+        "customerId": "cust_1",
+        "plan": {
+            "planId": "plan_1",
+            "priceId": "price_1",
+            "name": "Pro",
+            "description": "Pro plan",
+            "currency": "USD",
+            "pricingData": {"components": []},
+        },
+        "paymentMethodId": null,
+        "at": "2026-01-02T03:04:05Z",
+    }});
+    let event: SubscriptionEvent = serde_json::from_value(stored).unwrap();
+    let state = state_after(vec![event]);
+    assert_eq!(state.quantity, 1);
+    assert_eq!(state.current_period_start, Some(now()));
+    assert_eq!(state.current_period_end, Some(feb()));
+    assert_eq!(state.period_index, Some(0));
 }

@@ -27,11 +27,13 @@ pub struct PlanView {
     pub currency: String,
     pub pricing_data: Value,
     pub credit_allowance: Option<i64>,
+    pub interval: String,
+    pub trial_days: i32,
     pub created_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str =
-    "id, price_id, name, description, currency, pricing_data, credit_allowance, created_at";
+const COLUMNS: &str = "id, price_id, name, description, currency, pricing_data, \
+    credit_allowance, interval, trial_days, created_at";
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlanListProjection;
@@ -104,6 +106,8 @@ impl InlineProjection for PlanListProjection {
                 currency,
                 pricing_data,
                 credit_allowance,
+                interval,
+                trial_days,
                 at,
             }) = decode::<Plan>(event)?
             else {
@@ -118,6 +122,8 @@ impl InlineProjection for PlanListProjection {
             row.set("currency", Cell::text(currency.as_str()));
             row.set("pricing_data", Cell::Json(pricing_data));
             row.set("credit_allowance", Cell::OptionalInt(credit_allowance));
+            row.set("interval", Cell::text(interval.as_str()));
+            row.set("trial_days", Cell::Int(i64::from(trial_days)));
             row.set("created_at", Cell::Time(Some(at)));
             id = Some(plan_id.to_string());
         }

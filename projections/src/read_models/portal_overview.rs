@@ -404,7 +404,9 @@ fn fold_subscription(row: &mut Row, aggregate_id: &str, event: SubscriptionEvent
         return;
     };
     match event {
-        SubscriptionEvent::SubscriptionStarted { .. } => {}
+        SubscriptionEvent::SubscriptionStarted { .. }
+        | SubscriptionEvent::SubscriptionRenewed { .. }
+        | SubscriptionEvent::SubscriptionCancelScheduled { .. } => {}
         SubscriptionEvent::SubscriptionPaymentMethodChanged { to, .. } => {
             subscription.payment_method_id = Some(to.to_string());
         }

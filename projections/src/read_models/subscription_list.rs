@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use domain::id::{CustomerId, PlanId, SubscriptionId};
-use domain::subscription::{Subscription, SubscriptionEvent, SubscriptionStatus};
+use domain::subscription::{period, Subscription, SubscriptionEvent, SubscriptionStatus};
 use domain::tenant::Tenant;
 use sqlx::PgPool;
 
@@ -29,10 +29,16 @@ pub struct SubscriptionView {
     pub grace_period_ends_at: Option<DateTime<Utc>>,
     pub started_at: DateTime<Utc>,
     pub canceled_at: Option<DateTime<Utc>>,
+    pub quantity: i32,
+    pub trial_ends_at: Option<DateTime<Utc>>,
+    pub current_period_start: Option<DateTime<Utc>>,
+    pub current_period_end: Option<DateTime<Utc>>,
+    pub cancel_at_period_end: bool,
 }
 
 const COLUMNS: &str = "id, customer_id, plan_id, payment_method_id, status, \
-    grace_period_ends_at, started_at, canceled_at";
+    grace_period_ends_at, started_at, canceled_at, quantity, trial_ends_at, \
+    current_period_start, current_period_end, cancel_at_period_end";
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct SubscriptionListProjection;
@@ -82,8 +88,25 @@ impl InlineProjection for SubscriptionListProjection {
                     customer_id,
                     plan,
                     payment_method_id,
+                    quantity,
+                    trial_ends_at,
+                    current_period_start,
+                    current_period_end,
                     at,
                 } => {
+                    // As the aggregate derives them for a subscription started before periods
+                    // were recorded.
+                    let anchor = trial_ends_at.unwrap_or(at);
+                    let period_end = current_period_end
+                        .unwrap_or_else(|| period::period_end(anchor, plan.interval, 0));
+                    row.set("quantity", Cell::Int(i64::from(quantity)));
+                    row.set("trial_ends_at", Cell::Time(trial_ends_at));
+                    row.set(
+                        "current_period_start",
+                        Cell::Time(Some(current_period_start.unwrap_or(at))),
+                    );
+                    row.set("current_period_end", Cell::Time(Some(period_end)));
+                    row.set("cancel_at_period_end", Cell::Bool(false));
                     row.created = true;
                     row.set("id", Cell::text(id.as_str()));
                     row.set("tenant", Cell::text(tenant.key()));
@@ -115,7 +138,19 @@ impl InlineProjection for SubscriptionListProjection {
                     row.set("status", Cell::text(SubscriptionStatus::Active.as_str()));
                     row.set("grace_period_ends_at", Cell::Time(None));
                 }
+                SubscriptionEvent::SubscriptionRenewed {
+                    period_start,
+                    period_end,
+                    ..
+                } => {
+                    row.set("current_period_start", Cell::Time(Some(period_start)));
+                    row.set("current_period_end", Cell::Time(Some(period_end)));
+                }
+                SubscriptionEvent::SubscriptionCancelScheduled { .. } => {
+                    row.set("cancel_at_period_end", Cell::Bool(true));
+                }
                 SubscriptionEvent::SubscriptionCanceled { at } => {
+                    row.set("cancel_at_period_end", Cell::Bool(false));
                     row.set("status", Cell::text(SubscriptionStatus::Canceled.as_str()));
                     row.set("grace_period_ends_at", Cell::Time(None));
                     row.set("canceled_at", Cell::Time(Some(at)));

@@ -271,6 +271,7 @@ async fn subscription_status_answers_with_the_plan_or_no_subscription() {
             &subscription,
             SubscriptionCommand::CancelSubscription {
                 tenant: billing.tenant.clone(),
+                at_period_end: false,
             },
             &billing.metadata,
         )

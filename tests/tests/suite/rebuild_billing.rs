@@ -53,6 +53,7 @@ async fn rebuilt_billing_read_models_equal_the_live_ones() {
                         subscription.as_str(),
                         SubscriptionCommand::CancelSubscription {
                             tenant: billing.tenant.clone(),
+                            at_period_end: false,
                         },
                         &billing.metadata,
                     )
