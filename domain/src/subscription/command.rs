@@ -7,6 +7,9 @@ use crate::tenant::Tenant;
 /// What a caller can ask of a subscription. That the customer, plan and payment method exist
 /// and belong to the tenant is checked by the caller, which loads them; the subscription
 /// guards its own life.
+// Commands are short-lived values, built once and handled once: boxing the large variant
+// would only add noise.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum SubscriptionCommand {
     StartSubscription {
