@@ -20,6 +20,7 @@ use crate::command_runner::CommandRunner;
 use crate::flows::DeathPlan;
 use crate::instance::Instance;
 use crate::key_cache::KeyCache;
+use crate::test_clock::TenantClock;
 
 /// The public URL of a service whose address nobody configured: the default `serve` address.
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
@@ -35,8 +36,10 @@ pub struct App {
     pub payment_methods: Arc<CommandRunner<PaymentMethod>>,
     pub subscriptions: Arc<CommandRunner<Subscription>>,
     pub organizations: Arc<CommandRunner<Organization>>,
-    /// Where every "now" of the service comes from.
+    /// Where every "now" of the service comes from: the base clock, or a test-mode tenant's
+    /// test clock (`test_clock.rs`).
     pub clock: Arc<dyn Clock>,
+    pub(crate) tenant_clock: Arc<TenantClock>,
     pub(crate) keys: KeyCache,
     /// Connections that hold customers' locks (`customer_lock.rs`), apart from the pool the
     /// work itself uses: a lock waiting for its work's connection while holding one of the
@@ -60,7 +63,9 @@ impl App {
         Self::with_clock(pool, Arc::new(SystemClock))
     }
 
-    pub fn with_clock(pool: PgPool, clock: Arc<dyn Clock>) -> Self {
+    pub fn with_clock(pool: PgPool, base: Arc<dyn Clock>) -> Self {
+        let tenant_clock = Arc::new(TenantClock::new(base));
+        let clock: Arc<dyn Clock> = tenant_clock.clone();
         // Every append writes the inline read models of the registry in the same statement.
         let log = EventLog::new(pool.clone(), registry::inline_projections());
         let customer_services = CustomerServices {
@@ -94,6 +99,7 @@ impl App {
                 },
             )),
             clock,
+            tenant_clock,
             lock_connections: PgPoolOptions::new()
                 .max_connections(LOCK_CONNECTIONS)
                 .connect_lazy_with(pool.connect_options().as_ref().clone()),

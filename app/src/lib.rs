@@ -37,6 +37,7 @@ pub mod reactions;
 pub mod refusals;
 pub mod setup_intents;
 pub mod subscriptions;
+pub mod test_clock;
 
 pub use context::App;
 pub use error::AppError;

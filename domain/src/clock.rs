@@ -1,8 +1,17 @@
 use chrono::{DateTime, SubsecRound, Utc};
 
+use crate::tenant::Tenant;
+
 /// Where the domain gets "now" from, so that tests can pin time.
 pub trait Clock: Send + Sync {
     fn now(&self) -> DateTime<Utc>;
+
+    /// "Now" for `tenant`: a test-mode tenant may run on a test clock of its own (moved
+    /// forward by the merchant to watch renewals happen); everyone else is on [`Clock::now`].
+    fn now_for(&self, tenant: &Tenant) -> DateTime<Utc> {
+        let _ = tenant;
+        self.now()
+    }
 }
 
 /// The wall clock, truncated to microseconds: PostgreSQL keeps no more, and a value that

@@ -60,7 +60,7 @@ impl Aggregate for Customer {
         services: &CustomerServices,
         sink: &EventSink<Self>,
     ) -> Result<(), CustomerError> {
-        let at = services.clock.now();
+        let at = services.clock.now_for(command.tenant());
         match command {
             CustomerCommand::CreateCustomer {
                 id,

@@ -28,3 +28,14 @@ pub enum CustomerCommand {
         canceled_subscriptions: Vec<SubscriptionId>,
     },
 }
+
+impl CustomerCommand {
+    /// The tenant asking: whose clock stamps the command's events.
+    pub fn tenant(&self) -> &Tenant {
+        match self {
+            CustomerCommand::CreateCustomer { tenant, .. }
+            | CustomerCommand::UpdateCustomer { tenant, .. }
+            | CustomerCommand::DeleteCustomer { tenant, .. } => tenant,
+        }
+    }
+}

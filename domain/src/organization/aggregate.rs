@@ -69,7 +69,7 @@ impl Aggregate for Organization {
         services: &OrganizationServices,
         sink: &EventSink<Self>,
     ) -> Result<(), OrganizationError> {
-        let at = services.clock.now();
+        let at = services.clock.now_for(command.tenant());
         match command {
             OrganizationCommand::CreateOrganization {
                 id,

@@ -16,3 +16,13 @@ pub enum OrganizationCommand {
         customer_id: CustomerId,
     },
 }
+
+impl OrganizationCommand {
+    /// The tenant asking: whose clock stamps the command's events.
+    pub fn tenant(&self) -> &Tenant {
+        match self {
+            OrganizationCommand::CreateOrganization { tenant, .. }
+            | OrganizationCommand::AddOrganizationMember { tenant, .. } => tenant,
+        }
+    }
+}

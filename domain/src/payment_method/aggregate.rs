@@ -85,7 +85,7 @@ impl Aggregate for PaymentMethod {
         services: &PaymentMethodServices,
         sink: &EventSink<Self>,
     ) -> Result<(), PaymentMethodError> {
-        let at = services.clock.now();
+        let at = services.clock.now_for(command.tenant());
         match command {
             PaymentMethodCommand::AddPaymentMethod {
                 id,

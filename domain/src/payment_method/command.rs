@@ -32,3 +32,15 @@ pub enum PaymentMethodCommand {
         tenant: Tenant,
     },
 }
+
+impl PaymentMethodCommand {
+    /// The tenant asking: whose clock stamps the command's events.
+    pub fn tenant(&self) -> &Tenant {
+        match self {
+            PaymentMethodCommand::AddPaymentMethod { tenant, .. }
+            | PaymentMethodCommand::LinkPaymentMethod { tenant, .. }
+            | PaymentMethodCommand::UnlinkPaymentMethod { tenant, .. }
+            | PaymentMethodCommand::RemovePaymentMethod { tenant, .. } => tenant,
+        }
+    }
+}

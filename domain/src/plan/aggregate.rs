@@ -94,7 +94,7 @@ impl Aggregate for Plan {
         services: &PlanServices,
         sink: &EventSink<Self>,
     ) -> Result<(), PlanError> {
-        let at = services.clock.now();
+        let at = services.clock.now_for(command.tenant());
         match command {
             PlanCommand::CreatePlan {
                 id,

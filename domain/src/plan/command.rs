@@ -18,3 +18,12 @@ pub enum PlanCommand {
         trial_days: Option<i64>,
     },
 }
+
+impl PlanCommand {
+    /// The tenant asking: whose clock stamps the command's events.
+    pub fn tenant(&self) -> &Tenant {
+        match self {
+            PlanCommand::CreatePlan { tenant, .. } => tenant,
+        }
+    }
+}

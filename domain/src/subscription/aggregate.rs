@@ -111,7 +111,7 @@ impl Aggregate for Subscription {
         services: &SubscriptionServices,
         sink: &EventSink<Self>,
     ) -> Result<(), SubscriptionError> {
-        let at = services.clock.now();
+        let at = services.clock.now_for(command.tenant());
         match command {
             SubscriptionCommand::StartSubscription {
                 id,

@@ -45,3 +45,17 @@ pub enum SubscriptionCommand {
     /// then, and it is not renewed.
     CancelSubscription { tenant: Tenant, at_period_end: bool },
 }
+
+impl SubscriptionCommand {
+    /// The tenant asking: whose clock stamps the command's events.
+    pub fn tenant(&self) -> &Tenant {
+        match self {
+            SubscriptionCommand::StartSubscription { tenant, .. }
+            | SubscriptionCommand::RenewSubscription { tenant, .. }
+            | SubscriptionCommand::ChangeSubscriptionPaymentMethod { tenant, .. }
+            | SubscriptionCommand::MarkPastDue { tenant, .. }
+            | SubscriptionCommand::MarkPaid { tenant, .. }
+            | SubscriptionCommand::CancelSubscription { tenant, .. } => tenant,
+        }
+    }
+}

@@ -11,4 +11,5 @@ pub mod merchants;
 pub mod portal_sessions;
 pub mod provider_links;
 pub mod sandbox_intents;
+pub mod test_clocks;
 pub mod webhook_ledger;
