@@ -7,6 +7,7 @@ pub mod currency;
 pub mod customer;
 pub mod email;
 pub mod id;
+pub mod invoice;
 pub mod money;
 pub mod organization;
 pub mod payment_method;
