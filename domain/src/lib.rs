@@ -10,6 +10,7 @@ pub mod id;
 pub mod invoice;
 pub mod money;
 pub mod organization;
+pub mod payment;
 pub mod payment_method;
 pub mod plan;
 pub mod ports;
