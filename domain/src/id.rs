@@ -1,5 +1,6 @@
-//! Prefixed identifiers (`cust_…`, `pm_…`, `sub_…`, `plan_…`, `price_…`, `org_…`). New ids are a UUIDv7 in hex, so ids sort in creation order
-//! and keyset pagination by id lists oldest first.
+//! Prefixed identifiers (`cust_…`, `pm_…`, `sub_…`, `plan_…`, `price_…`, `org_…`, `inv_…`,
+//! `pay_…`). New ids are a UUIDv7 in hex, so ids sort in creation order and keyset pagination
+//! by id lists oldest first.
 
 use std::fmt;
 
@@ -126,6 +127,19 @@ prefixed_id!(
     "price"
 );
 prefixed_id!(OrganizationId, "org_", "organization");
+prefixed_id!(
+    /// An invoice, and also its adjustment documents: a cancellation or a credit note is an
+    /// invoice of its own, with its own number.
+    InvoiceId,
+    "inv_",
+    "invoice"
+);
+prefixed_id!(
+    /// A charge or a refund, and the idempotency key the provider is asked with.
+    PaymentId,
+    "pay_",
+    "payment"
+);
 
 #[cfg(test)]
 mod tests {
@@ -170,12 +184,22 @@ mod tests {
         assert_eq!(PriceId::parse(price.as_str()), Ok(price));
         let org = OrganizationId::generate();
         assert_eq!(OrganizationId::parse(org.as_str()), Ok(org));
+        let inv = InvoiceId::generate();
+        assert_eq!(InvoiceId::parse(inv.as_str()), Ok(inv));
+        let pay = PaymentId::generate();
+        assert_eq!(PaymentId::parse(pay.as_str()), Ok(pay));
 
         assert!(PaymentMethodId::parse("cust_1").is_err());
         assert!(SubscriptionId::parse("pm_1").is_err());
         assert!(PlanId::parse("price_1").is_err());
         assert!(PriceId::parse("plan_1").is_err());
         assert!(OrganizationId::parse("org_").is_err());
+        assert!(InvoiceId::parse("pay_1").is_err());
+        assert!(PaymentId::parse("inv_1").is_err());
+        assert_eq!(
+            PaymentId::parse("nope").unwrap_err().to_string(),
+            "invalid payment id"
+        );
     }
 
     #[test]
