@@ -106,8 +106,10 @@ impl App {
         let offset = to - self.clock.now();
         let micros = offset.num_microseconds().unwrap_or(i64::MAX).max(0);
         let stored = test_clocks::advance(&self.pool, &principal.tenant.key(), micros).await?;
-        self.tenant_clock
-            .replace(HashMap::from([(principal.tenant.key(), TimeDelta::microseconds(stored))]));
+        self.tenant_clock.replace(HashMap::from([(
+            principal.tenant.key(),
+            TimeDelta::microseconds(stored),
+        )]));
         Ok(self.clock.now_for(&principal.tenant))
     }
 

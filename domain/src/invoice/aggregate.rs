@@ -155,7 +155,7 @@ impl Aggregate for Invoice {
         services: &InvoiceServices,
         sink: &EventSink<Self>,
     ) -> Result<(), InvoiceError> {
-        let at = services.clock.now();
+        let at = services.clock.now_for(command.tenant());
         match command {
             InvoiceCommand::CreateDraft {
                 id,

@@ -72,3 +72,18 @@ pub enum InvoiceCommand {
         pdf_sha256: Option<String>,
     },
 }
+
+impl InvoiceCommand {
+    /// The tenant asking: whose clock stamps the command's events.
+    pub fn tenant(&self) -> &Tenant {
+        match self {
+            InvoiceCommand::CreateDraft { tenant, .. }
+            | InvoiceCommand::Issue { tenant, .. }
+            | InvoiceCommand::RecordPayment { tenant, .. }
+            | InvoiceCommand::Void { tenant, .. }
+            | InvoiceCommand::Credit { tenant, .. }
+            | InvoiceCommand::MarkUncollectible { tenant, .. }
+            | InvoiceCommand::IssueAdjustment { tenant, .. } => tenant,
+        }
+    }
+}

@@ -75,7 +75,7 @@ impl Aggregate for Payment {
         services: &PaymentServices,
         sink: &EventSink<Self>,
     ) -> Result<(), PaymentError> {
-        let at = services.clock.now();
+        let at = services.clock.now_for(command.tenant());
         match command {
             PaymentCommand::Initiate {
                 id,

@@ -45,3 +45,14 @@ pub enum SettlementOutcome {
         code: Option<String>,
     },
 }
+
+impl PaymentCommand {
+    /// The tenant asking: whose clock stamps the command's events.
+    pub fn tenant(&self) -> &Tenant {
+        match self {
+            PaymentCommand::Initiate { tenant, .. } | PaymentCommand::Settle { tenant, .. } => {
+                tenant
+            }
+        }
+    }
+}
