@@ -221,6 +221,7 @@ impl Aggregate for Invoice {
                     }
                 }
                 let number = parse_number(&number)?;
+                let due_date = due_date.unwrap_or(at);
                 if due_date < at {
                     return Err(InvoiceError::DueDateBeforeIssueDate);
                 }

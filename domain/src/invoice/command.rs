@@ -26,7 +26,8 @@ pub enum InvoiceCommand {
     Issue {
         tenant: Tenant,
         number: String,
-        due_date: DateTime<Utc>,
+        /// None: due on issue.
+        due_date: Option<DateTime<Utc>>,
         /// The digest of the rendered document, so every download gives the same bytes.
         pdf_sha256: Option<String>,
     },

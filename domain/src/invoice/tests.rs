@@ -177,7 +177,7 @@ fn issue() -> InvoiceCommand {
     InvoiceCommand::Issue {
         tenant: tenant(),
         number: "INV-0001".into(),
-        due_date: due(),
+        due_date: Some(due()),
         pdf_sha256: Some("ab".repeat(32)),
     }
 }
@@ -487,7 +487,7 @@ fn issue_is_refused_without_a_number() {
         .when(InvoiceCommand::Issue {
             tenant: tenant(),
             number: "  ".into(),
-            due_date: due(),
+            due_date: Some(due()),
             pdf_sha256: None,
         })
         .then_expect_error(InvoiceError::NumberRequired);
@@ -500,7 +500,7 @@ fn issue_is_refused_when_the_due_date_is_before_today() {
         .when(InvoiceCommand::Issue {
             tenant: tenant(),
             number: "INV-0001".into(),
-            due_date: now() - Duration::seconds(1),
+            due_date: Some(now() - Duration::seconds(1)),
             pdf_sha256: None,
         })
         .then_expect_error(InvoiceError::DueDateBeforeIssueDate);
@@ -513,7 +513,7 @@ fn issue_is_refused_for_another_tenant_or_an_invoice_never_drafted() {
         .when(InvoiceCommand::Issue {
             tenant: other_tenant(),
             number: "INV-0001".into(),
-            due_date: due(),
+            due_date: Some(due()),
             pdf_sha256: None,
         })
         .then_expect_error_message("Invoice not found");
@@ -1073,4 +1073,22 @@ fn stored_invoice_events_are_camel_case() {
             "at": "2026-01-02T03:04:05Z",
         }})
     );
+}
+
+#[test]
+fn an_invoice_issued_without_a_due_date_is_due_on_issue() {
+    InvoiceTester::with(services())
+        .given(vec![drafted(5000)])
+        .when(InvoiceCommand::Issue {
+            tenant: tenant(),
+            number: "INV-0001".into(),
+            due_date: None,
+            pdf_sha256: None,
+        })
+        .then_expect_events(vec![InvoiceEvent::InvoiceIssued {
+            number: "INV-0001".into(),
+            issue_date: now(),
+            due_date: now(),
+            pdf_sha256: None,
+        }]);
 }

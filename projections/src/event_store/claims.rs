@@ -15,6 +15,10 @@ pub enum ClaimKind {
     OrganizationMember,
     /// The provider's payment method was added already.
     ProviderPaymentMethod,
+    /// The subscription's period has its standard invoice already.
+    PeriodInvoiced,
+    /// The document number was taken (or its predecessor is not issued yet).
+    DocumentNumber,
 }
 
 /// An append refused because it would break a claim another aggregate holds. It reaches the

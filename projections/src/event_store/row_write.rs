@@ -18,6 +18,10 @@ pub(crate) enum Cell {
     OptionalInt(Option<i64>),
     Bool(bool),
     Json(Value),
+    /// Adds to the column (an UPDATE); a created row starts from it.
+    AddInt(i64),
+    /// Appends the array's items to a jsonb array column; a created row starts with them.
+    AppendJson(Value),
 }
 
 impl Cell {
@@ -28,8 +32,30 @@ impl Cell {
             Cell::Int(value) => query.push_bind(value),
             Cell::OptionalInt(value) => query.push_bind(value),
             Cell::Bool(value) => query.push_bind(value),
-            Cell::Json(value) => query.push_bind(value),
+            Cell::Json(value) | Cell::AppendJson(value) => query.push_bind(value),
+            Cell::AddInt(value) => query.push_bind(value),
         };
+    }
+
+    /// The SET expression of an UPDATE of `column` to this cell.
+    fn assign(self, column: &str, query: &mut QueryBuilder<'static, Postgres>) {
+        match self {
+            Cell::AddInt(value) => {
+                query
+                    .push(format!("{column} = {column} + "))
+                    .push_bind(value);
+            }
+            Cell::AppendJson(value) => {
+                query
+                    .push(format!("{column} = {column} || "))
+                    .push_bind(value)
+                    .push("::jsonb");
+            }
+            cell => {
+                query.push(format!("{column} = "));
+                cell.bind(query);
+            }
+        }
     }
 
     /// Binds the value as one of a VALUES row's.
@@ -40,7 +66,8 @@ impl Cell {
             Cell::Int(value) => values.push_bind(value),
             Cell::OptionalInt(value) => values.push_bind(value),
             Cell::Bool(value) => values.push_bind(value),
-            Cell::Json(value) => values.push_bind(value),
+            Cell::Json(value) | Cell::AppendJson(value) => values.push_bind(value),
+            Cell::AddInt(value) => values.push_bind(value),
         };
     }
 
@@ -106,8 +133,7 @@ impl RowWrite {
                     if i > 0 {
                         query.push(", ");
                     }
-                    query.push(format!("{column} = "));
-                    cell.bind(query);
+                    cell.assign(column, query);
                 }
                 query.push(" WHERE id = ").push_bind(id);
                 if let Some(condition) = condition {

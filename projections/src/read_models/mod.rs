@@ -3,7 +3,10 @@
 
 pub mod customer_list;
 pub mod customer_uniqueness;
+pub mod document_numbers;
+pub mod invoice_list;
 pub mod organization_list;
+pub mod payment_list;
 pub mod payment_method_list;
 pub mod plan_list;
 pub mod portal_overview;

@@ -4,7 +4,10 @@
 //! nowhere else.
 
 use super::customer_list::{self, CustomerListProjection};
+use super::document_numbers::{self, DocumentNumbersProjection};
+use super::invoice_list::{self, InvoiceListProjection};
 use super::organization_list::{self, OrganizationListProjection};
+use super::payment_list::{self, PaymentListProjection};
 use super::payment_method_list::{self, PaymentMethodListProjection};
 use super::plan_list::{self, PlanListProjection};
 use super::portal_overview;
@@ -96,6 +99,30 @@ pub static READ_MODELS: &[ReadModel] = &[
         feeding: Feeding::Inline(&OrganizationListProjection),
         rebuild: RebuildMethod::InPlace {
             aggregate_type: "Organization",
+        },
+    },
+    ReadModel {
+        name: invoice_list::TABLE,
+        tables: &[invoice_list::TABLE],
+        feeding: Feeding::Inline(&InvoiceListProjection),
+        rebuild: RebuildMethod::InPlace {
+            aggregate_type: "Invoice",
+        },
+    },
+    ReadModel {
+        name: document_numbers::TABLE,
+        tables: &[document_numbers::TABLE],
+        feeding: Feeding::Inline(&DocumentNumbersProjection),
+        rebuild: RebuildMethod::InPlace {
+            aggregate_type: "Invoice",
+        },
+    },
+    ReadModel {
+        name: payment_list::TABLE,
+        tables: &[payment_list::TABLE],
+        feeding: Feeding::Inline(&PaymentListProjection),
+        rebuild: RebuildMethod::InPlace {
+            aggregate_type: "Payment",
         },
     },
 ];
