@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use domain::clock::{Clock, SystemClock};
 use domain::customer::{Customer, CustomerServices};
+use domain::invoice::{Invoice, InvoiceServices};
 use domain::organization::{Organization, OrganizationServices};
+use domain::payment::{Payment, PaymentServices};
 use domain::payment_method::{PaymentMethod, PaymentMethodServices};
 use domain::plan::{Plan, PlanServices};
 use domain::subscription::{Subscription, SubscriptionServices};
@@ -16,6 +18,7 @@ use projections::EventLog;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
+use crate::aggregate_locks::AggregateLocks;
 use crate::command_runner::CommandRunner;
 use crate::flows::DeathPlan;
 use crate::instance::Instance;
@@ -36,6 +39,10 @@ pub struct App {
     pub payment_methods: Arc<CommandRunner<PaymentMethod>>,
     pub subscriptions: Arc<CommandRunner<Subscription>>,
     pub organizations: Arc<CommandRunner<Organization>>,
+    pub invoices: Arc<CommandRunner<Invoice>>,
+    pub payments: Arc<CommandRunner<Payment>>,
+    /// Issues of one tenant's series take turns in this process (`invoices.rs`).
+    pub(crate) numbering: Arc<AggregateLocks>,
     /// Where every "now" of the service comes from: the base clock, or a test-mode tenant's
     /// test clock (`test_clock.rs`).
     pub clock: Arc<dyn Clock>,
@@ -93,11 +100,24 @@ impl App {
                 },
             )),
             organizations: Arc::new(CommandRunner::new(
-                log,
+                log.clone(),
                 OrganizationServices {
                     clock: clock.clone(),
                 },
             )),
+            invoices: Arc::new(CommandRunner::new(
+                log.clone(),
+                InvoiceServices {
+                    clock: clock.clone(),
+                },
+            )),
+            payments: Arc::new(CommandRunner::new(
+                log,
+                PaymentServices {
+                    clock: clock.clone(),
+                },
+            )),
+            numbering: Arc::default(),
             clock,
             tenant_clock,
             lock_connections: PgPoolOptions::new()

@@ -25,7 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use domain::id::{CustomerId, PaymentMethodId, PrefixedId, SubscriptionId};
+use domain::id::{CustomerId, InvoiceId, PaymentMethodId, PrefixedId, SubscriptionId};
+use domain::invoice::DocumentType;
 use domain::payment_method::PaymentMethodCommand;
 use projections::read_models::payment_method_list::PaymentMethodListProjection;
 use projections::tables::flow_runs::{self, UnfinishedFlow};
@@ -190,6 +191,13 @@ pub(crate) enum FlowInput {
         customer_id: CustomerId,
         payment_method_id: String,
     },
+    #[serde(rename = "invoice.adjust", rename_all = "camelCase")]
+    AdjustInvoice {
+        invoice_id: InvoiceId,
+        document_type: DocumentType,
+        amount_cents: Option<i64>,
+        reason: Option<String>,
+    },
     #[serde(rename = "paymentMethod.add", rename_all = "camelCase")]
     AddPaymentMethod {
         customer_id: CustomerId,
@@ -206,6 +214,7 @@ impl FlowInput {
             FlowInput::DeleteCustomer { .. } => "customer.delete",
             FlowInput::MoveSubscription { .. } => "subscription.move",
             FlowInput::AddPaymentMethod { .. } => "paymentMethod.add",
+            FlowInput::AdjustInvoice { .. } => "invoice.adjust",
         }
     }
 }
@@ -375,6 +384,21 @@ impl App {
                 )
                 .await
                 .map(drop),
+            FlowInput::AdjustInvoice {
+                invoice_id,
+                document_type,
+                amount_cents,
+                reason,
+            } => self
+                .adjust(
+                    &metadata,
+                    invoice_id,
+                    *document_type,
+                    *amount_cents,
+                    reason.clone(),
+                )
+                .await
+                .map(drop),
         };
         if let Err(error @ AppError::Internal { .. }) = outcome {
             return Err(error);
@@ -387,6 +411,8 @@ impl App {
                 .map_err(|e| AppError::internal("Internal server error", e))?
                 .customer_id
                 .clone(),
+            // An invoice's correction links no payment method.
+            FlowInput::AdjustInvoice { .. } => None,
             FlowInput::StartSubscription { customer_id, .. }
             | FlowInput::DeleteCustomer { customer_id }
             | FlowInput::MoveSubscription { customer_id, .. }

@@ -25,6 +25,7 @@ pub mod gateways;
 pub mod idempotency;
 pub mod ids;
 pub mod instance;
+pub mod invoices;
 pub mod key_cache;
 pub mod merchants;
 pub mod organizations;

@@ -4,7 +4,9 @@
 
 use cqrs_es::{Aggregate, AggregateError};
 use domain::customer::{Customer, CustomerError};
+use domain::invoice::{Invoice, InvoiceError};
 use domain::organization::{Organization, OrganizationError};
+use domain::payment::{Payment, PaymentError};
 use domain::payment_method::{PaymentMethod, PaymentMethodError};
 use domain::plan::{Plan, PlanError};
 use domain::subscription::{Subscription, SubscriptionError};
@@ -182,5 +184,56 @@ impl Refusals for Organization {
 
     fn claim_refusal(kind: ClaimKind) -> Option<AppError> {
         (kind == ClaimKind::OrganizationMember).then(|| AppError::conflict(ALREADY_IN_ORGANIZATION))
+    }
+}
+
+impl Refusals for Invoice {
+    fn refusal(error: InvoiceError) -> AppError {
+        let message = error.to_string();
+        match error {
+            InvoiceError::NotFound => AppError::not_found(message),
+            InvoiceError::AlreadyExists
+            | InvoiceError::StillDraft
+            | InvoiceError::AlreadyIssued
+            | InvoiceError::InvoiceAlreadyPaid
+            | InvoiceError::Voided
+            | InvoiceError::AlreadyVoid
+            | InvoiceError::Uncollectible
+            | InvoiceError::AlreadyUncollectible
+            | InvoiceError::PaidCannotBeVoided
+            | InvoiceError::PartlyPaidCannotBeVoided
+            | InvoiceError::NotStandard
+            | InvoiceError::NothingLeftToCredit => AppError::conflict(message),
+            _ => AppError::invalid(message),
+        }
+    }
+
+    fn failure() -> &'static str {
+        "Failed to update invoice"
+    }
+
+    fn changed_concurrently() -> &'static str {
+        "The invoice was changed by concurrent requests; retry the request"
+    }
+}
+
+impl Refusals for Payment {
+    fn refusal(error: PaymentError) -> AppError {
+        let message = error.to_string();
+        match error {
+            PaymentError::NotFound => AppError::not_found(message),
+            PaymentError::AlreadyExists | PaymentError::AlreadySettled => {
+                AppError::conflict(message)
+            }
+            _ => AppError::invalid(message),
+        }
+    }
+
+    fn failure() -> &'static str {
+        "Failed to record payment"
+    }
+
+    fn changed_concurrently() -> &'static str {
+        "The payment was changed by concurrent requests; retry the request"
     }
 }

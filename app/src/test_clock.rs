@@ -92,9 +92,8 @@ impl App {
         Ok(self.clock.now_for(&principal.tenant))
     }
 
-    /// Moves the caller's test clock forward to `to`. (Running what falls due on the way is
-    /// the scheduler's: `App::advance_test_clock`.)
-    pub(crate) async fn move_test_clock(
+    /// Moves the caller's test clock forward to `to`, and answers its new now.
+    pub async fn advance_test_clock(
         &self,
         principal: &Principal,
         to: DateTime<Utc>,

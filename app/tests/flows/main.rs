@@ -6,6 +6,7 @@ mod command_runner;
 mod crashes;
 mod customer_lock;
 mod customers;
+mod invoices;
 mod organizations;
 mod payment_methods;
 mod portal;

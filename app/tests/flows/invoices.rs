@@ -1,0 +1,263 @@
+//! Invoices through their use-cases: a draft issued with the next number of its series,
+//! gapless under concurrency; voids with their cancellation; credit notes that never credit
+//! more than is left; a void cut between its two steps finished on resume.
+
+use app::flows::DeathPlan;
+use app::invoices::{NewInvoice, NewLine};
+use app::{App, AppError};
+use futures::future::join_all;
+use projections::read_models::invoice_list::InvoiceView;
+
+use crate::support::Fixture;
+
+fn line(description: &str, quantity: i64, unit_amount_cents: i64) -> NewLine {
+    NewLine {
+        description: Some(description.to_owned()),
+        quantity: Some(quantity),
+        unit_amount_cents: Some(unit_amount_cents),
+    }
+}
+
+async fn draft(f: &Fixture, lines: Vec<NewLine>) -> Result<InvoiceView, AppError> {
+    let customer = f
+        .customer(&format!("{}@example.com", uuid::Uuid::new_v4().simple()))
+        .await;
+    f.app
+        .create_invoice(
+            &f.metadata,
+            NewInvoice {
+                customer_id: Some(customer.to_string()),
+                currency: Some("eur".into()),
+                lines: Some(lines),
+            },
+        )
+        .await
+}
+
+async fn issued(f: &Fixture, unit_amount_cents: i64) -> InvoiceView {
+    let draft = draft(f, vec![line("Consulting", 2, unit_amount_cents)])
+        .await
+        .expect("draft");
+    f.app
+        .finalize_invoice(&f.metadata, &draft.id)
+        .await
+        .expect("finalize")
+}
+
+#[tokio::test]
+async fn a_draft_is_priced_and_issued_with_the_first_number() {
+    let f = Fixture::new().await;
+    let draft = draft(&f, vec![line("Consulting", 3, 1250), line("Setup", 1, 500)])
+        .await
+        .unwrap();
+    assert_eq!(draft.status, "draft");
+    assert_eq!(draft.number, None);
+    assert_eq!(draft.currency, "EUR");
+    assert_eq!(draft.total_amount_cents, 3 * 1250 + 500);
+    let issued = f
+        .app
+        .finalize_invoice(&f.metadata, &draft.id)
+        .await
+        .unwrap();
+    assert_eq!(issued.status, "issued");
+    assert_eq!(issued.number.as_deref(), Some("INV-0001"));
+    assert!(issued.issue_date.is_some());
+    assert_eq!(issued.amount_due_cents(), 4250);
+    let again = f.app.finalize_invoice(&f.metadata, &draft.id).await;
+    assert!(
+        matches!(&again, Err(AppError::Conflict { message, .. }) if message == "Invoice is already issued"),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn fifty_invoices_issued_at_once_are_numbered_one_to_fifty() {
+    let f = Fixture::new().await;
+    let mut drafts = Vec::new();
+    for _ in 0..50 {
+        drafts.push(draft(&f, vec![line("Seat", 1, 100)]).await.unwrap().id);
+    }
+    // Two apps, as two instances: their issues race in the database, not only in a process.
+    let other = App::new(f.pool.clone());
+    let issues = drafts.iter().enumerate().map(|(i, id)| {
+        let app = if i % 2 == 0 {
+            f.app.clone()
+        } else {
+            other.clone()
+        };
+        let metadata = f.metadata.clone();
+        let id = id.clone();
+        async move { app.finalize_invoice(&metadata, &id).await }
+    });
+    let mut numbers: Vec<String> = join_all(issues)
+        .await
+        .into_iter()
+        .map(|issued| issued.expect("issued").number.expect("a number"))
+        .collect();
+    numbers.sort();
+    let expected: Vec<String> = (1..=50).map(|n| format!("INV-{n:04}")).collect();
+    assert_eq!(numbers, expected);
+    let series = f.app.invoice_numbering(f.principal()).await.unwrap();
+    assert_eq!(series.len(), 1);
+    assert_eq!(
+        (series[0].first, series[0].last, series[0].count),
+        (1, 50, 50)
+    );
+}
+
+#[tokio::test]
+async fn voiding_an_issued_invoice_issues_its_cancellation() {
+    let f = Fixture::new().await;
+    let invoice = issued(&f, 1000).await;
+    let cancellation = f.app.void_invoice(&f.metadata, &invoice.id).await.unwrap();
+    assert_eq!(cancellation.document_type, "cancellation");
+    assert_eq!(cancellation.number.as_deref(), Some("CAN-0001"));
+    assert_eq!(cancellation.total_amount_cents, -2000);
+    assert_eq!(
+        cancellation.original_invoice_id.as_deref(),
+        Some(invoice.id.as_str())
+    );
+    let original = f.app.invoice(f.principal(), &invoice.id).await.unwrap();
+    assert_eq!(original.status, "void");
+    assert_eq!(original.amount_due_cents(), 0);
+    assert_eq!(
+        original.adjustments[0]["invoiceId"],
+        cancellation.id.as_str()
+    );
+}
+
+#[tokio::test]
+async fn a_draft_is_voided_without_a_number() {
+    let f = Fixture::new().await;
+    let draft = draft(&f, vec![line("Seat", 1, 100)]).await.unwrap();
+    let voided = f.app.void_invoice(&f.metadata, &draft.id).await.unwrap();
+    assert_eq!((voided.status.as_str(), voided.number), ("void", None));
+    assert!(f
+        .app
+        .invoice_numbering(f.principal())
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn credit_notes_never_credit_more_than_is_left() {
+    let f = Fixture::new().await;
+    let invoice = issued(&f, 1000).await;
+    let first = f
+        .app
+        .credit_invoice(
+            &f.metadata,
+            &invoice.id,
+            Some(1500),
+            Some("Goodwill".into()),
+        )
+        .await
+        .unwrap();
+    assert_eq!(first.document_type, "credit_note");
+    assert_eq!(first.number.as_deref(), Some("CN-0001"));
+    assert_eq!(first.total_amount_cents, -1500);
+    let too_much = f
+        .app
+        .credit_invoice(&f.metadata, &invoice.id, Some(501), None)
+        .await;
+    assert!(
+        matches!(&too_much, Err(AppError::Invalid { message: m, .. }) if m == "Credit note amount exceeds what is left to credit"),
+        "{too_much:?}"
+    );
+    let rest = f
+        .app
+        .credit_invoice(&f.metadata, &invoice.id, None, None)
+        .await
+        .unwrap();
+    assert_eq!(
+        (rest.number.as_deref(), rest.total_amount_cents),
+        (Some("CN-0002"), -500)
+    );
+    let original = f.app.invoice(f.principal(), &invoice.id).await.unwrap();
+    assert_eq!(original.credited_cents, 2000);
+}
+
+#[tokio::test]
+async fn bad_drafts_are_refused_and_make_nothing() {
+    let f = Fixture::new().await;
+    for (lines, message) in [
+        (vec![], "An invoice needs at least one line"),
+        (
+            vec![line("Seat", 1, -5)],
+            "Line 1: unit amount must be between 0 and 10000000000 cents",
+        ),
+        (
+            vec![line("Seat", 0, 5)],
+            "Line 1: quantity must be between 1 and 1000000",
+        ),
+        (vec![line(" ", 1, 5)], "Line 1: description is required"),
+    ] {
+        let refused = draft(&f, lines).await;
+        assert!(
+            matches!(&refused, Err(AppError::Invalid { message: m, .. }) if m == message),
+            "{message}: {refused:?}"
+        );
+    }
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM invoice_list")
+        .fetch_one(&f.pool)
+        .await
+        .unwrap();
+    assert_eq!(count, 0);
+}
+
+#[tokio::test]
+async fn another_tenants_invoice_is_not_found() {
+    let f = Fixture::new().await;
+    let invoice = issued(&f, 1000).await;
+    let other = Fixture::new().await;
+    let mut stranger = other.principal().clone();
+    stranger.tenant = domain::tenant::Tenant::new("merchant_other", domain::tenant::Mode::Test);
+    let found = f.app.invoice(&stranger, &invoice.id).await;
+    assert!(
+        matches!(&found, Err(AppError::NotFound(m)) if m == "Invoice not found"),
+        "{found:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_void_cut_between_its_steps_issues_the_cancellation_on_resume() {
+    let f = Fixture::new().await;
+    let invoice = issued(&f, 1000).await;
+    let dying = App::new(f.pool.clone()).with_death(DeathPlan {
+        kind: "invoice.adjust".into(),
+        after_commits: 1,
+        abort: false,
+    });
+    let metadata = f.metadata.clone();
+    let id = invoice.id.clone();
+    let died = tokio::spawn({
+        let dying = dying.clone();
+        async move { dying.void_invoice(&metadata, &id).await }
+    })
+    .await;
+    assert!(died.is_err_and(|e| e.is_panic()));
+    dying.instance.stop_living();
+    let original = f.app.invoice(f.principal(), &invoice.id).await.unwrap();
+    assert_eq!(original.status, "void", "the first step happened");
+    assert!(f
+        .app
+        .invoice_numbering(f.principal())
+        .await
+        .unwrap()
+        .iter()
+        .all(|s| s.series != "CAN"));
+
+    assert_eq!(f.app.resume_abandoned_flows().await.unwrap(), 1);
+    let cancellation_id = original.adjustments[0]["invoiceId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let cancellation = f
+        .app
+        .invoice(f.principal(), &cancellation_id)
+        .await
+        .unwrap();
+    assert_eq!(cancellation.number.as_deref(), Some("CAN-0001"));
+    assert_eq!(cancellation.total_amount_cents, -2000);
+}
