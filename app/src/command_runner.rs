@@ -49,7 +49,7 @@ struct Loaded<A> {
 impl<A> CommandRunner<A>
 where
     A: Aggregate + Clone,
-    A::Command: Clone,
+    A::Command: Clone + std::fmt::Debug,
 {
     pub fn new(log: EventLog, services: A::Services) -> Self {
         Self {
@@ -188,7 +188,7 @@ where
         let step = metadata
             .flow
             .as_ref()
-            .map(|flow| flow.next_step(A::TYPE, aggregate_id).to_string());
+            .map(|flow| flow.next_step(A::TYPE, aggregate_id, &command_kind(&command)));
         if let Some(step) = &step {
             recorded.insert("flowStep".to_owned(), step.clone());
         }
@@ -258,4 +258,13 @@ where
             }
         }
     }
+}
+
+/// A command's kind, the name of its variant (`RecordPayment`), read from its `Debug` form:
+/// every command enum derives it, and the name is all a flow's step needs.
+fn command_kind(command: &impl std::fmt::Debug) -> String {
+    format!("{command:?}")
+        .chars()
+        .take_while(|c| c.is_alphanumeric() || *c == '_')
+        .collect()
 }

@@ -25,6 +25,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use chrono::{DateTime, Utc};
+
 use domain::id::{CustomerId, InvoiceId, PaymentMethodId, PrefixedId, SubscriptionId};
 use domain::invoice::DocumentType;
 use domain::payment_method::PaymentMethodCommand;
@@ -100,16 +102,24 @@ impl FlowRun {
         I::derived(self.started_ms, &entropy)
     }
 
-    /// The step a command to aggregate `aggregate_type` `aggregate_id` is in this run: its
-    /// ordinal among the run's commands to that aggregate. A run again gives the same command
-    /// the same step, and skips it when the log has an event of the flow at that step.
-    pub(crate) fn next_step(&self, aggregate_type: &str, aggregate_id: &str) -> usize {
+    /// The step a command `command` (its kind: `Issue`, `RecordPayment`, …) to aggregate
+    /// `aggregate_type` `aggregate_id` is in this run: the kind and its ordinal among the
+    /// run's commands of that kind to that aggregate, as `RecordPayment#1`. A run again gives
+    /// the same command the same step — also when it skips another command the first run
+    /// made, since kinds are counted apart — and skips it when the log has an event of the
+    /// flow at that step.
+    pub(crate) fn next_step(
+        &self,
+        aggregate_type: &str,
+        aggregate_id: &str,
+        command: &str,
+    ) -> String {
         let mut steps = self.steps.lock().expect("flow steps");
         let step = steps
-            .entry(format!("{aggregate_type}/{aggregate_id}"))
+            .entry(format!("{aggregate_type}/{aggregate_id}/{command}"))
             .or_default();
         *step += 1;
-        *step
+        format!("{command}#{step}")
     }
 
     /// Counts a command of the flow as committed; a test's [`DeathPlan`] may end the process
@@ -191,6 +201,18 @@ pub(crate) enum FlowInput {
         customer_id: CustomerId,
         payment_method_id: String,
     },
+    #[serde(rename = "subscription.bill", rename_all = "camelCase")]
+    BillPeriod {
+        subscription_id: SubscriptionId,
+        period_start: DateTime<Utc>,
+    },
+    #[serde(rename = "subscription.periodEnd", rename_all = "camelCase")]
+    EndPeriod {
+        subscription_id: SubscriptionId,
+        period_end: DateTime<Utc>,
+    },
+    #[serde(rename = "invoice.charge", rename_all = "camelCase")]
+    ChargeInvoice { invoice_id: InvoiceId, attempt: u32 },
     #[serde(rename = "invoice.adjust", rename_all = "camelCase")]
     AdjustInvoice {
         invoice_id: InvoiceId,
@@ -215,6 +237,9 @@ impl FlowInput {
             FlowInput::MoveSubscription { .. } => "subscription.move",
             FlowInput::AddPaymentMethod { .. } => "paymentMethod.add",
             FlowInput::AdjustInvoice { .. } => "invoice.adjust",
+            FlowInput::BillPeriod { .. } => "subscription.bill",
+            FlowInput::EndPeriod { .. } => "subscription.periodEnd",
+            FlowInput::ChargeInvoice { .. } => "invoice.charge",
         }
     }
 }
@@ -306,7 +331,10 @@ impl App {
                 continue;
             }
             match self.resume(&flow).await {
-                Ok(()) => finished += 1,
+                Ok(()) => {
+                    flow_runs::finish(&self.pool, &flow.id).await?;
+                    finished += 1;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, flow = flow.id, kind = flow.kind, "resume failed");
                     flow_runs::release(&self.pool, &flow.id, holder).await?;
@@ -399,6 +427,27 @@ impl App {
                 )
                 .await
                 .map(drop),
+            FlowInput::BillPeriod {
+                subscription_id,
+                period_start,
+            } => self
+                .bill_in_flow(&metadata, subscription_id, *period_start)
+                .await
+                .map(drop),
+            FlowInput::EndPeriod {
+                subscription_id,
+                period_end,
+            } => {
+                self.end_period(&metadata, subscription_id, *period_end)
+                    .await
+            }
+            FlowInput::ChargeInvoice {
+                invoice_id,
+                attempt,
+            } => self
+                .charge_in_flow(&metadata, invoice_id, *attempt)
+                .await
+                .map(drop),
         };
         if let Err(error @ AppError::Internal { .. }) = outcome {
             return Err(error);
@@ -412,7 +461,10 @@ impl App {
                 .customer_id
                 .clone(),
             // An invoice's correction links no payment method.
-            FlowInput::AdjustInvoice { .. } => None,
+            FlowInput::AdjustInvoice { .. }
+            | FlowInput::BillPeriod { .. }
+            | FlowInput::EndPeriod { .. }
+            | FlowInput::ChargeInvoice { .. } => None,
             FlowInput::StartSubscription { customer_id, .. }
             | FlowInput::DeleteCustomer { customer_id }
             | FlowInput::MoveSubscription { customer_id, .. }

@@ -87,9 +87,34 @@ impl App {
                 .start_while_locked(&metadata, customer_id, plan_id, payment_method_id, quantity)
                 .await;
             lock.end().await;
-            started
+            let subscription = started?;
+            app.bill_first_period(&metadata, subscription).await
         })
         .await
+    }
+
+    /// Invoices and charges the first paid period of a subscription that just started, unless
+    /// it starts with a trial (the trial's end renews it into its first paid period). Answers
+    /// the subscription as the charge left it: `past_due` when it failed.
+    async fn bill_first_period(
+        &self,
+        metadata: &CommandMetadata,
+        subscription: Subscription,
+    ) -> Result<Subscription, AppError> {
+        let (Some(id), Some(period_start)) =
+            (subscription.id.clone(), subscription.current_period_start)
+        else {
+            return Ok(subscription);
+        };
+        if subscription.trial_ends_at.is_some() {
+            return Ok(subscription);
+        }
+        self.bill_in_flow(metadata, &id, period_start).await?;
+        self.subscriptions
+            .current(id.as_str())
+            .await
+            .map_err(command_error::<Subscription>)
+            .and_then(started)
     }
 
     async fn start_while_locked(
@@ -248,6 +273,28 @@ impl App {
                 .and_then(started)
         })
         .await
+    }
+
+    /// Sets subscription `id` to end when its current period ends: it is not renewed, and the
+    /// scheduler cancels it then (and frees its payment method). Asked twice, it is set once.
+    pub async fn cancel_subscription_at_period_end(
+        &self,
+        metadata: &CommandMetadata,
+        id: &str,
+    ) -> Result<Subscription, AppError> {
+        let id: SubscriptionId = parse_id(id)?;
+        self.subscriptions
+            .execute(
+                id.as_str(),
+                SubscriptionCommand::CancelSubscription {
+                    tenant: metadata.tenant().clone(),
+                    at_period_end: true,
+                },
+                metadata,
+            )
+            .await
+            .map_err(command_error::<Subscription>)
+            .and_then(started)
     }
 
     /// Cancels subscription `id` of the caller's tenant, then unlinks its payment method, and

@@ -92,8 +92,9 @@ impl App {
         Ok(self.clock.now_for(&principal.tenant))
     }
 
-    /// Moves the caller's test clock forward to `to`, and answers its new now.
-    pub async fn advance_test_clock(
+    /// Moves the caller's test clock forward to `to`, and answers its new now; what falls due
+    /// on the way is `App::advance_test_clock`'s.
+    pub(crate) async fn move_test_clock(
         &self,
         principal: &Principal,
         to: DateTime<Utc>,

@@ -1,6 +1,7 @@
 //! The application layer's tests against a real PostgreSQL: each cross-aggregate rule and flow
 //! through its use-case, without HTTP. One binary, a module per concern.
 
+mod billing_cycle;
 mod catch_up_statistics;
 mod command_runner;
 mod crashes;

@@ -122,6 +122,20 @@ impl InvoiceListProjection {
         Ok((invoices, has_more))
     }
 
+    /// The ids of `subscription_id`'s issued, unpaid standard invoices.
+    pub async fn open_of_subscription(
+        pool: &PgPool,
+        subscription_id: &str,
+    ) -> Result<Vec<String>, sqlx::Error> {
+        sqlx::query_scalar(&format!(
+            "SELECT id FROM {TABLE} WHERE subscription_id = $1 AND status = 'issued' \
+             AND document_type = 'standard' ORDER BY id"
+        ))
+        .bind(subscription_id)
+        .fetch_all(pool)
+        .await
+    }
+
     /// The standard invoice of `subscription_id` for the period starting at `period_start`.
     pub async fn for_period(
         pool: &PgPool,

@@ -1,6 +1,7 @@
 //! The read models, one file each, and the registry that names them for the service, the
 //! status command and rebuilds.
 
+pub mod billing_schedule;
 pub mod customer_list;
 pub mod customer_uniqueness;
 pub mod document_numbers;

@@ -1,0 +1,413 @@
+//! Charging what an invoice owes: the payment is recorded `pending` before the provider is
+//! asked, with its id as the provider's idempotency key; the provider's answer settles it;
+//! a success is recorded on the invoice (paid once covered) and brings a past-due
+//! subscription back; a failure makes the subscription past due, its grace counted from the
+//! invoice's first failure.
+//!
+//! A charge is a recorded flow (`flows.rs`). Killed after the provider was asked and before
+//! its answer was recorded, the flow is resumed: the same payment id asks the provider again,
+//! which answers the first charge again instead of charging twice; killed before, it asks
+//! for the first time. No double charge, no lost charge.
+
+use chrono::{DateTime, Duration, Utc};
+use domain::id::{InvoiceId, PaymentId, PrefixedId};
+use domain::invoice::{Invoice, InvoiceCommand, InvoiceStatus};
+use domain::payment::{Payment, PaymentCommand, PaymentKind, PaymentStatus, SettlementOutcome};
+use domain::payment_method::PaymentMethod;
+use domain::subscription::{Subscription, SubscriptionCommand, SubscriptionStatus};
+use domain::tenant::Tenant;
+use projections::read_models::payment_list::{PaymentFilter, PaymentListProjection};
+use projections::read_models::payment_method_list::PaymentMethodListProjection;
+use projections::tables::provider_links;
+use providers::gateway::{ChargeRequest, ChargeStatus, GatewayError};
+use sha2::{Digest, Sha256};
+
+use crate::context::App;
+use crate::error::AppError;
+use crate::flows::FlowInput;
+use crate::principal::CommandMetadata;
+use crate::refusals::command_error;
+
+/// How long a past-due subscription has to pay before it is canceled (the merchant's
+/// `gracePeriodDays`, when set, is not stored yet: seven days for everyone).
+pub const GRACE_PERIOD_DAYS: i64 = 7;
+/// Retries after the first failure, in days from it.
+pub const RETRY_AFTER_DAYS: [i64; 3] = [1, 3, 5];
+pub const NO_PAYMENT_METHOD: &str = "No payment method on file";
+
+/// What a charge came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    /// The invoice owed nothing.
+    NothingDue,
+    Succeeded {
+        payment_id: PaymentId,
+    },
+    /// The provider settles it later (by webhook).
+    Pending {
+        payment_id: PaymentId,
+    },
+    Failed {
+        payment_id: PaymentId,
+        code: Option<String>,
+        message: String,
+    },
+}
+
+/// The id of charge `attempt` of `invoice`: the same in every run of the flow that makes it,
+/// so the provider (whose idempotency key it is) charges it once.
+pub fn charge_id(invoice: &InvoiceId, issued_at: DateTime<Utc>, attempt: u32) -> PaymentId {
+    let digest = Sha256::digest(format!("{invoice}:charge:{attempt}"));
+    let mut entropy = [0u8; 10];
+    entropy.copy_from_slice(&digest[..10]);
+    let millis = u64::try_from(issued_at.timestamp_millis()).unwrap_or(0) + u64::from(attempt);
+    PaymentId::derived(millis, &entropy)
+}
+
+impl App {
+    /// Charges what invoice `invoice_id` owes as its charge number `attempt`: a recorded flow.
+    pub async fn charge_invoice(
+        &self,
+        metadata: &CommandMetadata,
+        invoice_id: &InvoiceId,
+        attempt: u32,
+    ) -> Result<ChargeOutcome, AppError> {
+        let input = FlowInput::ChargeInvoice {
+            invoice_id: invoice_id.clone(),
+            attempt,
+        };
+        let invoice_id = invoice_id.clone();
+        self.in_flow(metadata, input, |app, metadata| async move {
+            app.charge_in_flow(&metadata, &invoice_id, attempt).await
+        })
+        .await
+    }
+
+    pub(crate) async fn charge_in_flow(
+        &self,
+        metadata: &CommandMetadata,
+        invoice_id: &InvoiceId,
+        attempt: u32,
+    ) -> Result<ChargeOutcome, AppError> {
+        let tenant = metadata.tenant().clone();
+        let invoice = self
+            .invoices
+            .current(invoice_id.as_str())
+            .await
+            .map_err(command_error::<Invoice>)?;
+        let payment_id = charge_id(invoice_id, invoice.issue_date.unwrap_or_default(), attempt);
+        let payment = self
+            .payments
+            .current(payment_id.as_str())
+            .await
+            .map_err(command_error::<Payment>)?;
+        if !payment.exists() {
+            let due = invoice.amount_due_cents();
+            if due == 0 || invoice.status != Some(InvoiceStatus::Issued) {
+                return Ok(ChargeOutcome::NothingDue);
+            }
+            let method = self.method_to_charge(&tenant, &invoice).await?;
+            let provider = match &method {
+                Some(method) => method.provider.unwrap_or_default(),
+                None => self.merchant_gateway(&tenant).await?.provider,
+            };
+            let command = PaymentCommand::Initiate {
+                id: payment_id.clone(),
+                tenant: tenant.clone(),
+                customer_id: invoice
+                    .customer_id
+                    .clone()
+                    .ok_or_else(|| AppError::internal("Failed to charge", "no customer"))?,
+                invoice_id: Some(invoice_id.clone()),
+                payment_method_id: method.as_ref().and_then(|m| m.id.clone()),
+                provider,
+                kind: PaymentKind::Charge,
+                amount_cents: due,
+                currency: invoice
+                    .currency
+                    .clone()
+                    .ok_or_else(|| AppError::internal("Failed to charge", "no currency"))?,
+                refunded_payment_id: None,
+            };
+            self.payments
+                .execute(payment_id.as_str(), command, metadata)
+                .await
+                .map_err(command_error::<Payment>)?;
+        }
+        self.complete_charge(metadata, &payment_id).await
+    }
+
+    /// Asks the provider for pending charge `payment_id` (again: the provider answers a repeat
+    /// with the first charge), settles it, and applies it to its invoice and subscription.
+    pub(crate) async fn complete_charge(
+        &self,
+        metadata: &CommandMetadata,
+        payment_id: &PaymentId,
+    ) -> Result<ChargeOutcome, AppError> {
+        let tenant = metadata.tenant().clone();
+        let mut payment = self
+            .payments
+            .current(payment_id.as_str())
+            .await
+            .map_err(command_error::<Payment>)?;
+        if payment.status == Some(PaymentStatus::Pending) {
+            let outcome = match self.ask_provider(&tenant, &payment).await? {
+                Some(outcome) => outcome,
+                None => {
+                    return Ok(ChargeOutcome::Pending {
+                        payment_id: payment_id.clone(),
+                    })
+                }
+            };
+            payment = self
+                .payments
+                .execute(
+                    payment_id.as_str(),
+                    PaymentCommand::Settle {
+                        tenant: tenant.clone(),
+                        outcome,
+                    },
+                    metadata,
+                )
+                .await
+                .map_err(command_error::<Payment>)?;
+        }
+        self.apply_settlement(metadata, &payment).await
+    }
+
+    /// The provider's answer to charge `payment`; `None` while it has not decided. A charge
+    /// with no payment method to take fails at once (and is retried like any other: the
+    /// customer may add a card meanwhile).
+    async fn ask_provider(
+        &self,
+        tenant: &Tenant,
+        payment: &Payment,
+    ) -> Result<Option<SettlementOutcome>, AppError> {
+        let Some(method_id) = payment.payment_method_id.as_ref() else {
+            return Ok(Some(SettlementOutcome::Failed {
+                message: NO_PAYMENT_METHOD.to_owned(),
+                code: Some("no_payment_method".to_owned()),
+            }));
+        };
+        let gateway = self.merchant_gateway(tenant).await?;
+        let method = self
+            .payment_methods
+            .current(method_id.as_str())
+            .await
+            .map_err(|e| AppError::internal("Failed to charge", e))?;
+        let reference = method
+            .provider_reference
+            .clone()
+            .or_else(|| method.card.as_ref().map(|card| card.last_four.clone()))
+            .unwrap_or_default();
+        let customer_id = payment.customer_id.as_ref().map(|id| id.to_string());
+        let provider_customer = match &customer_id {
+            Some(customer) => {
+                provider_links::provider_customer(
+                    &self.pool,
+                    tenant,
+                    customer,
+                    gateway.gateway.name(),
+                )
+                .await?
+            }
+            None => None,
+        };
+        let id = payment
+            .id
+            .as_ref()
+            .map(|id| id.to_string())
+            .unwrap_or_default();
+        let currency = payment
+            .currency
+            .as_ref()
+            .map(|c| c.as_str().to_owned())
+            .unwrap_or_default();
+        let request = ChargeRequest {
+            payment_id: &id,
+            amount_cents: payment.amount_cents,
+            currency: &currency,
+            provider_customer: provider_customer.as_deref(),
+            payment_method: &reference,
+            provider_subscription: None,
+            description: None,
+        };
+        match gateway.gateway.charge(&request).await {
+            Ok(charge) if charge.status == ChargeStatus::Succeeded => {
+                Ok(Some(SettlementOutcome::Succeeded {
+                    provider_reference: Some(charge.provider_payment_id),
+                }))
+            }
+            Ok(_) => Ok(None),
+            Err(GatewayError::Declined { code, message }) => Ok(Some(SettlementOutcome::Failed {
+                message,
+                code: Some(code),
+            })),
+            // Unreachable, or failing on its side: the payment stays pending, and the
+            // scheduler asks again (the same payment id: charged once) a minute on.
+            Err(e) => {
+                tracing::warn!(error = %e, payment = id, "charge left pending: provider failed");
+                Ok(None)
+            }
+        }
+    }
+
+    /// Records settled `payment` on its invoice and subscription (each at most once).
+    async fn apply_settlement(
+        &self,
+        metadata: &CommandMetadata,
+        payment: &Payment,
+    ) -> Result<ChargeOutcome, AppError> {
+        let tenant = metadata.tenant().clone();
+        let payment_id = payment
+            .id
+            .clone()
+            .ok_or_else(|| AppError::internal("Failed to charge", "no payment"))?;
+        let Some(invoice_id) = payment.invoice_id.clone() else {
+            return Ok(ChargeOutcome::Succeeded { payment_id });
+        };
+        match payment.status {
+            Some(PaymentStatus::Succeeded) => {
+                let invoice = self
+                    .invoices
+                    .execute(
+                        invoice_id.as_str(),
+                        InvoiceCommand::RecordPayment {
+                            tenant: tenant.clone(),
+                            payment_id: payment_id.clone(),
+                            amount_cents: payment.amount_cents,
+                        },
+                        metadata,
+                    )
+                    .await
+                    .map_err(command_error::<Invoice>)?;
+                if let Some(subscription_id) = &invoice.subscription_id {
+                    if invoice.status == Some(InvoiceStatus::Paid) {
+                        let paid = self
+                            .subscriptions
+                            .execute(
+                                subscription_id.as_str(),
+                                SubscriptionCommand::MarkPaid { tenant },
+                                metadata,
+                            )
+                            .await;
+                        // A subscription canceled meanwhile stays canceled.
+                        if let Err(e) = paid {
+                            tracing::debug!(error = %e, "paid invoice of a closed subscription");
+                        }
+                    }
+                }
+                Ok(ChargeOutcome::Succeeded { payment_id })
+            }
+            Some(PaymentStatus::Failed) => {
+                let invoice = self
+                    .invoices
+                    .current(invoice_id.as_str())
+                    .await
+                    .map_err(command_error::<Invoice>)?;
+                self.mark_past_due(metadata, &invoice).await?;
+                Ok(ChargeOutcome::Failed {
+                    payment_id,
+                    code: payment.error_code.clone(),
+                    message: payment.error_message.clone().unwrap_or_default(),
+                })
+            }
+            _ => Ok(ChargeOutcome::Pending { payment_id }),
+        }
+    }
+
+    /// Makes the invoice's subscription past due, its grace running from the invoice's first
+    /// failed charge (or from now, when none was tried).
+    async fn mark_past_due(
+        &self,
+        metadata: &CommandMetadata,
+        invoice: &Invoice,
+    ) -> Result<(), AppError> {
+        let Some(subscription_id) = &invoice.subscription_id else {
+            return Ok(());
+        };
+        let tenant = metadata.tenant().clone();
+        let subscription = self
+            .subscriptions
+            .current(subscription_id.as_str())
+            .await
+            .map_err(command_error::<Subscription>)?;
+        if subscription.status != Some(SubscriptionStatus::Active) {
+            // Past due already (its grace runs from the first failure), or canceled.
+            return Ok(());
+        }
+        let first_failure = match &invoice.id {
+            Some(id) => self.first_failure(&tenant, id).await?,
+            None => None,
+        };
+        let from = first_failure.unwrap_or_else(|| self.clock.now_for(&tenant));
+        let grace_period_ends_at = from + Duration::days(GRACE_PERIOD_DAYS);
+        self.subscriptions
+            .execute(
+                subscription_id.as_str(),
+                SubscriptionCommand::MarkPastDue {
+                    tenant,
+                    grace_period_ends_at,
+                },
+                metadata,
+            )
+            .await
+            .map_err(command_error::<Subscription>)?;
+        Ok(())
+    }
+
+    /// When invoice `invoice_id`'s first charge failed.
+    pub(crate) async fn first_failure(
+        &self,
+        tenant: &Tenant,
+        invoice_id: &InvoiceId,
+    ) -> Result<Option<DateTime<Utc>>, AppError> {
+        let filter = PaymentFilter {
+            invoice_id: Some(invoice_id.to_string()),
+            status: Some(PaymentStatus::Failed.as_str().to_owned()),
+            ..PaymentFilter::default()
+        };
+        let (failed, _) =
+            PaymentListProjection::list(&self.pool, tenant, &filter, None, 100).await?;
+        Ok(failed.iter().filter_map(|p| p.settled_at).min())
+    }
+
+    /// What a charge of `invoice` takes: its subscription's payment method, or (an invoice
+    /// without one) the customer's newest.
+    async fn method_to_charge(
+        &self,
+        tenant: &Tenant,
+        invoice: &Invoice,
+    ) -> Result<Option<PaymentMethod>, AppError> {
+        let method_id = match &invoice.subscription_id {
+            Some(subscription_id) => {
+                self.subscriptions
+                    .current(subscription_id.as_str())
+                    .await
+                    .map_err(command_error::<Subscription>)?
+                    .payment_method_id
+            }
+            None => None,
+        };
+        let method_id = match (method_id, &invoice.customer_id) {
+            (Some(id), _) => Some(id),
+            (None, Some(customer)) => {
+                PaymentMethodListProjection::for_customer(&self.pool, tenant, customer)
+                    .await?
+                    .into_iter()
+                    .max_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)))
+                    .map(|m| m.id)
+            }
+            (None, None) => None,
+        };
+        let Some(method_id) = method_id else {
+            return Ok(None);
+        };
+        let method = self
+            .payment_methods
+            .current(method_id.as_str())
+            .await
+            .map_err(|e| AppError::internal("Failed to charge", e))?;
+        Ok((method.exists() && !method.is_removed()).then_some(method))
+    }
+}

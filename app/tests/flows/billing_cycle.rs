@@ -1,0 +1,318 @@
+//! The billing cycle on the test clock: a start invoices and charges its first period, each
+//! period's end renews and bills the next, a declined card makes the subscription past due and
+//! is retried 1, 3 and 5 days later, the grace's end cancels it and writes the invoice off, a
+//! card added meanwhile recovers it; each period is billed once, also with two schedulers
+//! racing or a charge cut by a crash.
+
+use app::flows::DeathPlan;
+use app::plans::NewPlan;
+use app::App;
+use chrono::{DateTime, Duration, Utc};
+use domain::id::{CustomerId, PaymentMethodId, PlanId, SubscriptionId};
+use projections::read_models::invoice_list::{InvoiceFilter, InvoiceView};
+use projections::read_models::payment_list::{PaymentFilter, PaymentView};
+use serde_json::json;
+
+use crate::support::{id_of, Fixture};
+
+async fn plan(f: &Fixture, trial_days: Option<i64>) -> PlanId {
+    f.app
+        .create_plan(
+            &f.metadata,
+            NewPlan {
+                name: Some("Pro".into()),
+                currency: Some("USD".into()),
+                pricing_data: Some(json!({"components": [
+                    {"type": "flat", "name": "Pro", "amountCents": 2900},
+                    {"type": "per_seat", "name": "Seats", "unitAmountCents": 1000},
+                ]})),
+                trial_days,
+                ..NewPlan::default()
+            },
+        )
+        .await
+        .expect("plan")
+        .id
+        .expect("plan id")
+}
+
+/// A customer with a card ending in `last_four`, on the plan.
+async fn subscribed(
+    f: &Fixture,
+    last_four: &str,
+    trial_days: Option<i64>,
+) -> (CustomerId, PaymentMethodId, SubscriptionId) {
+    let customer = f.customer(&format!("{last_four}@example.com")).await;
+    let card = f.card(&customer, last_four).await;
+    let plan = plan(f, trial_days).await;
+    let subscription = f.start(&customer, &plan, Some(&card)).await.expect("start");
+    (customer, card, id_of(&subscription))
+}
+
+async fn invoices(f: &Fixture, subscription: &SubscriptionId) -> Vec<InvoiceView> {
+    let filter = InvoiceFilter {
+        subscription_id: Some(subscription.to_string()),
+        ..InvoiceFilter::default()
+    };
+    let (mut invoices, _) = f
+        .app
+        .list_invoices(f.principal(), &filter, None, 100)
+        .await
+        .unwrap();
+    invoices.reverse();
+    invoices
+}
+
+async fn payments(f: &Fixture, invoice: &InvoiceView) -> Vec<PaymentView> {
+    let filter = PaymentFilter {
+        invoice_id: Some(invoice.id.clone()),
+        ..PaymentFilter::default()
+    };
+    let (mut payments, _) = f
+        .app
+        .list_payments(f.principal(), &filter, None, 100)
+        .await
+        .unwrap();
+    payments.reverse();
+    payments
+}
+
+async fn now(f: &Fixture) -> DateTime<Utc> {
+    f.app.test_clock(f.principal()).unwrap()
+}
+
+async fn advance(f: &Fixture, by: Duration) {
+    let to = now(f).await + by;
+    f.app.advance_test_clock(f.principal(), to).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_start_bills_its_first_period_and_each_period_end_the_next() {
+    let f = Fixture::new().await;
+    let (_, _, subscription) = subscribed(&f, "4242", None).await;
+    let first = invoices(&f, &subscription).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].number.as_deref(), Some("INV-0001"));
+    assert_eq!(first[0].status, "paid");
+    // $29 flat and one seat at $10.
+    assert_eq!(first[0].total_amount_cents, 3900);
+    let paid = payments(&f, &first[0]).await;
+    assert_eq!(paid.len(), 1);
+    assert_eq!(
+        (paid[0].status.as_str(), paid[0].amount_cents),
+        ("succeeded", 3900)
+    );
+
+    let started = f.subscription(&subscription).await;
+    advance(&f, Duration::days(62)).await;
+    let renewed = f.subscription(&subscription).await;
+    let all = invoices(&f, &subscription).await;
+    assert_eq!(
+        all.iter()
+            .map(|i| i.number.clone().unwrap())
+            .collect::<Vec<_>>(),
+        vec!["INV-0001", "INV-0002", "INV-0003"]
+    );
+    assert!(all.iter().all(|i| i.status == "paid"));
+    assert_eq!(all[1].period_start, started.current_period_end);
+    assert_eq!(renewed.current_period_start, all[2].period_start);
+    assert_eq!(
+        renewed.status,
+        Some(domain::subscription::SubscriptionStatus::Active)
+    );
+}
+
+#[tokio::test]
+async fn a_declined_card_is_retried_on_days_one_three_and_five_then_the_grace_end_cancels() {
+    let f = Fixture::new().await;
+    let (_, _, subscription) = subscribed(&f, "0341", None).await;
+    let past_due = f.subscription(&subscription).await;
+    assert_eq!(
+        past_due.status,
+        Some(domain::subscription::SubscriptionStatus::PastDue)
+    );
+    let started = now(&f).await;
+    let grace = past_due.grace_period_ends_at.expect("a grace period");
+    assert!((grace - started - Duration::days(7)).num_seconds().abs() < 5);
+
+    advance(&f, Duration::days(6)).await;
+    let invoice = invoices(&f, &subscription).await.remove(0);
+    let tried = payments(&f, &invoice).await;
+    assert_eq!(tried.len(), 4, "the first charge and three retries");
+    assert!(tried.iter().all(|p| p.status == "failed"));
+    assert_eq!(
+        tried[0].error_message.as_deref(),
+        Some("Your card was declined.")
+    );
+    assert_eq!(tried[0].error_code.as_deref(), Some("card_declined"));
+    let days: Vec<i64> = tried
+        .iter()
+        .map(|p| (p.settled_at.unwrap() - tried[0].settled_at.unwrap()).num_hours() / 24)
+        .collect();
+    assert_eq!(days, vec![0, 1, 3, 5]);
+    assert_eq!(invoice.status, "issued");
+
+    advance(&f, Duration::days(2)).await;
+    let ended = f.subscription(&subscription).await;
+    assert_eq!(
+        ended.status,
+        Some(domain::subscription::SubscriptionStatus::Canceled)
+    );
+    let invoice = invoices(&f, &subscription).await.remove(0);
+    assert_eq!(invoice.status, "uncollectible");
+    assert_eq!(
+        payments(&f, &invoice).await.len(),
+        4,
+        "no retry past the grace"
+    );
+    advance(&f, Duration::days(40)).await;
+    assert_eq!(
+        invoices(&f, &subscription).await.len(),
+        1,
+        "a canceled one is not renewed"
+    );
+}
+
+#[tokio::test]
+async fn a_card_added_during_the_grace_recovers_the_subscription_at_the_next_retry() {
+    let f = Fixture::new().await;
+    let (customer, _, subscription) = subscribed(&f, "9995", None).await;
+    let invoice = invoices(&f, &subscription).await.remove(0);
+    assert_eq!(
+        payments(&f, &invoice).await[0].error_code.as_deref(),
+        Some("insufficient_funds")
+    );
+    // The new card becomes the default, and the subscription moves to it.
+    f.card(&customer, "4242").await;
+    advance(&f, Duration::days(1) + Duration::minutes(1)).await;
+    let recovered = f.subscription(&subscription).await;
+    assert_eq!(
+        recovered.status,
+        Some(domain::subscription::SubscriptionStatus::Active)
+    );
+    assert_eq!(recovered.grace_period_ends_at, None);
+    let invoice = invoices(&f, &subscription).await.remove(0);
+    assert_eq!(invoice.status, "paid");
+    let tried = payments(&f, &invoice).await;
+    assert_eq!(
+        tried.iter().map(|p| p.status.as_str()).collect::<Vec<_>>(),
+        vec!["failed", "succeeded"]
+    );
+}
+
+#[tokio::test]
+async fn cancel_at_period_end_ends_it_then_without_another_invoice() {
+    let f = Fixture::new().await;
+    let (_, card, subscription) = subscribed(&f, "4242", None).await;
+    f.app
+        .cancel_subscription_at_period_end(&f.metadata, subscription.as_str())
+        .await
+        .unwrap();
+    let scheduled = f.subscription(&subscription).await;
+    assert!(scheduled.cancel_at_period_end);
+    assert_eq!(
+        scheduled.status,
+        Some(domain::subscription::SubscriptionStatus::Active)
+    );
+    advance(&f, Duration::days(32)).await;
+    let ended = f.subscription(&subscription).await;
+    assert_eq!(
+        ended.status,
+        Some(domain::subscription::SubscriptionStatus::Canceled)
+    );
+    // At its period's end, by the test clock (which runs on while the work is done).
+    let late = ended.canceled_at.unwrap() - scheduled.current_period_end.unwrap();
+    assert!(
+        late >= Duration::zero() && late < Duration::seconds(2),
+        "{late}"
+    );
+    assert_eq!(invoices(&f, &subscription).await.len(), 1);
+    assert_eq!(f.linked(&card).await, None, "its card is free");
+}
+
+#[tokio::test]
+async fn a_trial_bills_nothing_until_it_ends() {
+    let f = Fixture::new().await;
+    let (_, _, subscription) = subscribed(&f, "4242", Some(14)).await;
+    assert!(invoices(&f, &subscription).await.is_empty());
+    advance(&f, Duration::days(13)).await;
+    assert!(invoices(&f, &subscription).await.is_empty());
+    advance(&f, Duration::days(2)).await;
+    let first = invoices(&f, &subscription).await;
+    assert_eq!(first.len(), 1);
+    assert_eq!(first[0].status, "paid");
+    let trial_end = f.subscription(&subscription).await.trial_ends_at;
+    assert_eq!(first[0].period_start, trial_end);
+}
+
+#[tokio::test]
+async fn two_schedulers_racing_bill_each_period_once() {
+    let f = Fixture::new().await;
+    let mut subscriptions = Vec::new();
+    for n in 0..6 {
+        subscriptions.push(subscribed(&f, &format!("42{n:02}"), None).await.2);
+    }
+    // Move the clock without running anything, then let two instances' schedulers race.
+    let to = now(&f).await + Duration::days(31);
+    sqlx::query("INSERT INTO test_clocks (tenant, offset_us) VALUES ($1, $2)")
+        .bind(f.tenant().key())
+        .bind(Duration::days(31).num_microseconds().unwrap())
+        .execute(&f.pool)
+        .await
+        .unwrap();
+    let (one, two) = (App::new(f.pool.clone()), App::new(f.pool.clone()));
+    one.load_test_clocks().await.unwrap();
+    two.load_test_clocks().await.unwrap();
+    assert!(one.test_clock(f.principal()).unwrap() >= to - Duration::seconds(5));
+    tokio::join!(one.run_scheduler_once(), two.run_scheduler_once());
+    for subscription in &subscriptions {
+        let billed = invoices(&f, subscription).await;
+        assert_eq!(billed.len(), 2, "{subscription}: two periods, two invoices");
+        for invoice in &billed {
+            assert_eq!(payments(&f, invoice).await.len(), 1, "charged once");
+        }
+    }
+    let series = f.app.invoice_numbering(f.principal()).await.unwrap();
+    assert_eq!((series[0].last, series[0].count), (12, 12), "gapless");
+}
+
+#[tokio::test]
+async fn a_renewal_cut_after_each_step_is_billed_once_on_resume() {
+    for after in 1..=5 {
+        let f = Fixture::new().await;
+        let (_, _, subscription) = subscribed(&f, "4242", None).await;
+        let period_end = f
+            .subscription(&subscription)
+            .await
+            .current_period_end
+            .unwrap();
+        let dying = App::new(f.pool.clone()).with_death(DeathPlan {
+            kind: "subscription.periodEnd".into(),
+            after_commits: after,
+            abort: false,
+        });
+        let principal = f.principal().clone();
+        let died = tokio::spawn({
+            let dying = dying.clone();
+            async move {
+                dying
+                    .advance_test_clock(&principal, period_end + Duration::hours(1))
+                    .await
+            }
+        })
+        .await;
+        assert!(died.is_err_and(|e| e.is_panic()), "cut after step {after}");
+        dying.instance.stop_living();
+        f.app.load_test_clocks().await.unwrap();
+        assert_eq!(f.app.resume_abandoned_flows().await.unwrap(), 1);
+        let billed = invoices(&f, &subscription).await;
+        assert_eq!(billed.len(), 2, "cut after step {after}");
+        assert_eq!(
+            billed[1].status,
+            "paid",
+            "cut after step {after}: {:?}",
+            payments(&f, &billed[1]).await
+        );
+        assert_eq!(payments(&f, &billed[1]).await.len(), 1, "charged once");
+    }
+}

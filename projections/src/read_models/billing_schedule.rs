@@ -1,0 +1,89 @@
+//! What falls due for a tenant, read from the billing read models (`subscription_list`,
+//! `invoice_list`, `payment_list`): the earliest period end, the earliest grace end, and the
+//! open invoices whose charges failed (with how often and since when), from which the app's
+//! scheduler works out the retries.
+
+use chrono::{DateTime, Utc};
+use domain::tenant::Tenant;
+use sqlx::PgPool;
+
+/// An open subscription invoice whose charges failed.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct FailedInvoice {
+    pub invoice_id: String,
+    pub failures: i64,
+    pub first_failure: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Schedule {
+    /// The live subscription whose period ends first, and when.
+    pub period_end: Option<(String, DateTime<Utc>)>,
+    /// The past-due subscription whose grace ends first, and when.
+    pub grace_end: Option<(String, DateTime<Utc>)>,
+    pub failed_invoices: Vec<FailedInvoice>,
+}
+
+pub async fn for_tenant(pool: &PgPool, tenant: &Tenant) -> Result<Schedule, sqlx::Error> {
+    let tenant = tenant.key();
+    let period_end = sqlx::query_as(
+        "SELECT id, current_period_end FROM subscription_list \
+         WHERE tenant = $1 AND status <> 'canceled' AND current_period_end IS NOT NULL \
+         ORDER BY current_period_end LIMIT 1",
+    )
+    .bind(&tenant)
+    .fetch_optional(pool)
+    .await?;
+    let grace_end = sqlx::query_as(
+        "SELECT id, grace_period_ends_at FROM subscription_list \
+         WHERE tenant = $1 AND status = 'past_due' AND grace_period_ends_at IS NOT NULL \
+         ORDER BY grace_period_ends_at LIMIT 1",
+    )
+    .bind(&tenant)
+    .fetch_optional(pool)
+    .await?;
+    let failed_invoices = sqlx::query_as(
+        "SELECT i.id AS invoice_id, count(*) AS failures, min(p.settled_at) AS first_failure \
+         FROM invoice_list i \
+         JOIN subscription_list s ON s.id = i.subscription_id AND s.status = 'past_due' \
+         JOIN payment_list p ON p.invoice_id = i.id AND p.kind = 'charge' \
+              AND p.status = 'failed' \
+         WHERE i.tenant = $1 AND i.status = 'issued' AND i.document_type = 'standard' \
+         GROUP BY i.id",
+    )
+    .bind(&tenant)
+    .fetch_all(pool)
+    .await?;
+    Ok(Schedule {
+        period_end,
+        grace_end,
+        failed_invoices,
+    })
+}
+
+/// The tenant's charges still pending since before `before`: the provider did not answer
+/// (yet), or the process died before its answer was recorded. At most `limit`, oldest first.
+pub async fn pending_payments(
+    pool: &PgPool,
+    tenant: &Tenant,
+    before: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT id FROM payment_list \
+         WHERE status = 'pending' AND tenant = $1 AND created_at < $2 \
+         ORDER BY created_at LIMIT $3",
+    )
+    .bind(tenant.key())
+    .bind(before)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+}
+
+/// Every tenant with a subscription that is not canceled: those the scheduler looks at.
+pub async fn tenants(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT DISTINCT tenant FROM subscription_list WHERE status <> 'canceled'")
+        .fetch_all(pool)
+        .await
+}
