@@ -315,7 +315,8 @@ pub struct GetCustomerQuery {
     /// The customer as it was at this instant (ISO 8601), folded from its events.
     pub as_of: Option<DateTime<Utc>>,
     /// The customer as it was after its first `version` events.
-    pub version: Option<u64>,
+    #[param(minimum = 0)]
+    pub version: Option<i64>,
 }
 
 /// Get a specific customer by their ID; with `asOf` or `version`, as it was then (a customer
@@ -331,9 +332,14 @@ pub async fn get_customer(
     Path(id): Path<String>,
     QueryParams(query): QueryParams<GetCustomerQuery>,
 ) -> Result<Json<CustomerEnvelope>, ApiError> {
-    let customer = app
-        .customer(&principal, &id, query.as_of, query.version)
-        .await?;
+    // The log numbers events as i64: a version past that names no state, and is refused like
+    // one below zero rather than read as "the latest".
+    let version = query
+        .version
+        .map(u64::try_from)
+        .transpose()
+        .map_err(|_| ApiError::bad_request("version must be 0 or more"))?;
+    let customer = app.customer(&principal, &id, query.as_of, version).await?;
     Ok(Json(CustomerEnvelope {
         customer: customer.into(),
     }))

@@ -181,3 +181,34 @@ async fn every_described_v1_operation_is_served() {
         wrong.join("\n")
     );
 }
+
+/// `version` is documented as a 64-bit integer of at least 0, as the log numbers events: a
+/// value past that range is refused, not read as some version.
+#[tokio::test]
+async fn a_version_out_of_the_documented_range_is_refused() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    let version = document["paths"]["/v1/customers/{id}"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "version")
+        .unwrap()
+        .clone();
+    assert_eq!(version["schema"]["format"], "int64");
+    assert_eq!(version["schema"]["minimum"], 0);
+
+    let customer = app
+        .create_customer(json!({"email": "jane@example.com"}))
+        .await;
+    let id = customer["id"].as_str().unwrap();
+    let (status, body) = app.get(&format!("/v1/customers/{id}?version=1")).await;
+    assert_eq!((status, &body["customer"]["id"]), (200, &json!(id)));
+    for out_of_range in ["9223372036854775808", "18446744073709551615", "-1"] {
+        let (status, body) = app
+            .get(&format!("/v1/customers/{id}?version={out_of_range}"))
+            .await;
+        assert_eq!(status, 400, "version={out_of_range}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+}
