@@ -212,3 +212,75 @@ async fn a_version_out_of_the_documented_range_is_refused() {
         assert!(body["error"].is_string(), "{body}");
     }
 }
+
+/// What the layers in front of the handlers answer is documented on every operation they
+/// guard: a missing or unknown credential, an address out of its budget of failures, an
+/// Idempotency-Key reused, a body too large.
+#[tokio::test]
+async fn every_operation_documents_what_the_middleware_answers() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    let mut missing = Vec::new();
+    for (method, path) in operations(&document) {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let operation = &document["paths"][&path][&method];
+        let authenticated = !path.starts_with("/v1/webhooks/");
+        let mut expected = vec!["400"];
+        if authenticated {
+            expected.extend(["401", "429"]);
+            if method == "post" || method == "delete" {
+                expected.push("409");
+                let has_key = operation["parameters"].as_array().is_some_and(|p| {
+                    p.iter()
+                        .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+                });
+                if !has_key {
+                    missing.push(format!("{method} {path}: Idempotency-Key"));
+                }
+            }
+        }
+        if operation["requestBody"].is_object() {
+            expected.push("413");
+        }
+        for status in expected {
+            let response = &operation["responses"][status];
+            if response["content"]["application/json"]["schema"]["$ref"]
+                != "#/components/schemas/ErrorBody"
+            {
+                missing.push(format!("{method} {path}: {status}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:?}");
+}
+
+/// Called without a key, every authenticated operation answers the 401 it documents.
+#[tokio::test]
+async fn every_authenticated_operation_answers_its_documented_401() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    let mut wrong = Vec::new();
+    for (method, path) in operations(&document) {
+        if !path.starts_with("/v1/") || path.starts_with("/v1/webhooks/") {
+            continue;
+        }
+        let concrete = path
+            .replace("{id}", "cust_0")
+            .replace("{intentId}", "seti_0");
+        let request = app.client.request(
+            Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+            app.url(&concrete),
+        );
+        let response = send_raw(request.json(&json!({}))).await;
+        let documented = document["paths"][&path][&method]["responses"]["401"].is_object();
+        if response.status != 401 || !documented || !response.json()["error"].is_string() {
+            wrong.push(format!(
+                "{method} {path}: {} {} (401 documented: {documented})",
+                response.status, response.text
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
