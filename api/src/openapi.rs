@@ -49,7 +49,12 @@ use crate::routes::{
         webhooks::stripe_webhook,
         webhooks::dodo_webhook,
     ),
-    components(schemas(crate::responses::ErrorBody)),
+    // Path parameters' schemas are not collected from the handlers: every shape is named here.
+    components(schemas(crate::responses::ErrorBody, formats::CustomerId, formats::PaymentMethodId,
+        formats::SubscriptionId, formats::PlanId, formats::OrganizationId, formats::SetupIntentId,
+        formats::MerchantId, formats::Email, formats::CustomerDetail, formats::CountryCode,
+        formats::CurrencyCode, formats::Text, formats::RequiredText, formats::ExternalCustomerId,
+        formats::CardNumber, formats::SubscriptionStatus, formats::PricingData)),
     modifiers(&SecretKeyAuth, &WebhookSignatures, &MiddlewareAnswers),
     tags((name = "customers", description = "The Customers API"),
         (name = "events", description = "The event log: audit and feed"),
@@ -300,4 +305,178 @@ fn description(status: u16) -> &'static str {
         502 => "The payment provider failed; try again later",
         _ => "",
     }
+}
+
+/// The shapes of the values requests carry, each a component of the document named once and
+/// referenced by every field and parameter that takes it. They say what the parsers accept
+/// (`domain::id`, `domain::email`, `domain::customer::details`, `domain::currency`, the
+/// sandbox's card check) and what the request screen refuses: a control character
+/// (U+0000–U+001F, U+007F–U+009F) in any string of a query or a JSON body.
+pub mod formats {
+    use std::borrow::Cow;
+
+    use domain::id::PrefixedId;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    use utoipa::openapi::RefOr;
+
+    /// No control character anywhere.
+    const NO_CONTROL: &str = r"^[^\x00-\x1F\x7F-\x9F]*$";
+    /// At least one character that is not white space, and no control character.
+    const NOT_BLANK: &str =
+        r"^[^\x00-\x1F\x7F-\x9F]*[^\s\x00-\x1F\x7F-\x9F][^\x00-\x1F\x7F-\x9F]*$";
+    /// The longest id of any kind (`domain::id`).
+    const MAX_ID_LEN: usize = 64;
+    /// The longest value of a customer's detail field (`domain::customer::details`).
+    const MAX_DETAIL_LEN: usize = 500;
+
+    fn string(description: &str) -> ObjectBuilder {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .description(Some(description))
+    }
+
+    fn id<T: PrefixedId>() -> RefOr<Schema> {
+        string(&format!(
+            "A {} id: `{}` and letters, digits or underscores, {MAX_ID_LEN} characters at most",
+            T::KIND,
+            T::PREFIX
+        ))
+        .pattern(Some(format!("^{}[A-Za-z0-9_]+$", T::PREFIX)))
+        .max_length(Some(MAX_ID_LEN))
+        .into()
+    }
+
+    /// A type that stands for one shape in the document: its schema, under its own name.
+    macro_rules! shape {
+        ($(#[$doc:meta])* $name:ident => $schema:expr) => {
+            $(#[$doc])*
+            pub struct $name;
+
+            impl utoipa::PartialSchema for $name {
+                fn schema() -> RefOr<Schema> {
+                    $schema
+                }
+            }
+
+            impl utoipa::ToSchema for $name {
+                fn name() -> Cow<'static, str> {
+                    Cow::Borrowed(stringify!($name))
+                }
+            }
+        };
+    }
+
+    shape!(CustomerId => id::<domain::id::CustomerId>());
+    shape!(PaymentMethodId => id::<domain::id::PaymentMethodId>());
+    shape!(SubscriptionId => id::<domain::id::SubscriptionId>());
+    shape!(PlanId => id::<domain::id::PlanId>());
+    shape!(OrganizationId => id::<domain::id::OrganizationId>());
+    shape!(
+        /// A sandbox setup intent's id, as `create-setup-intent` answers it.
+        SetupIntentId => string("A sandbox setup intent id: `seti_` and letters, digits or underscores")
+            .pattern(Some("^seti_[A-Za-z0-9_]+$"))
+            .max_length(Some(MAX_ID_LEN))
+            .into()
+    );
+    shape!(
+        /// A merchant's id, as `billstream merchants create` prints it.
+        MerchantId => string("A merchant id: `merchant_` and letters, digits or underscores")
+            .pattern(Some("^merchant_[A-Za-z0-9_]+$"))
+            .max_length(Some(MAX_ID_LEN))
+            .into()
+    );
+    shape!(
+        /// `local@domain.tld`, as `domain::email` parses it.
+        Email => string(
+            "An email address of the everyday shape local@domain.tld: a local part of at most \
+             64 characters (no spaces, no dot first, last or twice in a row), and a domain of \
+             two or more dotted labels of letters, digits and inner hyphens; 254 characters \
+             at most. Unique among the merchant's live customers, compared case-insensitively.",
+        )
+        .pattern(Some(
+            r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$",
+        ))
+        .max_length(Some(254))
+        .examples(["customer@example.com"])
+        .into()
+    );
+    shape!(
+        /// A customer's detail field.
+        CustomerDetail => string(
+            "Text of at most 500 characters; surrounding white space is trimmed, and a blank \
+             value leaves the field empty",
+        )
+        .pattern(Some(NO_CONTROL))
+        .max_length(Some(MAX_DETAIL_LEN))
+        .into()
+    );
+    shape!(
+        /// A two-letter country code.
+        CountryCode => string(
+            "A two-letter ISO 3166-1 country code, stored uppercase; empty leaves the field empty",
+        )
+        .pattern(Some("^([A-Za-z]{2})?$"))
+        .examples(["US"])
+        .into()
+    );
+    shape!(
+        /// A three-letter currency code.
+        CurrencyCode => string("A three-letter ISO 4217 currency code, stored uppercase")
+            .pattern(Some("^[A-Za-z]{3}$"))
+            .examples(["USD"])
+            .into()
+    );
+    shape!(
+        /// Free text.
+        Text => string("Text; surrounding white space is trimmed")
+            .pattern(Some(NO_CONTROL))
+            .into()
+    );
+    shape!(
+        /// Text that must say something.
+        RequiredText => string("Text with at least one character that is not white space")
+            .pattern(Some(NOT_BLANK))
+            .into()
+    );
+    shape!(
+        /// The merchant's own id of a customer, as a lookup key.
+        ExternalCustomerId => string(
+            "The merchant's own id of the customer (its `externalCustomerId`); blank counts as \
+             not given",
+        )
+        .pattern(Some(NOT_BLANK))
+        .max_length(Some(MAX_DETAIL_LEN))
+        .examples(["user_ext_123"])
+        .into()
+    );
+    shape!(
+        /// A card number for the sandbox.
+        CardNumber => string(
+            "12 to 19 digits, spaces allowed between them; the number must pass the Luhn check",
+        )
+        .pattern(Some("^( *[0-9]){12,19} *$"))
+        .examples(["4242 4242 4242 4242"])
+        .into()
+    );
+    shape!(
+        /// What a subscription's `status` can be.
+        SubscriptionStatus => string(
+            "`active`; `past_due` when a payment failed (the customer keeps the subscription \
+             until `gracePeriodEndsAt`); `canceled`",
+        )
+        .enum_values(Some(["active", "past_due", "canceled"]))
+        .into()
+    );
+    shape!(
+        /// A plan's pricing.
+        PricingData => ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "An object with a `components` array; the components are kept as given",
+            ))
+            .property("components", ObjectBuilder::new().schema_type(Type::Array))
+            .required("components")
+            .examples([serde_json::json!({"components": [{"type": "flat", "amountCents": 5000}]})])
+            .into()
+    );
 }
