@@ -100,7 +100,7 @@ pub enum ListedCustomer {
 
 /// `anyOf` the two shapes, not the `oneOf` a derive would give: a customer with payment data
 /// has every field of one without, so it matches both.
-impl utoipa::PartialSchema for ListedCustomer {
+impl PartialSchema for ListedCustomer {
     fn schema() -> RefOr<Schema> {
         AnyOfBuilder::new()
             .item(Ref::from_schema_name(CustomerBody::name()))
