@@ -18,11 +18,14 @@ use projections::read_models::customer_list::CustomerListView;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::openapi::schema::{AnyOfBuilder, Schema};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoParams, PartialSchema, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{present, Actor, Caller, JsonBody, QueryParams};
-use crate::responses::Success;
+use crate::openapi::formats;
+use crate::responses::{ErrorBody, Success};
 
 /// A customer as every endpoint shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -87,11 +90,38 @@ pub struct CustomerEnvelope {
     pub customer: CustomerBody,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
+/// A listed customer: with its payment data when `includePaymentData=true` asked for it.
+#[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum ListedCustomer {
     Basic(CustomerBody),
     WithPaymentData(CustomerWithPaymentData),
+}
+
+/// `anyOf` the two shapes, not the `oneOf` a derive would give: a customer with payment data
+/// has every field of one without, so it matches both.
+impl PartialSchema for ListedCustomer {
+    fn schema() -> RefOr<Schema> {
+        AnyOfBuilder::new()
+            .item(Ref::from_schema_name(CustomerBody::name()))
+            .item(Ref::from_schema_name(CustomerWithPaymentData::name()))
+            .description(Some(
+                "A customer; with its payment data when `includePaymentData=true`",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for ListedCustomer {
+    fn schemas(schemas: &mut Vec<(String, RefOr<Schema>)>) {
+        schemas.push((CustomerBody::name().into(), CustomerBody::schema()));
+        schemas.push((
+            CustomerWithPaymentData::name().into(),
+            CustomerWithPaymentData::schema(),
+        ));
+        CustomerBody::schemas(schemas);
+        CustomerWithPaymentData::schemas(schemas);
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -109,12 +139,16 @@ pub struct ListCustomersQuery {
     /// When true, include payment aggregates per customer.
     pub include_payment_data: Option<bool>,
     /// Page size, 1 to 1000. Without it the whole list is returned.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Return customers after this customer id (keyset pagination).
+    #[param(value_type = Option<formats::CustomerId>)]
     pub starting_after: Option<String>,
     /// Only the customer with this email (case-insensitive).
+    #[param(value_type = Option<formats::Text>)]
     pub email: Option<String>,
     /// Only the customer with this external id.
+    #[param(value_type = Option<formats::Text>)]
     pub external_customer_id: Option<String>,
 }
 
@@ -122,16 +156,24 @@ pub struct ListCustomersQuery {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateCustomerRequest {
     /// Required; unique among the merchant's customers, compared case-insensitively.
-    #[schema(example = "newcustomer@example.com")]
+    #[schema(value_type = formats::Email, required = true)]
     pub email: Option<String>,
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub name: Option<String>,
+    /// Unique among the merchant's live customers.
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub external_customer_id: Option<String>,
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub billing_address_line1: Option<String>,
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub billing_address_line2: Option<String>,
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub billing_city: Option<String>,
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub billing_postal_code: Option<String>,
-    /// Two-letter ISO 3166-1 code.
+    #[schema(value_type = Option<formats::CountryCode>)]
     pub billing_country: Option<String>,
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub tax_id: Option<String>,
 }
 
@@ -140,32 +182,33 @@ pub struct CreateCustomerRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct UpdateCustomerRequest {
+    /// Cannot be cleared: `null` or blank is refused.
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = formats::Email, required = false)]
     pub email: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub name: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub external_customer_id: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub billing_address_line1: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub billing_address_line2: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub billing_city: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub billing_postal_code: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<formats::CountryCode>)]
     pub billing_country: Option<Option<String>>,
     #[serde(default, deserialize_with = "present")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<formats::CustomerDetail>)]
     pub tax_id: Option<Option<String>>,
     /// Allow an email another live customer already has (not recommended).
     pub dangerously_allow_same_email_for_different_customers: Option<bool>,
@@ -210,8 +253,7 @@ impl UpdateCustomerRequest {
 
 /// Get all customers for the authenticated merchant.
 #[utoipa::path(get, path = "/v1/customers", tag = "customers", params(ListCustomersQuery),
-    responses((status = 200, body = CustomerListEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 401, body = crate::responses::ErrorBody)),
+    responses((status = 200, body = CustomerListEnvelope), (status = 400, body = ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn list_customers(
     State(app): State<App>,
@@ -315,15 +357,17 @@ pub struct GetCustomerQuery {
     /// The customer as it was at this instant (ISO 8601), folded from its events.
     pub as_of: Option<DateTime<Utc>>,
     /// The customer as it was after its first `version` events.
-    pub version: Option<u64>,
+    #[param(minimum = 0)]
+    pub version: Option<i64>,
 }
 
 /// Get a specific customer by their ID; with `asOf` or `version`, as it was then (a customer
 /// deleted since is shown with its `deletedAt` unset, as it was).
 #[utoipa::path(get, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = String, Path, description = "Customer ID"), GetCustomerQuery),
-    responses((status = 200, body = CustomerEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody)),
+    params(("id" = formats::CustomerId, Path, description = "Customer ID"), GetCustomerQuery),
+    responses((status = 200, body = CustomerEnvelope),
+        (status = 400, body = ErrorBody, description = "A malformed id, or both `asOf` and `version`"),
+        (status = 404, body = ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn get_customer(
     State(app): State<App>,
@@ -331,9 +375,14 @@ pub async fn get_customer(
     Path(id): Path<String>,
     QueryParams(query): QueryParams<GetCustomerQuery>,
 ) -> Result<Json<CustomerEnvelope>, ApiError> {
-    let customer = app
-        .customer(&principal, &id, query.as_of, query.version)
-        .await?;
+    // The log numbers events as i64: a version past that names no state, and is refused like
+    // one below zero rather than read as "the latest".
+    let version = query
+        .version
+        .map(u64::try_from)
+        .transpose()
+        .map_err(|_| ApiError::bad_request("version must be 0 or more"))?;
+    let customer = app.customer(&principal, &id, query.as_of, version).await?;
     Ok(Json(CustomerEnvelope {
         customer: customer.into(),
     }))
@@ -341,9 +390,9 @@ pub async fn get_customer(
 
 /// Create a new customer for the authenticated merchant.
 #[utoipa::path(post, path = "/v1/customers", tag = "customers", request_body = CreateCustomerRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 201, body = CustomerEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 409, body = crate::responses::ErrorBody)),
+    responses((status = 201, body = CustomerEnvelope), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "Another live customer has this email or external id")),
     security(("secret_key" = [])))]
 pub async fn create_customer(
     State(app): State<App>,
@@ -361,10 +410,11 @@ pub async fn create_customer(
 
 /// Update an existing customer's information; only provided fields change.
 #[utoipa::path(post, path = "/v1/customers/{id}", tag = "customers", request_body = UpdateCustomerRequest,
-    params(("id" = String, Path, description = "Customer ID"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = CustomerEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody)),
+    params(("id" = formats::CustomerId, Path, description = "Customer ID")),
+    responses((status = 200, body = CustomerEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "Another live customer has this email (see `dangerouslyAllowSameEmailForDifferentCustomers`) or external id")),
     security(("secret_key" = [])))]
 pub async fn update_customer(
     State(app): State<App>,
@@ -391,10 +441,11 @@ pub struct DeleteCustomerQuery {
 /// Soft delete a customer: it disappears from every query, its history stays. A customer with
 /// an active subscription is refused (409) unless `cascade=true`, which cancels it first.
 #[utoipa::path(delete, path = "/v1/customers/{id}", tag = "customers",
-    params(("id" = String, Path, description = "Customer ID"), DeleteCustomerQuery,
-        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = Success), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody)),
+    params(("id" = formats::CustomerId, Path, description = "Customer ID"), DeleteCustomerQuery),
+    responses((status = 200, body = Success), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "The customer has an active subscription and `cascade` is not true")),
     security(("secret_key" = [])))]
 pub async fn delete_customer(
     State(app): State<App>,

@@ -11,6 +11,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{Caller, QueryParams};
+use crate::openapi::formats;
+use crate::responses::ErrorBody;
 
 /// One event: what happened, to which aggregate, when, and who asked for it.
 #[derive(Debug, Serialize, ToSchema)]
@@ -81,15 +83,18 @@ pub struct FeedEnvelope {
 #[into_params(parameter_in = Query)]
 pub struct FeedQuery {
     /// Only events after this position (default 0: from the start).
+    #[param(minimum = 0)]
     pub after: Option<i64>,
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
 }
 
 /// A customer's events in order, deleted customers included.
 #[utoipa::path(get, path = "/v1/customers/{id}/events", tag = "events",
-    params(("id" = String, Path, description = "Customer ID")),
-    responses((status = 200, body = EventsEnvelope), (status = 404, body = crate::responses::ErrorBody)),
+    params(("id" = formats::CustomerId, Path, description = "Customer ID")),
+    responses((status = 200, body = EventsEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn customer_events(
     State(app): State<App>,
@@ -105,7 +110,7 @@ pub async fn customer_events(
 /// The tenant's whole log in order, a page at a time. Only settled events are returned, so
 /// reading on from `nextAfter` never misses one.
 #[utoipa::path(get, path = "/v1/events", tag = "events", params(FeedQuery),
-    responses((status = 200, body = FeedEnvelope), (status = 400, body = crate::responses::ErrorBody)),
+    responses((status = 200, body = FeedEnvelope), (status = 400, body = ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn feed(
     State(app): State<App>,

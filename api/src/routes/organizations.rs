@@ -14,6 +14,8 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody};
+use crate::openapi::formats;
+use crate::responses::ErrorBody;
 
 const FAILED: &str = "Failed to update organization";
 
@@ -78,17 +80,18 @@ pub struct OrganizationCustomersEnvelope {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateOrganizationRequest {
-    /// Required.
-    #[schema(example = "Acme, Inc.")]
+    #[schema(value_type = formats::RequiredText, required = true, example = "Acme, Inc.")]
     pub name: Option<String>,
-    /// Required: a live customer of the merchant in no organization yet.
+    /// A live customer of the merchant in no organization yet.
+    #[schema(value_type = formats::CustomerId, required = true)]
     pub primary_customer_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct AddMemberRequest {
-    /// Required: a live customer of the merchant in no organization yet.
+    /// A live customer of the merchant in no organization yet.
+    #[schema(value_type = formats::CustomerId, required = true)]
     pub customer_id: Option<String>,
 }
 
@@ -104,9 +107,9 @@ impl From<OrganizationMember> for OrganizationCustomer {
 /// Create an organization with its primary customer.
 #[utoipa::path(post, path = "/v1/organizations", tag = "organizations",
     request_body = CreateOrganizationRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 201, body = OrganizationEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody)),
+    responses((status = 201, body = OrganizationEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The customer is in an organization already")),
     security(("secret_key" = [])))]
 pub async fn create_organization(
     State(app): State<App>,
@@ -127,10 +130,10 @@ pub async fn create_organization(
 /// Add a customer to an organization as a seat member.
 #[utoipa::path(post, path = "/v1/organizations/{id}/members", tag = "organizations",
     request_body = AddMemberRequest,
-    params(("id" = String, Path, description = "Organization ID"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = OrganizationMembersEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody)),
+    params(("id" = formats::OrganizationId, Path, description = "Organization ID")),
+    responses((status = 200, body = OrganizationMembersEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The customer is in an organization already")),
     security(("secret_key" = [])))]
 pub async fn add_member(
     State(app): State<App>,
@@ -155,10 +158,10 @@ pub async fn add_member(
 /// Get the organization and all customers (primary + seat members) of a customer's
 /// organization. Takes a secret key or a portal session token of that customer.
 #[utoipa::path(get, path = "/v1/customers/{id}/organization-customers", tag = "portal",
-    params(("id" = String, Path, description = "Customer ID")),
-    responses((status = 200, body = OrganizationCustomersEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody)),
-    security(("secret_key" = [])))]
+    params(("id" = formats::CustomerId, Path, description = "Customer ID")),
+    responses((status = 200, body = OrganizationCustomersEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No such customer, or it is in no organization")),
+    security(("secret_key" = []), ("portal_session" = [])))]
 pub async fn organization_customers(
     State(app): State<App>,
     Caller(principal): Caller,

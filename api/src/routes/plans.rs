@@ -15,6 +15,8 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody, QueryParams};
+use crate::openapi::formats;
+use crate::responses::ErrorBody;
 
 const CREATE_FAILED: &str = "Failed to create plan";
 
@@ -88,33 +90,33 @@ pub struct PlanListEnvelope {
 #[into_params(parameter_in = Query)]
 pub struct ListPlansQuery {
     /// Page size, 1 to 1000. Without it the whole list is returned.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Return plans after this plan id (keyset pagination).
+    #[param(value_type = Option<formats::PlanId>)]
     pub starting_after: Option<String>,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreatePlanRequest {
-    /// Required.
-    #[schema(example = "Pro")]
+    #[schema(value_type = formats::RequiredText, required = true, example = "Pro")]
     pub name: Option<String>,
+    /// Blank leaves the plan without one.
+    #[schema(value_type = Option<formats::Text>)]
     pub description: Option<String>,
-    /// Required: a three-letter ISO 4217 code.
-    #[schema(example = "USD")]
+    #[schema(value_type = formats::CurrencyCode, required = true)]
     pub currency: Option<String>,
-    /// Required: an object with a `components` array.
-    #[schema(value_type = Object, example = json!({"components": [{"type": "flat", "amountCents": 5000}]}))]
+    #[schema(value_type = formats::PricingData, required = true)]
     pub pricing_data: Option<Value>,
     /// Credits granted per period; zero or more.
+    #[schema(minimum = 0)]
     pub credit_allowance: Option<i64>,
 }
 
 /// Create a plan, with a price of its own.
 #[utoipa::path(post, path = "/v1/plans", tag = "plans", request_body = CreatePlanRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 201, body = PlanEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 401, body = crate::responses::ErrorBody)),
+    responses((status = 201, body = PlanEnvelope), (status = 400, body = ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn create_plan(
     State(app): State<App>,
@@ -137,8 +139,7 @@ pub async fn create_plan(
 
 /// Every plan of the merchant, oldest first.
 #[utoipa::path(get, path = "/v1/plans", tag = "plans", params(ListPlansQuery),
-    responses((status = 200, body = PlanListEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 401, body = crate::responses::ErrorBody)),
+    responses((status = 200, body = PlanListEnvelope), (status = 400, body = ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn list_plans(
     State(app): State<App>,

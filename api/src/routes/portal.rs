@@ -11,26 +11,120 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody, QueryParams};
-use crate::responses::Success;
+use crate::openapi::formats;
+use crate::responses::{ErrorBody, Success};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct PortalQuery {
-    /// The merchant's own id of the customer.
+    /// The merchant's own id of the customer: required with a secret key; a portal session
+    /// may leave it out, or must name its own customer.
+    #[param(value_type = Option<formats::ExternalCustomerId>)]
     pub external_customer_id: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PortalEnvelope {
-    #[schema(value_type = Object)]
-    pub portal: PortalOverview,
+    pub portal: PortalBody,
 }
 
+/// The seed's portal overview.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortalBody {
+    pub customer: StatusCustomer,
+    /// The customer's latest subscription, canceled or not.
+    pub subscription: Option<PortalSubscription>,
+    /// Payment methods not removed, oldest first.
+    pub payment_methods: Vec<PortalPaymentMethod>,
+    /// Invoices arrive with the billing cycle; until then the list is empty.
+    #[schema(value_type = Vec<Object>)]
+    pub invoices: Vec<serde_json::Value>,
+    /// Payments arrive with the billing cycle; until then the list is empty.
+    #[schema(value_type = Vec<Object>)]
+    pub payments: Vec<serde_json::Value>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortalSubscription {
+    pub id: String,
+    /// The seed's id that stays the same across plan changes: here, the subscription's own.
+    pub stable_subscription_id: String,
+    #[schema(value_type = formats::SubscriptionStatus)]
+    pub status: String,
+    pub plan_id: String,
+    /// Set while `past_due`.
+    pub grace_period_ends_at: Option<DateTime<Utc>>,
+    pub payment_method_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortalPaymentMethod {
+    pub id: String,
+    #[schema(example = "sandbox")]
+    pub provider: String,
+    #[schema(example = "card")]
+    pub payment_type: String,
+    #[schema(example = "active")]
+    pub status: String,
+    #[schema(example = "visa")]
+    pub card_brand: Option<String>,
+    #[schema(example = "4242")]
+    pub card_last_four: Option<String>,
+    #[schema(minimum = 1, maximum = 12)]
+    pub card_expiry_month: Option<u32>,
+    pub card_expiry_year: Option<i32>,
+    pub linked_to_subscription: bool,
+}
+
+impl From<PortalOverview> for PortalBody {
+    fn from(overview: PortalOverview) -> Self {
+        let customer = overview.customer;
+        Self {
+            customer: StatusCustomer {
+                id: customer.id,
+                name: customer.name,
+                email: customer.email,
+            },
+            subscription: overview.subscription.map(|s| PortalSubscription {
+                id: s.id,
+                stable_subscription_id: s.stable_subscription_id,
+                status: s.status.as_str().to_owned(),
+                plan_id: s.plan_id,
+                grace_period_ends_at: s.grace_period_ends_at,
+                payment_method_id: s.payment_method_id,
+            }),
+            payment_methods: overview
+                .payment_methods
+                .into_iter()
+                .map(|m| PortalPaymentMethod {
+                    id: m.id,
+                    provider: m.provider,
+                    payment_type: m.payment_type,
+                    status: m.status,
+                    card_brand: m.card_brand,
+                    card_last_four: m.card_last_four,
+                    card_expiry_month: m.card_expiry_month,
+                    card_expiry_year: m.card_expiry_year,
+                    linked_to_subscription: m.linked_to_subscription,
+                })
+                .collect(),
+            invoices: overview.invoices,
+            payments: overview.payments,
+        }
+    }
+}
+
+/// Aggregate view of a customer's subscription, payment methods, invoices and recent
+/// payments. A write answered 2xx before the request shows in it.
 #[utoipa::path(get, path = "/v1/customers/portal/overview", tag = "portal", params(PortalQuery),
-    responses((status = 200, body = PortalEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody)),
-    security(("secret_key" = [])))]
+    responses((status = 200, body = PortalEnvelope),
+        (status = 400, body = ErrorBody, description = "A secret key without `externalCustomerId`"),
+        (status = 404, body = ErrorBody)),
+    security(("secret_key" = []), ("portal_session" = [])))]
 pub async fn overview(
     State(app): State<App>,
     Caller(principal): Caller,
@@ -39,13 +133,20 @@ pub async fn overview(
     let portal = app
         .portal_overview(&principal, query.external_customer_id.as_deref())
         .await?;
-    Ok(Json(PortalEnvelope { portal }))
+    Ok(Json(PortalEnvelope {
+        portal: portal.into(),
+    }))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SetSubscriptionPaymentMethodRequest {
+    /// Required with a secret key; a portal session may leave it out, or must name its own
+    /// customer.
+    #[schema(value_type = Option<formats::ExternalCustomerId>)]
     pub external_customer_id: Option<String>,
+    /// One of the customer's payment methods.
+    #[schema(value_type = formats::PaymentMethodId, required = true)]
     pub payment_method_id: Option<String>,
 }
 
@@ -53,9 +154,10 @@ pub struct SetSubscriptionPaymentMethodRequest {
 /// is charged to it from now on, and the method it replaces is free to be removed.
 #[utoipa::path(post, path = "/v1/customers/portal/set-subscription-payment-method", tag = "portal",
     request_body = SetSubscriptionPaymentMethodRequest,
-    responses((status = 200, body = crate::responses::Success), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody)),
-    security(("secret_key" = [])))]
+    responses((status = 200, body = Success), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The customer has no active subscription")),
+    security(("secret_key" = []), ("portal_session" = [])))]
 pub async fn set_subscription_payment_method(
     State(app): State<App>,
     Actor(metadata): Actor,
@@ -73,10 +175,11 @@ pub async fn set_subscription_payment_method(
 /// Soft-deletes a payment method. A secret key reaches any of the tenant's; a portal session
 /// only its own customer's. One an active subscription is charged to is refused (409).
 #[utoipa::path(delete, path = "/v1/customers/portal/payment-methods/{id}", tag = "portal",
-    params(("id" = String, Path, description = "Payment method ID")),
-    responses((status = 200, body = crate::responses::Success), (status = 404, body = crate::responses::ErrorBody),
-        (status = 409, body = crate::responses::ErrorBody)),
-    security(("secret_key" = [])))]
+    params(("id" = formats::PaymentMethodId, Path, description = "Payment method ID")),
+    responses((status = 200, body = Success), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "An active subscription is charged to it")),
+    security(("secret_key" = []), ("portal_session" = [])))]
 pub async fn remove_payment_method(
     State(app): State<App>,
     Actor(metadata): Actor,
@@ -119,9 +222,10 @@ pub struct SubscriptionStatusBody {
 /// Whether the customer has an active subscription (past due counts: the customer keeps it
 /// through the grace period), with the plan it is on.
 #[utoipa::path(get, path = "/v1/customers/subscription-status", tag = "portal", params(PortalQuery),
-    responses((status = 200, body = SubscriptionStatusBody), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody)),
-    security(("secret_key" = [])))]
+    responses((status = 200, body = SubscriptionStatusBody),
+        (status = 400, body = ErrorBody, description = "A secret key without `externalCustomerId`"),
+        (status = 404, body = ErrorBody)),
+    security(("secret_key" = []), ("portal_session" = [])))]
 pub async fn subscription_status(
     State(app): State<App>,
     Caller(principal): Caller,

@@ -11,10 +11,14 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{Caller, JsonBody};
+use crate::openapi::formats;
+use crate::responses::ErrorBody;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSessionRequest {
+    /// The customer the session lets in.
+    #[schema(value_type = formats::ExternalCustomerId, required = true)]
     pub external_customer_id: Option<String>,
 }
 
@@ -34,8 +38,8 @@ pub struct SessionEnvelope {
 
 #[utoipa::path(post, path = "/v1/customers/portal/sessions", tag = "portal",
     request_body = CreateSessionRequest,
-    responses((status = 201, body = SessionEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody)),
+    responses((status = 201, body = SessionEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn create_session(
     State(app): State<App>,

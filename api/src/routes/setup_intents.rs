@@ -17,11 +17,15 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{Actor, JsonBody};
+use crate::openapi::formats;
+use crate::responses::ErrorBody;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSetupIntentRequest {
-    /// The merchant's id of the customer; a portal session may leave it out.
+    /// The merchant's id of the customer: required with a secret key; a portal session may
+    /// leave it out, or must name its own customer.
+    #[schema(value_type = Option<formats::ExternalCustomerId>)]
     pub external_customer_id: Option<String>,
 }
 
@@ -63,10 +67,13 @@ pub struct DodoLink {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfirmSetupIntentRequest {
-    /// Spaces are allowed: `4242 4242 4242 4242`.
+    #[schema(value_type = formats::CardNumber, required = true)]
     pub card_number: Option<String>,
+    #[schema(value_type = i64, required = true, minimum = 1, maximum = 12)]
     pub exp_month: Option<i64>,
-    /// Four digits, or two for this century.
+    /// Four digits, or two for this century; at most 50 years ahead. A past month is an
+    /// expired card (402).
+    #[schema(value_type = i64, required = true, minimum = 0)]
     pub exp_year: Option<i64>,
 }
 
@@ -114,10 +121,13 @@ pub struct PaymentMethodEnvelope {
 /// provider, to add a payment method.
 #[utoipa::path(post, path = "/v1/customers/portal/create-setup-intent", tag = "portal",
     request_body = CreateSetupIntentRequest,
-    responses((status = 200, body = SetupIntentResponse), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody),
-        (status = 502, body = crate::responses::ErrorBody)),
-    security(("secret_key" = [])))]
+    responses((status = 200, body = SetupIntentResponse),
+        (status = 400, body = ErrorBody, description = "A secret key without `externalCustomerId`"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody,
+            description = "The provider's account is in the other mode, or (Dodo) the customer has no active subscription linked to Dodo yet"),
+        (status = 502, body = ErrorBody)),
+    security(("secret_key" = []), ("portal_session" = [])))]
 pub async fn create_setup_intent(
     State(app): State<App>,
     Actor(metadata): Actor,
@@ -166,12 +176,14 @@ pub async fn create_setup_intent(
 /// Completes a sandbox setup intent with a card: the card is checked as a provider would, and
 /// added to the intent's customer as its default payment method.
 #[utoipa::path(post, path = "/v1/customers/portal/setup-intents/{intentId}/confirm", tag = "portal",
-    params(("intentId" = String, Path, description = "The sandbox setup intent")),
+    params(("intentId" = formats::SetupIntentId, Path, description = "The sandbox setup intent")),
     request_body = ConfirmSetupIntentRequest,
-    responses((status = 201, body = PaymentMethodEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 402, body = crate::responses::ErrorBody), (status = 404, body = crate::responses::ErrorBody),
-        (status = 409, body = crate::responses::ErrorBody)),
-    security(("secret_key" = [])))]
+    responses((status = 201, body = PaymentMethodEnvelope),
+        (status = 400, body = ErrorBody, description = "A malformed card number or expiry"),
+        (status = 402, body = ErrorBody, description = "The card expired, or was declined"),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The intent was confirmed already")),
+    security(("secret_key" = []), ("portal_session" = [])))]
 pub async fn confirm_setup_intent(
     State(app): State<App>,
     Actor(metadata): Actor,

@@ -14,6 +14,8 @@ use utoipa::ToSchema;
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody};
+use crate::openapi::formats;
+use crate::responses::ErrorBody;
 
 /// A subscription as every endpoint shows it, with the plan it was started on.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -26,8 +28,7 @@ pub struct SubscriptionBody {
     pub price_id: String,
     #[schema(example = "Pro")]
     pub plan_name: String,
-    /// `active`, `past_due` or `canceled`.
-    #[schema(example = "active")]
+    #[schema(value_type = formats::SubscriptionStatus)]
     pub status: String,
     pub payment_method_id: Option<String>,
     /// Set while `past_due`: when the customer loses the subscription unless a payment succeeds.
@@ -70,11 +71,14 @@ pub struct SubscriptionEnvelope {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct CreateSubscriptionRequest {
-    /// Required: a live customer of the merchant.
+    /// A live customer of the merchant.
+    #[schema(value_type = formats::CustomerId, required = true)]
     pub customer_id: Option<String>,
-    /// Required: one of the merchant's plans.
+    /// One of the merchant's plans.
+    #[schema(value_type = formats::PlanId, required = true)]
     pub plan_id: Option<String>,
     /// One of the customer's payment methods, charged for the subscription.
+    #[schema(value_type = Option<formats::PaymentMethodId>)]
     pub payment_method_id: Option<String>,
 }
 
@@ -88,9 +92,9 @@ fn answer(subscription: Subscription) -> Result<Json<SubscriptionEnvelope>, ApiE
 /// payment methods. A customer has at most one subscription that is not canceled.
 #[utoipa::path(post, path = "/v1/subscriptions", tag = "subscriptions",
     request_body = CreateSubscriptionRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 201, body = SubscriptionEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody)),
+    responses((status = 201, body = SubscriptionEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No such customer, plan or payment method of the customer"),
+        (status = 409, body = ErrorBody, description = "The customer already has a subscription that is not canceled")),
     security(("secret_key" = [])))]
 pub async fn create_subscription(
     State(app): State<App>,
@@ -109,9 +113,9 @@ pub async fn create_subscription(
 
 /// Get a subscription by its ID.
 #[utoipa::path(get, path = "/v1/subscriptions/{id}", tag = "subscriptions",
-    params(("id" = String, Path, description = "Subscription ID")),
-    responses((status = 200, body = SubscriptionEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody)),
+    params(("id" = formats::SubscriptionId, Path, description = "Subscription ID")),
+    responses((status = 200, body = SubscriptionEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
     security(("secret_key" = [])))]
 pub async fn get_subscription(
     State(app): State<App>,
@@ -129,11 +133,11 @@ pub struct CancelSubscriptionRequest {}
 
 /// Cancel a subscription at once; its payment method is free to be removed afterwards.
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/cancel", tag = "subscriptions",
-    request_body(content = Option<CancelSubscriptionRequest>, description = "Empty, or `{}`"),
-    params(("id" = String, Path, description = "Subscription ID"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Retry safely")),
-    responses((status = 200, body = SubscriptionEnvelope), (status = 400, body = crate::responses::ErrorBody),
-        (status = 404, body = crate::responses::ErrorBody), (status = 409, body = crate::responses::ErrorBody)),
+    request_body(content = CancelSubscriptionRequest, description = "None, or `{}`"),
+    params(("id" = formats::SubscriptionId, Path, description = "Subscription ID")),
+    responses((status = 200, body = SubscriptionEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, body = ErrorBody, description = "The subscription is canceled already")),
     security(("secret_key" = [])))]
 pub async fn cancel_subscription(
     State(app): State<App>,

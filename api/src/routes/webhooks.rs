@@ -19,6 +19,8 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use crate::error::ApiError;
+use crate::openapi::formats;
+use crate::responses::ErrorBody;
 
 /// What a webhook answers when it took the delivery; any 2xx tells the provider to stop.
 #[derive(Debug, Serialize, ToSchema)]
@@ -56,10 +58,14 @@ async fn receive(
 /// added to the billstream customer named in the setup intent's metadata; other events are
 /// acknowledged and ignored.
 #[utoipa::path(post, path = "/v1/webhooks/stripe/{merchantId}", tag = "webhooks",
-    params(("merchantId" = String, Path, description = "The merchant the endpoint belongs to")),
+    params(("merchantId" = formats::MerchantId, Path, description = "The merchant the endpoint belongs to")),
     request_body(content = Object, description = "A Stripe event, as Stripe signs it"),
-    responses((status = 200, body = WebhookReceived), (status = 400, body = crate::responses::ErrorBody),
-        (status = 502, body = crate::responses::ErrorBody)),
+    responses((status = 200, body = WebhookReceived),
+        (status = 400, body = ErrorBody,
+            description = "Unsigned, forged or stale (over five minutes), for an unknown merchant or one without Stripe: nothing changed"),
+        (status = 409, body = ErrorBody,
+            description = "A concurrent change won; the provider's retry completes the delivery"),
+        (status = 502, body = ErrorBody)),
     security(("stripe_signature" = [])))]
 pub async fn stripe_webhook(
     State(app): State<App>,
@@ -75,10 +81,14 @@ pub async fn stripe_webhook(
 /// subscription is charged to when it is new (the customer completed the payment link);
 /// other events are acknowledged and ignored.
 #[utoipa::path(post, path = "/v1/webhooks/dodo/{merchantId}", tag = "webhooks",
-    params(("merchantId" = String, Path, description = "The merchant the endpoint belongs to")),
+    params(("merchantId" = formats::MerchantId, Path, description = "The merchant the endpoint belongs to")),
     request_body(content = Object, description = "A Dodo event, signed by Standard Webhooks"),
-    responses((status = 200, body = WebhookReceived), (status = 400, body = crate::responses::ErrorBody),
-        (status = 502, body = crate::responses::ErrorBody)),
+    responses((status = 200, body = WebhookReceived),
+        (status = 400, body = ErrorBody,
+            description = "Unsigned, forged or stale (over five minutes), for an unknown merchant or one without Dodo: nothing changed"),
+        (status = 409, body = ErrorBody,
+            description = "A concurrent change won; the provider's retry completes the delivery"),
+        (status = 502, body = ErrorBody)),
     security(("standard_webhooks_signature" = [])))]
 pub async fn dodo_webhook(
     State(app): State<App>,

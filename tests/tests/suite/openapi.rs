@@ -181,3 +181,147 @@ async fn every_described_v1_operation_is_served() {
         wrong.join("\n")
     );
 }
+
+/// Every `$ref` in `value`, with where it was found.
+fn references(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
+    match value {
+        Value::Object(map) => {
+            for (key, inner) in map {
+                if key == "$ref" {
+                    if let Some(target) = inner.as_str() {
+                        found.push((at.to_owned(), target.to_owned()));
+                    }
+                } else {
+                    references(inner, &format!("{at}/{key}"), found);
+                }
+            }
+        }
+        Value::Array(items) => {
+            for (i, inner) in items.iter().enumerate() {
+                references(inner, &format!("{at}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[tokio::test]
+async fn every_reference_in_the_description_resolves() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    let mut found = Vec::new();
+    references(&document, "", &mut found);
+    assert!(!found.is_empty());
+    let dangling: Vec<_> = found
+        .iter()
+        .filter(|(_, target)| {
+            target
+                .strip_prefix("#/components/schemas/")
+                .is_none_or(|name| document["components"]["schemas"][name].is_null())
+        })
+        .collect();
+    assert!(dangling.is_empty(), "unresolved references: {dangling:?}");
+}
+
+/// What the layers in front of the handlers answer is documented on every operation they
+/// guard: a missing or unknown credential, an address out of its budget of failures, an
+/// Idempotency-Key reused, a body too large.
+#[tokio::test]
+async fn every_operation_documents_what_the_middleware_answers() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    let mut missing = Vec::new();
+    for (method, path) in operations(&document) {
+        if !path.starts_with("/v1/") {
+            continue;
+        }
+        let operation = &document["paths"][&path][&method];
+        let authenticated = !path.starts_with("/v1/webhooks/");
+        let mut expected = vec!["400"];
+        if authenticated {
+            expected.extend(["401", "429"]);
+            if method == "post" || method == "delete" {
+                expected.push("409");
+                let has_key = operation["parameters"].as_array().is_some_and(|p| {
+                    p.iter()
+                        .any(|p| p["name"] == "Idempotency-Key" && p["in"] == "header")
+                });
+                if !has_key {
+                    missing.push(format!("{method} {path}: Idempotency-Key"));
+                }
+            }
+        }
+        if operation["requestBody"].is_object() {
+            expected.push("413");
+        }
+        for status in expected {
+            let response = &operation["responses"][status];
+            if response["content"]["application/json"]["schema"]["$ref"]
+                != "#/components/schemas/ErrorBody"
+            {
+                missing.push(format!("{method} {path}: {status}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented: {missing:?}");
+}
+
+/// Called without a key, every authenticated operation answers the 401 it documents.
+#[tokio::test]
+async fn every_authenticated_operation_answers_its_documented_401() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    let mut wrong = Vec::new();
+    for (method, path) in operations(&document) {
+        if !path.starts_with("/v1/") || path.starts_with("/v1/webhooks/") {
+            continue;
+        }
+        let concrete = path
+            .replace("{id}", "cust_0")
+            .replace("{intentId}", "seti_0");
+        let request = app.client.request(
+            Method::from_bytes(method.to_uppercase().as_bytes()).unwrap(),
+            app.url(&concrete),
+        );
+        let response = send_raw(request.json(&json!({}))).await;
+        let documented = document["paths"][&path][&method]["responses"]["401"].is_object();
+        if response.status != 401 || !documented || !response.json()["error"].is_string() {
+            wrong.push(format!(
+                "{method} {path}: {} {} (401 documented: {documented})",
+                response.status, response.text
+            ));
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// `version` is documented as a 64-bit integer of at least 0, as the log numbers events: a
+/// value past that range is refused, not read as some version.
+#[tokio::test]
+async fn a_version_out_of_the_documented_range_is_refused() {
+    let app = TestApp::spawn().await;
+    let document = document(&app).await;
+    let version = document["paths"]["/v1/customers/{id}"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "version")
+        .unwrap()
+        .clone();
+    assert_eq!(version["schema"]["format"], "int64");
+    assert_eq!(version["schema"]["minimum"], 0);
+
+    let customer = app
+        .create_customer(json!({"email": "jane@example.com"}))
+        .await;
+    let id = customer["id"].as_str().unwrap();
+    let (status, body) = app.get(&format!("/v1/customers/{id}?version=1")).await;
+    assert_eq!((status, &body["customer"]["id"]), (200, &json!(id)));
+    for out_of_range in ["9223372036854775808", "18446744073709551615", "-1"] {
+        let (status, body) = app
+            .get(&format!("/v1/customers/{id}?version={out_of_range}"))
+            .await;
+        assert_eq!(status, 400, "version={out_of_range}: {body}");
+        assert!(body["error"].is_string(), "{body}");
+    }
+}
