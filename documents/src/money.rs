@@ -17,6 +17,12 @@ pub fn format_money(cents: i64, currency: &str) -> String {
     }
 }
 
+/// A count with its thousands grouped: `1,000,000`, `-12`.
+pub(crate) fn format_count(value: i64) -> String {
+    let sign = if value < 0 { "-" } else { "" };
+    format!("{sign}{}", group_thousands(value.unsigned_abs()))
+}
+
 fn symbol(code: &str) -> Option<&'static str> {
     match code {
         "USD" => Some("$"),
@@ -127,5 +133,14 @@ mod tests {
             format_money(i64::MAX, "CLF"),
             "922,337,203,685,477.5807 CLF"
         );
+    }
+
+    #[test]
+    fn counts_are_grouped_like_amounts() {
+        assert_eq!(format_count(1), "1");
+        assert_eq!(format_count(1_000), "1,000");
+        assert_eq!(format_count(1_000_000), "1,000,000");
+        assert_eq!(format_count(-12_345), "-12,345");
+        assert_eq!(format_count(i64::MIN), "-9,223,372,036,854,775,808");
     }
 }
