@@ -16,8 +16,8 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    customers, events, organizations, plans, portal, portal_sessions, setup_intents, subscriptions,
-    webhooks,
+    customers, events, invoices, organizations, payments, plans, portal, portal_sessions,
+    setup_intents, subscriptions, test_clock, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -48,6 +48,19 @@ use crate::routes::{
         setup_intents::confirm_setup_intent,
         webhooks::stripe_webhook,
         webhooks::dodo_webhook,
+        invoices::create_invoice,
+        invoices::list_invoices,
+        invoices::numbering,
+        invoices::get_invoice,
+        invoices::finalize_invoice,
+        invoices::pay_invoice,
+        invoices::void_invoice,
+        invoices::create_credit_note,
+        invoices::invoice_pdf,
+        payments::list_payments,
+        payments::get_payment,
+        test_clock::get_test_clock,
+        test_clock::advance_test_clock,
     ),
     // Path parameters' schemas are not collected from the handlers: every shape is named here.
     components(schemas(crate::responses::ErrorBody, formats::CustomerId, formats::PaymentMethodId,

@@ -27,6 +27,7 @@ pub mod gateways;
 pub mod idempotency;
 pub mod ids;
 pub mod instance;
+pub mod invoice_documents;
 pub mod invoices;
 pub mod key_cache;
 pub mod merchants;

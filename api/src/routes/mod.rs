@@ -3,12 +3,15 @@
 pub mod customers;
 pub mod events;
 pub mod health;
+pub mod invoices;
 pub mod organizations;
+pub mod payments;
 pub mod plans;
 pub mod portal;
 pub mod portal_sessions;
 pub mod setup_intents;
 pub mod subscriptions;
+pub mod test_clock;
 pub mod webhooks;
 
 use app::App as AppState;
@@ -55,6 +58,29 @@ pub fn v1(state: AppState, gate: auth::Gate) -> Router<AppState> {
             post(organizations::create_organization),
         )
         .route(
+            "/v1/invoices",
+            get(invoices::list_invoices).post(invoices::create_invoice),
+        )
+        .route("/v1/invoices/numbering", get(invoices::numbering))
+        .route("/v1/invoices/{id}", get(invoices::get_invoice))
+        .route(
+            "/v1/invoices/{id}/finalize",
+            post(invoices::finalize_invoice),
+        )
+        .route("/v1/invoices/{id}/pay", post(invoices::pay_invoice))
+        .route("/v1/invoices/{id}/void", post(invoices::void_invoice))
+        .route(
+            "/v1/invoices/{id}/credit-notes",
+            post(invoices::create_credit_note),
+        )
+        .route("/v1/payments", get(payments::list_payments))
+        .route("/v1/payments/{id}", get(payments::get_payment))
+        .route("/v1/test-clock", get(test_clock::get_test_clock))
+        .route(
+            "/v1/test-clock/advance",
+            post(test_clock::advance_test_clock),
+        )
+        .route(
             "/v1/organizations/{id}/members",
             post(organizations::add_member),
         )
@@ -97,6 +123,7 @@ fn portal(state: AppState, gate: auth::Gate) -> Router<AppState> {
             "/v1/customers/subscription-status",
             get(portal::subscription_status),
         )
+        .route("/v1/invoices/{id}/pdf", get(invoices::invoice_pdf))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::replay_by_key,

@@ -38,6 +38,11 @@ pub struct PlanBody {
     pub pricing_data: Value,
     /// Credits granted per period, if the plan grants any.
     pub credit_allowance: Option<i64>,
+    /// How long a period is: `month` or `year`.
+    #[schema(example = "month")]
+    pub interval: String,
+    /// Days of trial before the first invoice.
+    pub trial_days: i64,
     pub created_at: DateTime<Utc>,
 }
 
@@ -51,6 +56,8 @@ impl From<PlanView> for PlanBody {
             currency: view.currency,
             pricing_data: view.pricing_data,
             credit_allowance: view.credit_allowance,
+            interval: view.interval,
+            trial_days: i64::from(view.trial_days),
             created_at: view.created_at,
         }
     }
@@ -67,6 +74,8 @@ impl PlanBody {
             currency: plan.currency?.to_string(),
             pricing_data: plan.pricing_data?,
             credit_allowance: plan.credit_allowance,
+            interval: plan.interval.as_str().to_owned(),
+            trial_days: i64::from(plan.trial_days),
             created_at: plan.created_at?,
         })
     }
@@ -112,6 +121,12 @@ pub struct CreatePlanRequest {
     /// Credits granted per period; zero or more.
     #[schema(minimum = 0)]
     pub credit_allowance: Option<i64>,
+    /// `month` (the default) or `year`.
+    #[schema(value_type = Option<String>, pattern = "^(month|year)$")]
+    pub interval: Option<String>,
+    /// Days of trial before the first invoice, 0 to 730.
+    #[schema(minimum = 0, maximum = 730)]
+    pub trial_days: Option<i64>,
 }
 
 /// Create a plan, with a price of its own.
@@ -129,7 +144,8 @@ pub async fn create_plan(
         currency: body.currency,
         pricing_data: body.pricing_data,
         credit_allowance: body.credit_allowance,
-        ..NewPlan::default()
+        interval: body.interval,
+        trial_days: body.trial_days,
     };
     let plan = app.create_plan(&metadata, new).await?;
     let plan = PlanBody::from_aggregate(plan)

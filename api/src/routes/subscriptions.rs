@@ -1,6 +1,7 @@
 //! Subscriptions: a customer on a plan, charged to one of its payment methods.
 //! `POST /v1/subscriptions`, `GET /v1/subscriptions/{id}`, `POST /v1/subscriptions/{id}/cancel`.
 
+use app::billing_cycle::period_invoice_id;
 use app::subscriptions::{NewSubscription, NOT_FOUND};
 use app::App;
 use axum::extract::{Path, State};
@@ -40,11 +41,30 @@ pub struct SubscriptionBody {
     /// The plan's pricing as it was when the subscription started.
     #[schema(value_type = Object)]
     pub pricing_data: Value,
+    /// Seats, for per-seat prices.
+    pub quantity: i64,
+    pub current_period_start: Option<DateTime<Utc>>,
+    pub current_period_end: Option<DateTime<Utc>>,
+    pub trial_ends_at: Option<DateTime<Utc>>,
+    /// Set to end when the current period ends (and not renew).
+    pub cancel_at_period_end: bool,
+    /// The invoice of its latest period, once there is one.
+    pub latest_invoice_id: Option<String>,
 }
 
 impl SubscriptionBody {
     /// The subscription as a command left it; `None` for one never started.
     fn from_aggregate(subscription: Subscription) -> Option<Self> {
+        let latest_invoice_id = subscription
+            .id
+            .as_ref()
+            .zip(subscription.current_period_start)
+            .filter(|_| {
+                subscription
+                    .trial_ends_at
+                    .is_none_or(|end| subscription.current_period_start >= Some(end))
+            })
+            .map(|(id, start)| period_invoice_id(id, start).to_string());
         let plan = subscription.plan?;
         Some(Self {
             id: subscription.id?.to_string(),
@@ -59,6 +79,12 @@ impl SubscriptionBody {
             canceled_at: subscription.canceled_at,
             currency: plan.currency.to_string(),
             pricing_data: plan.pricing_data,
+            quantity: i64::from(subscription.quantity.max(1)),
+            current_period_start: subscription.current_period_start,
+            current_period_end: subscription.current_period_end,
+            trial_ends_at: subscription.trial_ends_at,
+            cancel_at_period_end: subscription.cancel_at_period_end,
+            latest_invoice_id,
         })
     }
 }
@@ -80,6 +106,9 @@ pub struct CreateSubscriptionRequest {
     /// One of the customer's payment methods, charged for the subscription.
     #[schema(value_type = Option<formats::PaymentMethodId>)]
     pub payment_method_id: Option<String>,
+    /// Seats, for per-seat prices: 1 to 10000, 1 when not given.
+    #[schema(minimum = 1, maximum = 10000)]
+    pub quantity: Option<i64>,
 }
 
 fn answer(subscription: Subscription) -> Result<Json<SubscriptionEnvelope>, ApiError> {
@@ -105,7 +134,7 @@ pub async fn create_subscription(
         customer_id: body.customer_id,
         plan_id: body.plan_id,
         payment_method_id: body.payment_method_id,
-        ..NewSubscription::default()
+        quantity: body.quantity,
     };
     let subscription = app.start_subscription(&metadata, new).await?;
     Ok((StatusCode::CREATED, answer(subscription)?))
@@ -125,11 +154,15 @@ pub async fn get_subscription(
     answer(app.subscription(&principal, &id).await?)
 }
 
-/// A cancel takes no fields; its body may be empty or `{}`, and like every POST body it must
-/// be JSON of at most 1 MiB naming no unknown field.
+/// A cancel's body may be empty or `{}` (cancel now), or `{"atPeriodEnd": true}` (cancel when
+/// the current period ends); like every POST body it must be JSON of at most 1 MiB naming no
+/// unknown field.
 #[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CancelSubscriptionRequest {}
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CancelSubscriptionRequest {
+    /// Cancel when the current period ends instead of now.
+    pub at_period_end: Option<bool>,
+}
 
 /// Cancel a subscription at once; its payment method is free to be removed afterwards.
 #[utoipa::path(post, path = "/v1/subscriptions/{id}/cancel", tag = "subscriptions",
@@ -143,7 +176,13 @@ pub async fn cancel_subscription(
     State(app): State<App>,
     Actor(metadata): Actor,
     Path(id): Path<String>,
-    JsonBody(_): JsonBody<CancelSubscriptionRequest>,
+    JsonBody(body): JsonBody<CancelSubscriptionRequest>,
 ) -> Result<Json<SubscriptionEnvelope>, ApiError> {
+    if body.at_period_end == Some(true) {
+        return answer(
+            app.cancel_subscription_at_period_end(&metadata, &id)
+                .await?,
+        );
+    }
     answer(app.cancel_subscription(&metadata, &id).await?)
 }

@@ -160,3 +160,11 @@ pub async fn provider_settings(
         }),
     }))
 }
+
+/// The merchant's name, as its invoices show it; `None` for a merchant that does not exist.
+pub async fn name(pool: &PgPool, merchant_id: &str) -> Result<Option<String>, sqlx::Error> {
+    sqlx::query_scalar("SELECT name FROM merchants WHERE id = $1")
+        .bind(merchant_id)
+        .fetch_optional(pool)
+        .await
+}

@@ -39,6 +39,19 @@ const SERVED: &[(&str, &str)] = &[
     ),
     ("post", "/v1/webhooks/stripe/{merchantId}"),
     ("post", "/v1/webhooks/dodo/{merchantId}"),
+    ("get", "/v1/invoices"),
+    ("post", "/v1/invoices"),
+    ("get", "/v1/invoices/numbering"),
+    ("get", "/v1/invoices/{id}"),
+    ("post", "/v1/invoices/{id}/finalize"),
+    ("post", "/v1/invoices/{id}/pay"),
+    ("post", "/v1/invoices/{id}/void"),
+    ("post", "/v1/invoices/{id}/credit-notes"),
+    ("get", "/v1/invoices/{id}/pdf"),
+    ("get", "/v1/payments"),
+    ("get", "/v1/payments/{id}"),
+    ("get", "/v1/test-clock"),
+    ("post", "/v1/test-clock/advance"),
 ];
 
 const METHODS: [&str; 8] = [
