@@ -39,6 +39,9 @@ fn status_lists_every_projection_with_its_mode_checkpoint_and_lag() {
             "subscription_list",
             "payment_method_list",
             "organization_list",
+            "invoice_list",
+            "document_numbers",
+            "payment_list",
             "portal_overview"
         ]
     );

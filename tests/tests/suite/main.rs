@@ -18,6 +18,7 @@ mod failed_auth;
 mod feed;
 mod health;
 mod idempotency;
+mod invoices;
 mod list_memory;
 mod openapi;
 mod organizations;

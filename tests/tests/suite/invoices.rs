@@ -1,0 +1,331 @@
+//! Invoices, payments and the test clock over HTTP: a draft issued and voided with its
+//! cancellation, gapless numbering, the PDF (the same bytes each time, its text readable with
+//! non-ASCII intact), a manual pay declined then paid, a subscription billed through a month
+//! of the test clock, and the refusals that change nothing.
+
+use std::process::Command;
+
+use billstream_tests::billing::Billing;
+use billstream_tests::{assert_error, TestApp};
+use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE, ETAG, IF_NONE_MATCH};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+async fn customer(app: &TestApp, name: &str) -> String {
+    let email = format!("{}@example.com", uuid::Uuid::new_v4().simple());
+    app.create_customer(
+        json!({"email": email, "name": name, "billingCity": "İstanbul",
+        "taxId": "TR-1234567890"}),
+    )
+    .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+async fn draft(app: &TestApp, customer: &str) -> Value {
+    let (status, body) = app
+        .post(
+            "/v1/invoices",
+            json!({"customerId": customer, "currency": "EUR", "lines": [
+                {"description": "Consulting (Zürich)", "quantity": 3, "unitAmountCents": 12500},
+                {"description": "Setup", "unitAmountCents": 5000},
+            ]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["invoice"].clone()
+}
+
+async fn finalize(app: &TestApp, id: &str) -> Value {
+    let (status, body) = app
+        .post(&format!("/v1/invoices/{id}/finalize"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    body["invoice"].clone()
+}
+
+#[tokio::test]
+async fn a_draft_is_issued_numbered_and_voided_with_its_cancellation() {
+    let app = TestApp::spawn().await;
+    let customer = customer(&app, "Zoë Łukasiewicz").await;
+    let draft = draft(&app, &customer).await;
+    assert_eq!(draft["status"], "draft");
+    assert_eq!(draft["number"], Value::Null);
+    assert_eq!(draft["totalAmountCents"], 42500);
+    assert_eq!(draft["lines"][1]["quantity"], 1);
+    assert_eq!(draft["pdfUrl"], Value::Null);
+    let id = draft["id"].as_str().unwrap();
+
+    let issued = finalize(&app, id).await;
+    assert_eq!(issued["number"], "INV-0001");
+    assert_eq!(issued["amountDueCents"], 42500);
+    assert!(issued["pdfUrl"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/v1/invoices/{id}/pdf")));
+    let again = app
+        .post(&format!("/v1/invoices/{id}/finalize"), json!({}))
+        .await;
+    assert_error(&again, 409, "Invoice is already issued");
+
+    let (status, voided) = app
+        .post(&format!("/v1/invoices/{id}/void"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{voided}");
+    let cancellation = &voided["invoice"];
+    assert_eq!(cancellation["documentType"], "cancellation");
+    assert_eq!(cancellation["number"], "CAN-0001");
+    assert_eq!(cancellation["totalAmountCents"], -42500);
+    assert_eq!(cancellation["originalInvoiceId"], id);
+    let (_, original) = app.get(&format!("/v1/invoices/{id}")).await;
+    assert_eq!(original["invoice"]["status"], "void");
+    assert_eq!(
+        original["invoice"]["adjustmentInvoices"][0]["invoiceId"],
+        cancellation["id"]
+    );
+
+    let (status, listed) = app
+        .get(&format!(
+            "/v1/invoices?customerId={customer}&documentType=standard"
+        ))
+        .await;
+    assert_eq!(status, 200, "{listed}");
+    assert_eq!(listed["invoices"].as_array().unwrap().len(), 1);
+    let (_, numbering) = app.get("/v1/invoices/numbering").await;
+    assert_eq!(
+        numbering["series"],
+        json!([
+            {"series": "CAN", "first": 1, "last": 1, "count": 1, "gapless": true},
+            {"series": "INV", "first": 1, "last": 1, "count": 1, "gapless": true},
+        ])
+    );
+}
+
+#[tokio::test]
+async fn bad_invoices_are_refused_and_change_nothing() {
+    let app = TestApp::spawn().await;
+    let customer = customer(&app, "Bad").await;
+    let cases = [
+        (
+            json!({"customerId": customer, "currency": "USD", "lines": []}),
+            "An invoice needs at least one line",
+        ),
+        (
+            json!({"customerId": customer, "currency": "USD",
+            "lines": [{"description": "X", "unitAmountCents": -1}]}),
+            "Line 1: unit amount must be between 0 and 10000000000 cents",
+        ),
+        (
+            json!({"customerId": customer, "currency": "DOLLARS",
+            "lines": [{"description": "X", "unitAmountCents": 1}]}),
+            "Currency must be a three-letter ISO 4217 code",
+        ),
+        (
+            json!({"customerId": customer, "currency": "USD",
+            "lines": [{"description": "X", "quantity": 0, "unitAmountCents": 1}]}),
+            "Line 1: quantity must be between 1 and 1000000",
+        ),
+        (
+            json!({"customerId": customer, "currency": "USD",
+            "lines": [{"description": "X", "quantity": 1000001, "unitAmountCents": 1}]}),
+            "Line 1: quantity must be between 1 and 1000000",
+        ),
+    ];
+    for (body, message) in cases {
+        let refused = app.post("/v1/invoices", body).await;
+        assert_error(&refused, 400, message);
+    }
+    let fractional = app
+        .post(
+            "/v1/invoices",
+            json!({"customerId": customer, "currency": "USD",
+                "lines": [{"description": "X", "unitAmountCents": 10.5}]}),
+        )
+        .await;
+    assert_eq!(fractional.0, 400, "{}", fractional.1);
+    let (_, listed) = app.get("/v1/invoices").await;
+    assert_eq!(listed["invoices"], json!([]));
+
+    // Another merchant's invoice is not found, not even by its id.
+    let other = app.other_merchant().await;
+    let issued = finalize(&app, draft(&app, &customer).await["id"].as_str().unwrap()).await;
+    let path = format!("/v1/invoices/{}", issued["id"].as_str().unwrap());
+    assert_error(
+        &app.get_as(&other.test_secret_key, &path).await,
+        404,
+        "Invoice not found",
+    );
+}
+
+#[tokio::test]
+async fn the_pdf_is_the_same_bytes_each_time_and_reads_as_the_invoice() {
+    let app = TestApp::spawn().await;
+    let customer = customer(&app, "Zoë Łukasiewicz").await;
+    let draft = draft(&app, &customer).await;
+    let id = draft["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/invoices/{id}/pdf");
+    let early = app.get(&path).await;
+    assert_error(&early, 409, "A draft has no PDF; finalize it first");
+    finalize(&app, &id).await;
+
+    let download = || async {
+        let response = app.request(Method::GET, &path).send().await.unwrap();
+        assert_eq!(response.status(), 200);
+        let headers = response.headers().clone();
+        (headers, response.bytes().await.unwrap().to_vec())
+    };
+    let (headers, first) = download().await;
+    let (_, second) = download().await;
+    assert_eq!(headers[CONTENT_TYPE], "application/pdf");
+    assert_eq!(
+        headers[CONTENT_DISPOSITION],
+        "attachment; filename=\"INV-0001.pdf\""
+    );
+    assert!(first.starts_with(b"%PDF-"));
+    assert_eq!(first, second, "the same bytes on every download");
+    let etag = headers[ETAG].to_str().unwrap().to_owned();
+    let cached = app
+        .request(Method::GET, &path)
+        .header(IF_NONE_MATCH, &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cached.status(), 304);
+
+    let file = std::env::temp_dir().join(format!("{id}.pdf"));
+    std::fs::write(&file, &first).unwrap();
+    let text = Command::new("pdftotext")
+        .args(["-enc", "UTF-8"])
+        .arg(&file)
+        .arg("-")
+        .output()
+        .expect("pdftotext (apt-get install -y poppler-utils)");
+    let _ = std::fs::remove_file(&file);
+    let text = String::from_utf8_lossy(&text.stdout);
+    for expected in [
+        "INV-0001",
+        "Invoice",
+        "Zoë Łukasiewicz",
+        "İstanbul",
+        "TR-1234567890",
+        "Consulting (Zürich)",
+        "Setup",
+        "€425.00",
+    ] {
+        assert!(text.contains(expected), "{expected:?} not in:\n{text}");
+    }
+}
+
+#[tokio::test]
+async fn a_manual_pay_is_declined_with_the_cards_message_then_paid() {
+    let app = TestApp::spawn().await;
+    let billing = Billing::new(&app);
+    let customer = customer(&app, "Payer").await;
+    billing.card(&customer, "0341").await;
+    let issued = finalize(&app, draft(&app, &customer).await["id"].as_str().unwrap()).await;
+    let id = issued["id"].as_str().unwrap();
+    let declined = app.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    assert_error(&declined, 402, "Your card was declined.");
+    let (_, payments) = app.get(&format!("/v1/payments?invoiceId={id}")).await;
+    assert_eq!(payments["payments"][0]["status"], "failed");
+    assert_eq!(payments["payments"][0]["errorCode"], "card_declined");
+
+    billing.card(&customer, "4242").await;
+    let (status, paid) = app.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    assert_eq!(status, 200, "{paid}");
+    assert_eq!(paid["invoice"]["status"], "paid");
+    assert_eq!(paid["invoice"]["paymentStatus"], "succeeded");
+    assert_eq!(paid["invoice"]["amountDueCents"], 0);
+    let again = app.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+    assert_error(&again, 409, "Invoice is already paid");
+    // A paid invoice is corrected by a credit note, not voided.
+    let void = app
+        .post(&format!("/v1/invoices/{id}/void"), json!({}))
+        .await;
+    assert_error(
+        &void,
+        409,
+        "A paid invoice cannot be voided; issue a credit note",
+    );
+    let (status, credit) = app
+        .post(
+            &format!("/v1/invoices/{id}/credit-notes"),
+            json!({"amountCents": 500, "reason": "Goodwill"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{credit}");
+    assert_eq!(credit["invoice"]["number"], "CN-0001");
+}
+
+#[tokio::test]
+async fn the_test_clock_runs_a_month_of_billing_and_never_goes_back() {
+    let app = TestApp::spawn().await;
+    let (status, clock) = app.get("/v1/test-clock").await;
+    assert_eq!(status, 200, "{clock}");
+    let now = billstream_tests::timestamp(&clock["testClock"]["now"]);
+    let live = app.get_as(app.live_key(), "/v1/test-clock").await;
+    assert_error(&live, 404, "Test clocks exist only in test mode");
+    let back = app
+        .post(
+            "/v1/test-clock/advance",
+            json!({"to": (now - chrono::Duration::days(1)).to_rfc3339()}),
+        )
+        .await;
+    assert_error(
+        &back,
+        400,
+        "The test clock never goes back: `to` must not be before its now",
+    );
+
+    let customer = customer(&app, "Monthly").await;
+    let card = Billing::new(&app).card(&customer, "4242").await;
+    let (status, plan) = app
+        .post(
+            "/v1/plans",
+            json!({"name": "Pro", "currency": "USD", "interval": "month",
+                "pricingData": {"components": [{"type": "flat", "name": "Pro", "amountCents": 2900}]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{plan}");
+    assert_eq!(plan["plan"]["interval"], "month");
+    let (status, started) = app
+        .post(
+            "/v1/subscriptions",
+            json!({"customerId": customer, "planId": plan["plan"]["id"], "paymentMethodId": card}),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let subscription = &started["subscription"];
+    assert_eq!(subscription["status"], "active");
+    assert_eq!(subscription["quantity"], 1);
+    let period_end = billstream_tests::timestamp(&subscription["currentPeriodEnd"]);
+
+    let to = period_end + chrono::Duration::hours(1);
+    let (status, advanced) = app
+        .post("/v1/test-clock/advance", json!({"to": to.to_rfc3339()}))
+        .await;
+    assert_eq!(status, 200, "{advanced}");
+    assert!(billstream_tests::timestamp(&advanced["testClock"]["now"]) >= to);
+    let (_, invoices) = app
+        .get(&format!("/v1/invoices?customerId={customer}"))
+        .await;
+    let invoices = invoices["invoices"].as_array().unwrap().clone();
+    assert_eq!(invoices.len(), 2, "{invoices:?}");
+    assert!(invoices.iter().all(|i| i["status"] == "paid"));
+    assert_eq!(invoices[0]["number"], "INV-0002", "newest first");
+    let (_, renewed) = app
+        .get(&format!(
+            "/v1/subscriptions/{}",
+            subscription["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        renewed["subscription"]["currentPeriodStart"],
+        subscription["currentPeriodEnd"]
+    );
+    assert_eq!(
+        renewed["subscription"]["latestInvoiceId"],
+        invoices[0]["id"]
+    );
+}
