@@ -5,15 +5,17 @@ use chrono::Utc;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const PLAN_FIELDS: [&str; 8] = [
+const PLAN_FIELDS: [&str; 10] = [
     "createdAt",
     "creditAllowance",
     "currency",
     "description",
     "id",
+    "interval",
     "name",
     "priceId",
     "pricingData",
+    "trialDays",
 ];
 
 fn pro_plan() -> Value {

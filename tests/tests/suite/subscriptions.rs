@@ -15,19 +15,25 @@ const PAYMENT_METHOD_NOT_FOUND: &str = "Payment method not found";
 const NOT_FOUND: &str = "Subscription not found";
 const ALREADY_SUBSCRIBED: &str = "Customer already has an active subscription";
 
-const SUBSCRIPTION_FIELDS: [&str; 12] = [
+const SUBSCRIPTION_FIELDS: [&str; 18] = [
+    "cancelAtPeriodEnd",
     "canceledAt",
     "currency",
+    "currentPeriodEnd",
+    "currentPeriodStart",
     "customerId",
     "gracePeriodEndsAt",
     "id",
+    "latestInvoiceId",
     "paymentMethodId",
     "planId",
     "planName",
     "priceId",
     "pricingData",
+    "quantity",
     "startTimestamp",
     "status",
+    "trialEndsAt",
 ];
 
 fn pricing() -> Value {
@@ -134,7 +140,9 @@ async fn a_payment_method_is_optional() {
         .await;
     assert_eq!(status, 201, "{body}");
     assert_eq!(body["subscription"]["paymentMethodId"], Value::Null);
-    assert_eq!(body["subscription"]["status"], "active");
+    // Its first invoice has no card to charge: it starts past due, in its grace period.
+    assert_eq!(body["subscription"]["status"], "past_due");
+    assert!(body["subscription"]["gracePeriodEndsAt"].is_string(), "{body}");
 }
 
 #[tokio::test]
@@ -428,7 +436,8 @@ async fn cancel_of_a_subscription_that_is_not_the_tenants_is_not_found() {
     let (status, _) = app.post("/v1/subscriptions/nope/cancel", json!({})).await;
     assert_eq!(status, 400);
     let (_, fetched) = app.get(&format!("/v1/subscriptions/{id}")).await;
-    assert_eq!(fetched["subscription"]["status"], "active");
+    // Started without a card it is past due; none of the refused cancels ended it.
+    assert_eq!(fetched["subscription"]["status"], "past_due");
 }
 
 #[tokio::test]
