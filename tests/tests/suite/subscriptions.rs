@@ -142,7 +142,10 @@ async fn a_payment_method_is_optional() {
     assert_eq!(body["subscription"]["paymentMethodId"], Value::Null);
     // Its first invoice has no card to charge: it starts past due, in its grace period.
     assert_eq!(body["subscription"]["status"], "past_due");
-    assert!(body["subscription"]["gracePeriodEndsAt"].is_string(), "{body}");
+    assert!(
+        body["subscription"]["gracePeriodEndsAt"].is_string(),
+        "{body}"
+    );
 }
 
 #[tokio::test]
