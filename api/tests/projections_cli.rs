@@ -42,6 +42,7 @@ fn status_lists_every_projection_with_its_mode_checkpoint_and_lag() {
             "invoice_list",
             "document_numbers",
             "payment_list",
+            "payment_totals",
             "portal_overview"
         ]
     );

@@ -15,6 +15,7 @@ use projections::read_models::customer_list::{
     CustomerFilter, CustomerListProjection, CustomerListView,
 };
 use projections::read_models::organization_list::{MembershipView, OrganizationListProjection};
+use projections::read_models::payment_totals::{PaymentTotalsProjection, PaymentTotalsView};
 use projections::read_models::subscription_list::SubscriptionListProjection;
 use projections::ClaimKind;
 
@@ -86,11 +87,13 @@ pub struct CustomerQuery {
     pub include_payment_data: bool,
 }
 
-/// A listed customer, with its organization when payment data was asked for.
+/// A listed customer, with its organization and payment totals (a row per currency, the most
+/// recently paid first) when payment data was asked for.
 #[derive(Debug, Clone)]
 pub struct ListedCustomer {
     pub customer: CustomerListView,
     pub membership: Option<MembershipView>,
+    pub payments: Vec<PaymentTotalsView>,
 }
 
 /// When a customer is read as it was.
@@ -345,20 +348,37 @@ impl App {
         customers: Vec<CustomerListView>,
         with_payment_data: bool,
     ) -> Result<Vec<ListedCustomer>, AppError> {
-        let mut memberships: HashMap<String, MembershipView> = if with_payment_data {
-            let ids: Vec<String> = customers.iter().map(|c| c.id.to_string()).collect();
+        if !with_payment_data {
+            return Ok(customers
+                .into_iter()
+                .map(|customer| ListedCustomer {
+                    customer,
+                    membership: None,
+                    payments: Vec::new(),
+                })
+                .collect());
+        }
+        let ids: Vec<String> = customers.iter().map(|c| c.id.to_string()).collect();
+        let mut memberships: HashMap<String, MembershipView> =
             OrganizationListProjection::memberships(&self.pool, &principal.tenant, &ids)
                 .await?
                 .into_iter()
                 .map(|membership| (membership.customer_id.to_string(), membership))
-                .collect()
-        } else {
-            HashMap::new()
-        };
+                .collect();
+        let mut payments: HashMap<String, Vec<PaymentTotalsView>> = HashMap::new();
+        for totals in
+            PaymentTotalsProjection::for_customers(&self.pool, &principal.tenant, &ids).await?
+        {
+            payments
+                .entry(totals.customer_id.clone())
+                .or_default()
+                .push(totals);
+        }
         Ok(customers
             .into_iter()
             .map(|customer| ListedCustomer {
                 membership: memberships.remove(customer.id.as_str()),
+                payments: payments.remove(customer.id.as_str()).unwrap_or_default(),
                 customer,
             })
             .collect())

@@ -79,10 +79,25 @@ pub struct CustomerWithPaymentData {
     pub customer_organization_id: Option<String>,
     #[schema(example = "primary")]
     pub org_role: Option<String>,
+    /// Succeeded charges less refunds, in `currency`.
     pub total_payments_cents: i64,
+    /// Succeeded charges, in `currency`.
     pub payment_count: i64,
+    /// The currency the customer paid in most recently; none before a first payment.
     #[schema(example = "USD")]
     pub currency: Option<String>,
+    /// Every currency's totals, when the customer paid in more than one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub payment_totals: Option<Vec<PaymentTotalBody>>,
+}
+
+/// A customer's payments in one currency.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentTotalBody {
+    pub currency: String,
+    pub total_payments_cents: i64,
+    pub payment_count: i64,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -338,14 +353,27 @@ impl ListedCustomer {
             return ListedCustomer::Basic(customer);
         }
         let membership = listed.membership;
-        // Payments arrive with a later capability; until then every customer has none.
+        // The payment-aggregate read model, most recently paid currency first.
+        let latest = listed.payments.first();
+        let payment_totals = (listed.payments.len() > 1).then(|| {
+            listed
+                .payments
+                .iter()
+                .map(|t| PaymentTotalBody {
+                    currency: t.currency.clone(),
+                    total_payments_cents: t.total_payments_cents,
+                    payment_count: t.payment_count,
+                })
+                .collect()
+        });
         ListedCustomer::WithPaymentData(CustomerWithPaymentData {
             customer,
             customer_organization_id: membership.as_ref().map(|m| m.organization_id.to_string()),
             org_role: membership.map(|m| m.role),
-            total_payments_cents: 0,
-            payment_count: 0,
-            currency: None,
+            total_payments_cents: latest.map_or(0, |t| t.total_payments_cents),
+            payment_count: latest.map_or(0, |t| t.payment_count),
+            currency: latest.map(|t| t.currency.clone()),
+            payment_totals,
         })
     }
 }

@@ -9,6 +9,7 @@ pub mod invoice_list;
 pub mod organization_list;
 pub mod payment_list;
 pub mod payment_method_list;
+pub mod payment_totals;
 pub mod plan_list;
 pub mod portal_overview;
 pub mod registry;

@@ -9,6 +9,7 @@ use super::invoice_list::{self, InvoiceListProjection};
 use super::organization_list::{self, OrganizationListProjection};
 use super::payment_list::{self, PaymentListProjection};
 use super::payment_method_list::{self, PaymentMethodListProjection};
+use super::payment_totals::{self, PaymentTotalsProjection};
 use super::plan_list::{self, PlanListProjection};
 use super::portal_overview;
 use super::subscription_list::{self, SubscriptionListProjection};
@@ -121,6 +122,14 @@ pub static READ_MODELS: &[ReadModel] = &[
         name: payment_list::TABLE,
         tables: &[payment_list::TABLE],
         feeding: Feeding::Inline(&PaymentListProjection),
+        rebuild: RebuildMethod::InPlace {
+            aggregate_type: "Payment",
+        },
+    },
+    ReadModel {
+        name: payment_totals::TABLE,
+        tables: &[payment_totals::TABLE],
+        feeding: Feeding::Inline(&PaymentTotalsProjection),
         rebuild: RebuildMethod::InPlace {
             aggregate_type: "Payment",
         },

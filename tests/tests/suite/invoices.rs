@@ -314,6 +314,18 @@ async fn the_test_clock_runs_a_month_of_billing_and_never_goes_back() {
     assert_eq!(invoices.len(), 2, "{invoices:?}");
     assert!(invoices.iter().all(|i| i["status"] == "paid"));
     assert_eq!(invoices[0]["number"], "INV-0002", "newest first");
+    // The payment-aggregate read model: two succeeded charges of $29.
+    let (_, listed) = app.get("/v1/customers?includePaymentData=true").await;
+    let payer = listed["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == customer.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(payer["totalPaymentsCents"], 5800, "{payer}");
+    assert_eq!(payer["paymentCount"], 2);
+    assert_eq!(payer["currency"], "USD");
     let (_, renewed) = app
         .get(&format!(
             "/v1/subscriptions/{}",
