@@ -12,6 +12,8 @@ pub mod extract;
 pub mod failed_auth;
 pub mod idempotency;
 pub mod openapi;
+pub mod pagination;
+pub mod payment_body;
 pub mod progress;
 pub mod request_ids;
 pub mod responses;

@@ -57,6 +57,8 @@ use crate::routes::{
         invoices::void_invoice,
         invoices::create_credit_note,
         invoices::invoice_pdf,
+        portal::invoices,
+        portal::payments,
         payments::list_payments,
         payments::get_payment,
         test_clock::get_test_clock,

@@ -36,6 +36,7 @@ pub mod payment_methods;
 pub mod payments;
 pub mod plans;
 pub mod portal;
+pub mod portal_billing;
 pub mod principal;
 pub mod provider_events;
 pub mod reactions;

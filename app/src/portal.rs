@@ -25,6 +25,7 @@ use crate::auth::hash_secret;
 use crate::context::App;
 use crate::customers::NOT_FOUND;
 use crate::error::AppError;
+use crate::portal_billing::OVERVIEW_ITEMS;
 use crate::principal::{CommandMetadata, Principal};
 
 /// How long a portal read waits for its projection to apply writes that committed before it,
@@ -166,7 +167,16 @@ impl App {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(20));
         };
-        overview.ok_or_else(|| AppError::not_found(NOT_FOUND))
+        let mut overview = overview.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
+        // Invoices and payments come from their inline read models: current at once.
+        let customer = overview.customer.id.clone();
+        (overview.invoices, _) = self
+            .customer_invoices(&principal.tenant, &customer, None, OVERVIEW_ITEMS)
+            .await?;
+        (overview.payments, _) = self
+            .customer_payments(&principal.tenant, &customer, None, OVERVIEW_ITEMS)
+            .await?;
+        Ok(overview)
     }
 
     /// The customer and its active subscription, if any (past due counts: the customer keeps

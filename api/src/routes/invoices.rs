@@ -18,12 +18,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody, QueryParams};
+use crate::pagination::page_limit;
+use crate::payment_body::PaymentBody;
 use crate::responses::ErrorBody;
-use crate::routes::payments::PaymentBody;
 
-/// The default and largest page of a list.
-const DEFAULT_LIMIT: i64 = 10;
-const MAX_LIMIT: i64 = 100;
+/// The most payments an invoice shows.
+const MAX_PAYMENTS: i64 = 100;
 
 /// An invoice, cancellation or credit note as every endpoint shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -122,7 +122,7 @@ pub async fn invoice_body(
         ..PaymentFilter::default()
     };
     let (payments, _) = app
-        .list_payments(principal, &filter, None, MAX_LIMIT)
+        .list_payments(principal, &filter, None, MAX_PAYMENTS)
         .await?;
     Ok(InvoiceBody::new(view, payments, app.public_url()))
 }
@@ -179,14 +179,6 @@ pub struct CreditNoteRequest {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EmptyRequest {}
-
-pub(crate) fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
-    match limit {
-        None => Ok(DEFAULT_LIMIT),
-        Some(limit) if (1..=MAX_LIMIT).contains(&limit) => Ok(limit),
-        Some(_) => Err(ApiError::bad_request("limit must be between 1 and 100")),
-    }
-}
 
 fn one_of(value: &Option<String>, allowed: &[&str], name: &str) -> Result<(), ApiError> {
     match value {

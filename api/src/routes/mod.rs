@@ -124,6 +124,8 @@ fn portal(state: AppState, gate: auth::Gate) -> Router<AppState> {
             get(portal::subscription_status),
         )
         .route("/v1/invoices/{id}/pdf", get(invoices::invoice_pdf))
+        .route("/v1/customers/portal/invoices", get(portal::invoices))
+        .route("/v1/customers/portal/payments", get(portal::payments))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::replay_by_key,

@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::openapi::formats;
+use crate::pagination::page_limit;
 use crate::responses::{ErrorBody, Success};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -38,10 +39,11 @@ pub struct PortalBody {
     pub subscription: Option<PortalSubscription>,
     /// Payment methods not removed, oldest first.
     pub payment_methods: Vec<PortalPaymentMethod>,
-    /// Invoices arrive with the billing cycle; until then the list is empty.
+    /// The latest ten invoices and adjustment documents, newest first (the rest:
+    /// `GET /v1/customers/portal/invoices`).
     #[schema(value_type = Vec<Object>)]
     pub invoices: Vec<serde_json::Value>,
-    /// Payments arrive with the billing cycle; until then the list is empty.
+    /// The latest ten payments, newest first (the rest: `GET /v1/customers/portal/payments`).
     #[schema(value_type = Vec<Object>)]
     pub payments: Vec<serde_json::Value>,
 }
@@ -253,4 +255,83 @@ pub async fn subscription_status(
         },
         subscription,
     }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PortalPageQuery {
+    /// The merchant's own id of the customer: required with a secret key; a portal session
+    /// may leave it out, or must name its own customer.
+    #[param(value_type = Option<formats::ExternalCustomerId>)]
+    pub external_customer_id: Option<String>,
+    /// Page size, 1 to 100 (10 when not given).
+    #[param(minimum = 1, maximum = 100)]
+    pub limit: Option<i64>,
+    /// Return items older than this id.
+    pub starting_after: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortalInvoicesEnvelope {
+    /// Number, status, document type, total, dates and the PDF's URL of each.
+    #[schema(value_type = Vec<Object>)]
+    pub invoices: Vec<serde_json::Value>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortalPaymentsEnvelope {
+    /// Amount, currency, date, status and the failure's message of each.
+    #[schema(value_type = Vec<Object>)]
+    pub payments: Vec<serde_json::Value>,
+    pub has_more: bool,
+}
+
+/// The customer's invoices and adjustment documents, newest first.
+#[utoipa::path(get, path = "/v1/customers/portal/invoices", tag = "portal", params(PortalPageQuery),
+    responses((status = 200, body = PortalInvoicesEnvelope),
+        (status = 400, body = ErrorBody, description = "A secret key without `externalCustomerId`"),
+        (status = 404, body = ErrorBody)),
+    security(("secret_key" = []), ("portal_session" = [])))]
+pub async fn invoices(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    QueryParams(query): QueryParams<PortalPageQuery>,
+) -> Result<Json<PortalInvoicesEnvelope>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let (invoices, has_more) = app
+        .portal_invoices(
+            &principal,
+            query.external_customer_id.as_deref(),
+            query.starting_after.as_deref(),
+            limit,
+        )
+        .await?;
+    Ok(Json(PortalInvoicesEnvelope { invoices, has_more }))
+}
+
+/// The customer's payments (charges and refunds), newest first.
+#[utoipa::path(get, path = "/v1/customers/portal/payments", tag = "portal", params(PortalPageQuery),
+    responses((status = 200, body = PortalPaymentsEnvelope),
+        (status = 400, body = ErrorBody, description = "A secret key without `externalCustomerId`"),
+        (status = 404, body = ErrorBody)),
+    security(("secret_key" = []), ("portal_session" = [])))]
+pub async fn payments(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    QueryParams(query): QueryParams<PortalPageQuery>,
+) -> Result<Json<PortalPaymentsEnvelope>, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let (payments, has_more) = app
+        .portal_payments(
+            &principal,
+            query.external_customer_id.as_deref(),
+            query.starting_after.as_deref(),
+            limit,
+        )
+        .await?;
+    Ok(Json(PortalPaymentsEnvelope { payments, has_more }))
 }

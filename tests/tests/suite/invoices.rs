@@ -341,3 +341,80 @@ async fn the_test_clock_runs_a_month_of_billing_and_never_goes_back() {
         invoices[0]["id"]
     );
 }
+
+/// A portal session for the customer with external id `external_id`.
+async fn session(app: &TestApp, external_id: &str) -> String {
+    let (status, body) = app
+        .post(
+            "/v1/customers/portal/sessions",
+            json!({"externalCustomerId": external_id}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    body["session"]["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn the_portal_shows_its_customers_invoices_and_payments_and_no_one_elses() {
+    let app = TestApp::spawn().await;
+    let billing = Billing::new(&app);
+    let mut ids = Vec::new();
+    for external in ["user_a", "user_b"] {
+        let email = format!("{external}@example.com");
+        let customer = app
+            .create_customer(json!({"email": email, "externalCustomerId": external}))
+            .await["id"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        billing.card(&customer, "0341").await;
+        let issued = finalize(&app, draft(&app, &customer).await["id"].as_str().unwrap()).await;
+        let id = issued["id"].as_str().unwrap().to_owned();
+        // Declined: a failed payment with its message.
+        let declined = app.post(&format!("/v1/invoices/{id}/pay"), json!({})).await;
+        assert_eq!(declined.0, 402, "{}", declined.1);
+        ids.push(id);
+    }
+    let token = session(&app, "user_a").await;
+    let (status, overview) = app.get_as(&token, "/v1/customers/portal/overview").await;
+    assert_eq!(status, 200, "{overview}");
+    let invoices = overview["portal"]["invoices"].as_array().unwrap();
+    assert_eq!(invoices.len(), 1, "{overview}");
+    assert_eq!(invoices[0]["id"], ids[0].as_str());
+    assert_eq!(invoices[0]["number"], "INV-0001");
+    assert_eq!(invoices[0]["documentType"], "standard");
+    let payments = overview["portal"]["payments"].as_array().unwrap();
+    assert_eq!(payments.len(), 1);
+    assert_eq!(payments[0]["status"], "failed");
+    assert_eq!(payments[0]["errorMessage"], "Your card was declined.");
+
+    let (status, paged) = app
+        .get_as(&token, "/v1/customers/portal/invoices?limit=1")
+        .await;
+    assert_eq!(status, 200, "{paged}");
+    assert_eq!(paged["invoices"].as_array().unwrap().len(), 1);
+    assert_eq!(paged["hasMore"], false);
+    let (status, paged) = app.get_as(&token, "/v1/customers/portal/payments").await;
+    assert_eq!(status, 200, "{paged}");
+    assert_eq!(paged["payments"][0]["errorCode"], "card_declined");
+    // A secret key names the customer.
+    let (status, by_key) = app
+        .get("/v1/customers/portal/invoices?externalCustomerId=user_b")
+        .await;
+    assert_eq!(status, 200, "{by_key}");
+    assert_eq!(by_key["invoices"][0]["id"], ids[1].as_str());
+
+    // Its own PDF through the overview's link; another customer's is not found.
+    let own = invoices[0]["pdfUrl"].as_str().unwrap();
+    let path = &own[own.find("/v1/").unwrap()..];
+    let response = app
+        .request_as(&token, Method::GET, path)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let stranger = app
+        .get_as(&token, &format!("/v1/invoices/{}/pdf", ids[1]))
+        .await;
+    assert_error(&stranger, 404, "Invoice not found");
+}

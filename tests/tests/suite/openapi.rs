@@ -51,6 +51,8 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/payments"),
     ("get", "/v1/payments/{id}"),
     ("get", "/v1/test-clock"),
+    ("get", "/v1/customers/portal/invoices"),
+    ("get", "/v1/customers/portal/payments"),
     ("post", "/v1/test-clock/advance"),
 ];
 
