@@ -313,6 +313,11 @@ impl App {
             )
             .await?;
         }
+        // A credit note on what was paid gives the money back.
+        if document_type == DocumentType::CreditNote && original.amount_paid_cents > 0 {
+            self.refund_for_credit_note(metadata, &original, &adjustment_id, recorded.amount_cents)
+                .await?;
+        }
         self.invoice_view(&tenant, &adjustment_id).await
     }
 

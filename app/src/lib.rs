@@ -40,6 +40,7 @@ pub mod portal_billing;
 pub mod principal;
 pub mod provider_events;
 pub mod reactions;
+pub mod refunds;
 pub mod refusals;
 pub mod scheduler;
 pub mod setup_intents;

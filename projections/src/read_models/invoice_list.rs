@@ -98,15 +98,17 @@ impl InvoiceListProjection {
         starting_after: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<InvoiceView>, bool), sqlx::Error> {
-        // Ids are UUIDv7: newest first is descending id, and the cursor a keyset one.
+        // Newest first by when they were made (ids derived from a period do not sort by it);
+        // the cursor is a keyset one on (created_at, id).
         let mut invoices: Vec<InvoiceView> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM {TABLE} \
-             WHERE tenant = $1 AND ($2::text IS NULL OR id < $2) \
+             WHERE tenant = $1 AND ($2::text IS NULL OR (created_at, id) < \
+                 (SELECT created_at, id FROM {TABLE} WHERE id = $2 AND tenant = $1)) \
                AND ($3::text IS NULL OR customer_id = $3) \
                AND ($4::text IS NULL OR subscription_id = $4) \
                AND ($5::text IS NULL OR status = $5) \
                AND ($6::text IS NULL OR document_type = $6) \
-             ORDER BY id DESC LIMIT $7"
+             ORDER BY created_at DESC, id DESC LIMIT $7"
         ))
         .bind(tenant.key())
         .bind(starting_after)

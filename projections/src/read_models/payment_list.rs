@@ -73,13 +73,16 @@ impl PaymentListProjection {
         starting_after: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<PaymentView>, bool), sqlx::Error> {
+        // Newest first by when they were made (ids derived from a charge attempt do not sort
+        // by it); the cursor is a keyset one on (created_at, id).
         let mut payments: Vec<PaymentView> = sqlx::query_as(&format!(
             "SELECT {COLUMNS} FROM {TABLE} \
-             WHERE tenant = $1 AND ($2::text IS NULL OR id < $2) \
+             WHERE tenant = $1 AND ($2::text IS NULL OR (created_at, id) < \
+                 (SELECT created_at, id FROM {TABLE} WHERE id = $2 AND tenant = $1)) \
                AND ($3::text IS NULL OR customer_id = $3) \
                AND ($4::text IS NULL OR invoice_id = $4) \
                AND ($5::text IS NULL OR status = $5) \
-             ORDER BY id DESC LIMIT $6"
+             ORDER BY created_at DESC, id DESC LIMIT $6"
         ))
         .bind(tenant.key())
         .bind(starting_after)

@@ -256,6 +256,22 @@ async fn a_manual_pay_is_declined_with_the_cards_message_then_paid() {
         .await;
     assert_eq!(status, 201, "{credit}");
     assert_eq!(credit["invoice"]["number"], "CN-0001");
+    // The invoice was paid: the credit note's amount went back through the provider.
+    let (_, payments) = app.get(&format!("/v1/payments?invoiceId={id}")).await;
+    let refund = &payments["payments"][0];
+    assert_eq!(refund["type"], "refund", "{payments}");
+    assert_eq!(refund["amountCents"], -500);
+    assert_eq!(refund["status"], "succeeded");
+    let (_, listed) = app.get("/v1/customers?includePaymentData=true").await;
+    let payer = listed["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == customer.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(payer["totalPaymentsCents"], 42500 - 500, "{payer}");
+    assert_eq!(payer["paymentCount"], 1, "a refund is no payment");
 }
 
 #[tokio::test]
