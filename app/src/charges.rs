@@ -175,6 +175,62 @@ impl App {
         self.apply_settlement(metadata, &payment).await
     }
 
+    /// Settles charge `payment_id` as its provider reported it (a webhook), and applies it to
+    /// its invoice and subscription. Whichever comes first of the provider's answer to the
+    /// charge and this report settles it; the other then changes nothing. A payment that is
+    /// not the tenant's, or not billstream's, is ignored.
+    pub(crate) async fn settle_reported_charge(
+        &self,
+        metadata: &CommandMetadata,
+        payment_id: &str,
+        outcome: SettlementOutcome,
+    ) -> Result<(), AppError> {
+        let Ok(payment_id) = PaymentId::parse(payment_id) else {
+            tracing::info!(
+                payment = payment_id,
+                "a settlement of no payment of ours: ignored"
+            );
+            return Ok(());
+        };
+        let payment = self
+            .payments
+            .current(payment_id.as_str())
+            .await
+            .map_err(command_error::<Payment>)?;
+        if payment.tenant.as_ref() != Some(metadata.tenant()) {
+            tracing::info!(payment = %payment_id, "a settlement of another tenant's: ignored");
+            return Ok(());
+        }
+        if payment.status == Some(PaymentStatus::Pending) {
+            let settled = self
+                .payments
+                .execute(
+                    payment_id.as_str(),
+                    PaymentCommand::Settle {
+                        tenant: metadata.tenant().clone(),
+                        outcome,
+                    },
+                    metadata,
+                )
+                .await;
+            match settled {
+                Ok(_) => {}
+                // Settled meanwhile by the charge's own answer.
+                Err(cqrs_es::AggregateError::UserError(
+                    domain::payment::PaymentError::AlreadySettled,
+                )) => {}
+                Err(e) => return Err(command_error::<Payment>(e)),
+            }
+        }
+        let payment = self
+            .payments
+            .current(payment_id.as_str())
+            .await
+            .map_err(command_error::<Payment>)?;
+        self.apply_settlement(metadata, &payment).await?;
+        Ok(())
+    }
+
     /// The provider's answer to charge `payment`; `None` while it has not decided. A charge
     /// with no payment method to take fails at once (and is retried like any other: the
     /// customer may add a card meanwhile).

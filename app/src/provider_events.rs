@@ -11,6 +11,7 @@
 use std::collections::BTreeMap;
 
 use domain::id::{CustomerId, PaymentMethodId, SubscriptionId};
+use domain::payment::SettlementOutcome;
 use domain::payment_method::Card;
 use domain::provider::Provider;
 use domain::tenant::{Mode, Tenant};
@@ -138,6 +139,23 @@ impl App {
                     &object_metadata,
                 )
                 .await?
+            }
+            EventMeaning::PaymentSettled {
+                payment_id,
+                provider_reference,
+                failure,
+            } => {
+                let outcome = match failure {
+                    None => SettlementOutcome::Succeeded {
+                        provider_reference: Some(provider_reference),
+                    },
+                    Some((code, message)) => SettlementOutcome::Failed {
+                        message,
+                        code: Some(code),
+                    },
+                };
+                self.settle_reported_charge(&metadata, &payment_id, outcome)
+                    .await?
             }
             EventMeaning::Other => {}
         }

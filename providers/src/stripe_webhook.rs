@@ -20,6 +20,8 @@ pub const SIGNATURE_HEADER: &str = "Stripe-Signature";
 pub const TOLERANCE_SECONDS: i64 = 300;
 
 pub const SETUP_INTENT_SUCCEEDED: &str = "setup_intent.succeeded";
+pub const PAYMENT_INTENT_SUCCEEDED: &str = "payment_intent.succeeded";
+pub const PAYMENT_INTENT_FAILED: &str = "payment_intent.payment_failed";
 
 type HmacSha256 = Hmac<Sha256>;
 
@@ -71,6 +73,27 @@ pub struct SetupIntentSucceeded {
     pub customer: Option<String>,
     pub payment_method: String,
     pub metadata: BTreeMap<String, String>,
+}
+
+/// A `payment_intent.succeeded` or `payment_intent.payment_failed` event's payment intent.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PaymentIntentEvent {
+    pub id: String,
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    #[serde(default)]
+    pub last_payment_error: Option<PaymentIntentError>,
+}
+
+/// Why a payment intent's last attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct PaymentIntentError {
+    #[serde(default)]
+    pub code: Option<String>,
+    #[serde(default)]
+    pub decline_code: Option<String>,
+    #[serde(default)]
+    pub message: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -190,6 +213,12 @@ impl<'a> ParsedHeader<'a> {
 }
 
 impl StripeEvent {
+    /// Reads a payment intent event's payment intent.
+    pub fn payment_intent(&self) -> Result<PaymentIntentEvent, StripeWebhookError> {
+        serde_json::from_value(self.data.object.clone())
+            .map_err(|e| StripeWebhookError::InvalidPayload(e.to_string()))
+    }
+
     /// Reads a `setup_intent.succeeded` event's setup intent.
     pub fn setup_intent_succeeded(&self) -> Result<SetupIntentSucceeded, StripeWebhookError> {
         if self.event_type != SETUP_INTENT_SUCCEEDED {

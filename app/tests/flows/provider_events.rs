@@ -282,3 +282,118 @@ async fn a_redelivery_finishes_the_move_an_earlier_one_left_undone() {
     let live = f.live_subscription(&customer).await.unwrap();
     assert_eq!(live.payment_method_id.as_deref(), Some(added.as_str()));
 }
+
+/// A charge Stripe settles later: `payment_intent.succeeded` settles the pending payment and
+/// pays its invoice, once however often it is delivered; `payment_intent.payment_failed`
+/// records the card's message.
+#[tokio::test]
+async fn payment_intent_events_settle_pending_charges_once() {
+    use app::invoices::{NewInvoice, NewLine};
+    use domain::id::{InvoiceId, PaymentId};
+    use domain::payment::{PaymentCommand, PaymentKind};
+    use serde_json::json;
+
+    let s = stripe_merchant().await;
+    let f = &s.f;
+    let (customer, delivery, _) = s.completed_intent("user_pi").await;
+    s.deliver(&delivery).await.unwrap();
+    let card = s.methods(&customer).await[0].id.clone();
+    let mut pending = Vec::new();
+    for _ in 0..2 {
+        let draft = f
+            .app
+            .create_invoice(
+                &f.metadata,
+                NewInvoice {
+                    customer_id: Some(customer.to_string()),
+                    currency: Some("USD".into()),
+                    lines: Some(vec![NewLine {
+                        description: Some("Seats".into()),
+                        quantity: Some(1),
+                        unit_amount_cents: Some(1200),
+                    }]),
+                },
+            )
+            .await
+            .unwrap();
+        let invoice = f
+            .app
+            .finalize_invoice(&f.metadata, &draft.id)
+            .await
+            .unwrap();
+        // Recorded pending, as a charge is before Stripe answers it.
+        let payment = PaymentId::generate();
+        f.app
+            .payments
+            .execute_new(
+                payment.as_str(),
+                PaymentCommand::Initiate {
+                    id: payment.clone(),
+                    tenant: f.tenant().clone(),
+                    customer_id: customer.clone(),
+                    invoice_id: Some(InvoiceId::parse(&invoice.id).unwrap()),
+                    payment_method_id: Some(card.clone()),
+                    provider: domain::provider::Provider::Stripe,
+                    kind: PaymentKind::Charge,
+                    amount_cents: 1200,
+                    currency: domain::currency::Currency::parse("USD").unwrap(),
+                    refunded_payment_id: None,
+                },
+                &f.metadata,
+            )
+            .await
+            .unwrap();
+        pending.push((invoice.id, payment));
+    }
+    let now = chrono::Utc::now().timestamp();
+    let intent = |payment: &PaymentId, error: Option<serde_json::Value>| {
+        json!({"id": format!("pi_{}", uuid::Uuid::new_v4().simple()), "object": "payment_intent",
+            "metadata": {"billstream_payment_id": payment.as_str()},
+            "last_payment_error": error})
+    };
+    let succeeded = intent(&pending[0].1, None);
+    for _ in 0..2 {
+        let delivery = s
+            .stripe
+            .event_delivery("payment_intent.succeeded", succeeded.clone(), now);
+        s.deliver(&delivery).await.unwrap();
+    }
+    let paid = f.app.invoice(f.principal(), &pending[0].0).await.unwrap();
+    assert_eq!(paid.status, "paid");
+    assert_eq!(paid.amount_paid_cents, 1200, "recorded once");
+    let payment = f
+        .app
+        .payment(f.principal(), pending[0].1.as_str())
+        .await
+        .unwrap();
+    assert_eq!(payment.status, "succeeded");
+    assert_eq!(
+        payment.provider_reference.as_deref(),
+        succeeded["id"].as_str()
+    );
+
+    let failed = intent(
+        &pending[1].1,
+        Some(
+            json!({"code": "card_declined", "decline_code": "insufficient_funds",
+            "message": "Your card has insufficient funds."}),
+        ),
+    );
+    let delivery = s
+        .stripe
+        .event_delivery("payment_intent.payment_failed", failed, now);
+    s.deliver(&delivery).await.unwrap();
+    let payment = f
+        .app
+        .payment(f.principal(), pending[1].1.as_str())
+        .await
+        .unwrap();
+    assert_eq!(payment.status, "failed");
+    assert_eq!(payment.error_code.as_deref(), Some("insufficient_funds"));
+    assert_eq!(
+        payment.error_message.as_deref(),
+        Some("Your card has insufficient funds.")
+    );
+    let unpaid = f.app.invoice(f.principal(), &pending[1].0).await.unwrap();
+    assert_eq!(unpaid.status, "issued");
+}

@@ -218,6 +218,14 @@ pub enum EventMeaning {
         payment_method: Option<String>,
         metadata: BTreeMap<String, String>,
     },
+    /// A charge billstream asked for settled (Stripe `payment_intent.succeeded` or
+    /// `payment_intent.payment_failed`): `payment_id` is billstream's own, from the intent's
+    /// metadata; `failure` the code and message of a failed one.
+    PaymentSettled {
+        payment_id: String,
+        provider_reference: String,
+        failure: Option<(String, String)>,
+    },
     /// Nothing billstream acts on.
     Other,
 }

@@ -11,7 +11,9 @@ use super::{
     SetupIntentRequest,
 };
 use crate::stripe::{NewPaymentIntent, PaymentIntent, StripeClient, StripeError};
-use crate::stripe_webhook::{self, StripeEvent, SETUP_INTENT_SUCCEEDED};
+use crate::stripe_webhook::{
+    self, StripeEvent, PAYMENT_INTENT_FAILED, PAYMENT_INTENT_SUCCEEDED, SETUP_INTENT_SUCCEEDED,
+};
 
 /// The metadata key of a PaymentIntent that names our payment.
 const PAYMENT_METADATA: &str = "billstream_payment_id";
@@ -122,7 +124,14 @@ fn charge_failure(error: StripeError) -> GatewayError {
 fn charge_outcome(intent: PaymentIntent) -> Result<Charge, GatewayError> {
     let status = match intent.status.as_str() {
         "succeeded" => ChargeStatus::Succeeded,
-        "processing" | "requires_action" => ChargeStatus::Pending,
+        "processing" => ChargeStatus::Pending,
+        // Off-session, nobody is there to authenticate: a failure the portal can show.
+        "requires_action" => {
+            return Err(GatewayError::Declined {
+                code: "authentication_required".to_owned(),
+                message: "Authentication required".to_owned(),
+            })
+        }
         other => {
             return Err(match intent.last_payment_error {
                 // Confirming failed; Stripe answers this as a 402, but says it here too.
@@ -290,14 +299,41 @@ impl PaymentGateway for StripeGateway {
     fn interpret(&self, body: &[u8]) -> Result<Interpreted, GatewayError> {
         let event: StripeEvent =
             serde_json::from_slice(body).map_err(|_| GatewayError::invalid_payload())?;
-        let meaning = if event.event_type == SETUP_INTENT_SUCCEEDED {
-            let intent = event.setup_intent_succeeded()?;
-            EventMeaning::PaymentMethodCollected {
-                payment_method: intent.payment_method,
-                metadata: intent.metadata,
+        let meaning = match event.event_type.as_str() {
+            SETUP_INTENT_SUCCEEDED => {
+                let intent = event.setup_intent_succeeded()?;
+                EventMeaning::PaymentMethodCollected {
+                    payment_method: intent.payment_method,
+                    metadata: intent.metadata,
+                }
             }
-        } else {
-            EventMeaning::Other
+            PAYMENT_INTENT_SUCCEEDED | PAYMENT_INTENT_FAILED => {
+                let intent = event.payment_intent()?;
+                match intent.metadata.get(PAYMENT_METADATA) {
+                    // An intent billstream did not make (the merchant's own): not ours.
+                    None => EventMeaning::Other,
+                    Some(payment_id) => EventMeaning::PaymentSettled {
+                        payment_id: payment_id.clone(),
+                        provider_reference: intent.id,
+                        failure: (event.event_type == PAYMENT_INTENT_FAILED).then(|| {
+                            let error = intent.last_payment_error.unwrap_or(
+                                stripe_webhook::PaymentIntentError {
+                                    code: None,
+                                    decline_code: None,
+                                    message: None,
+                                },
+                            );
+                            (
+                                decline_code(error.code.as_deref(), error.decline_code.as_deref()),
+                                error
+                                    .message
+                                    .unwrap_or_else(|| "Your card was declined.".to_owned()),
+                            )
+                        }),
+                    },
+                }
+            }
+            _ => EventMeaning::Other,
         };
         Ok(Interpreted {
             event_type: event.event_type,
