@@ -316,3 +316,20 @@ async fn a_renewal_cut_after_each_step_is_billed_once_on_resume() {
         assert_eq!(payments(&f, &billed[1]).await.len(), 1, "charged once");
     }
 }
+
+/// Work due just before `to` takes time: the clock passes `to` meanwhile, and the advance
+/// still answers (it never goes back, and it is not asked to).
+#[tokio::test]
+async fn an_advance_whose_last_due_work_ends_past_its_target_answers() {
+    let f = Fixture::new().await;
+    let (_, _, subscription) = subscribed(&f, "4242", None).await;
+    let period_end = f
+        .subscription(&subscription)
+        .await
+        .current_period_end
+        .unwrap();
+    let to = period_end + Duration::microseconds(1);
+    let now = f.app.advance_test_clock(f.principal(), to).await.unwrap();
+    assert!(now >= to);
+    assert_eq!(invoices(&f, &subscription).await.len(), 2);
+}
