@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use app::flows::DeathPlan;
 use billstream::merchants::{
-    create_merchant_with_providers, DodoSettings, Provider, ProviderSettings, StripeSettings,
+    create_merchant_with_providers, set_grace_period_days, DodoSettings, Provider,
+    ProviderSettings, StripeSettings, MAX_GRACE_PERIOD_DAYS,
 };
 use billstream::{progress, server, telemetry};
 use clap::{Parser, Subcommand};
@@ -82,6 +83,9 @@ enum MerchantCommand {
         name: String,
         #[arg(long, default_value = "sandbox", value_parser = parse_provider)]
         provider: Provider,
+        /// Days a past-due subscription has to pay before it is canceled (1 to 60).
+        #[arg(long, default_value_t = 7)]
+        grace_period_days: i64,
         #[command(flatten)]
         stripe: StripeArgs,
         #[command(flatten)]
@@ -172,10 +176,16 @@ async fn run(cli: Cli) -> Result<(), String> {
                 MerchantCommand::Create {
                     name,
                     provider,
+                    grace_period_days,
                     stripe,
                     dodo,
                 },
         } => {
+            if !(1..=i64::from(MAX_GRACE_PERIOD_DAYS)).contains(&grace_period_days) {
+                return Err(format!(
+                    "cannot create merchant: --grace-period-days must be from 1 to {MAX_GRACE_PERIOD_DAYS}"
+                ));
+            }
             let settings = ProviderSettings {
                 provider,
                 stripe: StripeSettings {
@@ -192,6 +202,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 },
             };
             let merchant = create_merchant_with_providers(&pool, &name, &settings)
+                .await
+                .map_err(|e| format!("cannot create merchant: {e}"))?;
+            set_grace_period_days(&pool, &merchant.merchant_id, grace_period_days)
                 .await
                 .map_err(|e| format!("cannot create merchant: {e}"))?;
             println!(

@@ -174,3 +174,36 @@ fn provider_settings_come_from_flags_or_the_environment_and_only_the_chosen_ones
     let (provider, secret, ..) = stored(&database, &merchant_id(&sandbox));
     assert_eq!((provider.as_str(), secret), ("sandbox", None));
 }
+
+#[test]
+fn a_grace_period_is_stored_and_one_out_of_range_refused_before_anything_is_made() {
+    let database = FreshDatabase::new();
+    let refused = create(&database, &["--grace-period-days", "0"], &[]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr)
+            .contains("--grace-period-days must be from 1 to 60"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let id = merchant_id(&create(&database, &["--grace-period-days", "14"], &[]));
+    let url = database.url();
+    let (days, merchants): (i32, i64) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async move {
+            let pool = projections::testing::sqlx::PgPool::connect(&url)
+                .await
+                .unwrap();
+            projections::testing::sqlx::query_as(
+                "SELECT (SELECT grace_period_days FROM merchants WHERE id = $1), \
+                        (SELECT count(*) FROM merchants)",
+            )
+            .bind(id)
+            .fetch_one(&pool)
+            .await
+            .unwrap()
+        });
+    assert_eq!((days, merchants), (14, 1), "the refused one made nothing");
+}

@@ -18,7 +18,7 @@ use domain::subscription::{Subscription, SubscriptionCommand, SubscriptionStatus
 use domain::tenant::Tenant;
 use projections::read_models::payment_list::{PaymentFilter, PaymentListProjection};
 use projections::read_models::payment_method_list::PaymentMethodListProjection;
-use projections::tables::provider_links;
+use projections::tables::{merchants, provider_links};
 use providers::gateway::{ChargeRequest, ChargeStatus, GatewayError};
 use sha2::{Digest, Sha256};
 
@@ -28,8 +28,8 @@ use crate::flows::FlowInput;
 use crate::principal::CommandMetadata;
 use crate::refusals::command_error;
 
-/// How long a past-due subscription has to pay before it is canceled (the merchant's
-/// `gracePeriodDays`, when set, is not stored yet: seven days for everyone).
+/// How long a past-due subscription has to pay before it is canceled, unless its merchant
+/// set its own `gracePeriodDays` (`billstream merchants create --grace-period-days`).
 pub const GRACE_PERIOD_DAYS: i64 = 7;
 /// Retries after the first failure, in days from it.
 pub const RETRY_AFTER_DAYS: [i64; 3] = [1, 3, 5];
@@ -397,7 +397,10 @@ impl App {
             None => None,
         };
         let from = first_failure.unwrap_or_else(|| self.clock.now_for(&tenant));
-        let grace_period_ends_at = from + Duration::days(GRACE_PERIOD_DAYS);
+        let grace_days = merchants::grace_period_days(&self.pool, &tenant.merchant_id)
+            .await?
+            .map_or(GRACE_PERIOD_DAYS, i64::from);
+        let grace_period_ends_at = from + Duration::days(grace_days);
         self.subscriptions
             .execute(
                 subscription_id.as_str(),

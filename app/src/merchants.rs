@@ -245,3 +245,29 @@ async fn insert_merchant(
         live_secret_key,
     })
 }
+
+/// The longest grace period a merchant may give, in days.
+pub const MAX_GRACE_PERIOD_DAYS: i32 = 60;
+
+/// Sets how many days (1 to 60; 7 unless set) the merchant's past-due subscriptions have to
+/// pay before they are canceled.
+pub async fn set_grace_period_days(
+    pool: &PgPool,
+    merchant_id: &str,
+    days: i64,
+) -> Result<(), CreateMerchantError> {
+    let days = i32::try_from(days)
+        .ok()
+        .filter(|days| (1..=MAX_GRACE_PERIOD_DAYS).contains(days))
+        .ok_or_else(|| {
+            CreateMerchantError::Invalid(format!(
+                "gracePeriodDays must be from 1 to {MAX_GRACE_PERIOD_DAYS}"
+            ))
+        })?;
+    if !tables::merchants::set_grace_period_days(pool, merchant_id, days).await? {
+        return Err(CreateMerchantError::Invalid(format!(
+            "no merchant {merchant_id}"
+        )));
+    }
+    Ok(())
+}

@@ -333,3 +333,39 @@ async fn an_advance_whose_last_due_work_ends_past_its_target_answers() {
     assert!(now >= to);
     assert_eq!(invoices(&f, &subscription).await.len(), 2);
 }
+
+/// A merchant's own grace period: three days, so the retry of day 1 is made, and the grace
+/// ends (canceling) before the retries of days 3 and 5.
+#[tokio::test]
+async fn the_merchants_grace_period_sets_when_dunning_ends() {
+    let f = Fixture::new().await;
+    app::merchants::set_grace_period_days(&f.pool, &f.merchant_id, 3)
+        .await
+        .unwrap();
+    assert!(
+        app::merchants::set_grace_period_days(&f.pool, &f.merchant_id, 61)
+            .await
+            .is_err()
+    );
+    let (_, _, subscription) = subscribed(&f, "0341", None).await;
+    let started = now(&f).await;
+    let grace = f
+        .subscription(&subscription)
+        .await
+        .grace_period_ends_at
+        .unwrap();
+    assert!((grace - started - Duration::days(3)).num_seconds().abs() < 5);
+    advance(&f, Duration::days(10)).await;
+    let ended = f.subscription(&subscription).await;
+    assert_eq!(
+        ended.status,
+        Some(domain::subscription::SubscriptionStatus::Canceled)
+    );
+    let invoice = invoices(&f, &subscription).await.remove(0);
+    assert_eq!(invoice.status, "uncollectible");
+    assert_eq!(
+        payments(&f, &invoice).await.len(),
+        2,
+        "the first charge and the retry of day 1; none past the grace"
+    );
+}

@@ -168,3 +168,30 @@ pub async fn name(pool: &PgPool, merchant_id: &str) -> Result<Option<String>, sq
         .fetch_optional(pool)
         .await
 }
+
+/// How many days the merchant's past-due subscriptions have to pay; `None` for a merchant that
+/// does not exist.
+pub async fn grace_period_days(
+    pool: &PgPool,
+    merchant_id: &str,
+) -> Result<Option<i32>, sqlx::Error> {
+    sqlx::query_scalar("SELECT grace_period_days FROM merchants WHERE id = $1")
+        .bind(merchant_id)
+        .fetch_optional(pool)
+        .await
+}
+
+/// Sets the merchant's grace period; `false` for a merchant that does not exist.
+pub async fn set_grace_period_days(
+    pool: &PgPool,
+    merchant_id: &str,
+    days: i32,
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query("UPDATE merchants SET grace_period_days = $2 WHERE id = $1")
+        .bind(merchant_id)
+        .bind(days)
+        .execute(pool)
+        .await?
+        .rows_affected();
+    Ok(updated == 1)
+}
