@@ -16,6 +16,7 @@ use domain::payment::{Payment, PaymentCommand, PaymentKind, PaymentStatus, Settl
 use domain::payment_method::PaymentMethod;
 use domain::subscription::{Subscription, SubscriptionCommand, SubscriptionStatus};
 use domain::tenant::Tenant;
+use projections::read_models::invoice_list::InvoiceListProjection;
 use projections::read_models::payment_list::{PaymentFilter, PaymentListProjection};
 use projections::read_models::payment_method_list::PaymentMethodListProjection;
 use projections::tables::{merchants, provider_links};
@@ -468,5 +469,109 @@ impl App {
             .await
             .map_err(|e| AppError::internal("Failed to charge", e))?;
         Ok((method.exists() && !method.is_removed()).then_some(method))
+    }
+}
+
+impl App {
+    /// Records a charge the provider made on its own (Dodo charges its subscriptions) against
+    /// the open invoice of the billstream subscription linked to `provider_subscription`, and
+    /// applies it. The payment's id is derived from the provider's, so the same payment
+    /// reported twice is recorded once. Nothing to record against is logged and ignored.
+    pub(crate) async fn record_provider_charge(
+        &self,
+        metadata: &CommandMetadata,
+        provider: &str,
+        provider_subscription: &str,
+        provider_payment_id: &str,
+        amount_cents: Option<i64>,
+        failure: Option<(String, String)>,
+    ) -> Result<(), AppError> {
+        let tenant = metadata.tenant().clone();
+        let Some(subscription_id) = provider_links::subscription_of_provider_subscription(
+            &self.pool,
+            &tenant,
+            provider,
+            provider_subscription,
+        )
+        .await?
+        else {
+            tracing::info!(
+                provider_subscription,
+                "a charge of no linked subscription: ignored"
+            );
+            return Ok(());
+        };
+        let open =
+            InvoiceListProjection::open_of_subscription(&self.pool, &subscription_id).await?;
+        let Some(invoice_id) = open.first() else {
+            tracing::info!(
+                subscription_id,
+                "a provider's charge with no open invoice: ignored"
+            );
+            return Ok(());
+        };
+        let invoice_id = InvoiceId::parse(invoice_id)
+            .map_err(|e| AppError::internal("Failed to record the charge", e))?;
+        let invoice = self
+            .invoices
+            .current(invoice_id.as_str())
+            .await
+            .map_err(command_error::<Invoice>)?;
+        let digest = Sha256::digest(format!("{provider}:{provider_payment_id}"));
+        let mut entropy = [0u8; 10];
+        entropy.copy_from_slice(&digest[..10]);
+        // A function of the provider's payment alone, however often and whenever it is
+        // reported (lists order payments by when they were made, not by id).
+        let payment_id = PaymentId::derived(0, &entropy);
+        let subscription = self
+            .subscriptions
+            .current(subscription_id.as_str())
+            .await
+            .map_err(command_error::<Subscription>)?;
+        let initiated = self
+            .payments
+            .execute(
+                payment_id.as_str(),
+                PaymentCommand::Initiate {
+                    id: payment_id.clone(),
+                    tenant: tenant.clone(),
+                    customer_id: invoice
+                        .customer_id
+                        .clone()
+                        .ok_or_else(|| AppError::internal("Failed to record", "no customer"))?,
+                    invoice_id: Some(invoice_id.clone()),
+                    payment_method_id: subscription.payment_method_id.clone(),
+                    provider: domain::provider::Provider::parse(provider).unwrap_or_default(),
+                    kind: PaymentKind::Charge,
+                    amount_cents: amount_cents
+                        .filter(|amount| *amount > 0)
+                        .unwrap_or_else(|| invoice.amount_due_cents()),
+                    currency: invoice
+                        .currency
+                        .clone()
+                        .ok_or_else(|| AppError::internal("Failed to record", "no currency"))?,
+                    refunded_payment_id: None,
+                },
+                metadata,
+            )
+            .await;
+        match initiated {
+            Ok(_)
+            | Err(cqrs_es::AggregateError::UserError(
+                domain::payment::PaymentError::AlreadyExists,
+            )) => {}
+            Err(e) => return Err(command_error::<Payment>(e)),
+        }
+        let outcome = match failure {
+            None => SettlementOutcome::Succeeded {
+                provider_reference: Some(provider_payment_id.to_owned()),
+            },
+            Some((code, message)) => SettlementOutcome::Failed {
+                message,
+                code: Some(code),
+            },
+        };
+        self.settle_reported_charge(metadata, payment_id.as_str(), outcome)
+            .await
     }
 }

@@ -157,6 +157,22 @@ impl App {
                 self.settle_reported_charge(&metadata, &payment_id, outcome)
                     .await?
             }
+            EventMeaning::SubscriptionCharged {
+                provider_subscription,
+                provider_payment_id,
+                amount_cents,
+                failure,
+            } => {
+                self.record_provider_charge(
+                    &metadata,
+                    gateway.gateway.name(),
+                    &provider_subscription,
+                    &provider_payment_id,
+                    amount_cents,
+                    failure,
+                )
+                .await?
+            }
             EventMeaning::Other => {}
         }
         webhook_ledger::record_processed(

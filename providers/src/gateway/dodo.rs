@@ -358,6 +358,30 @@ impl PaymentGateway for DodoGateway {
                     metadata: subscription.metadata,
                 }
             }
+            event_types::PAYMENT_SUCCEEDED | event_types::PAYMENT_FAILED => {
+                let payment = payload
+                    .payment()
+                    .map_err(|_| GatewayError::invalid_payload())?;
+                match payment.subscription_id {
+                    // A one-off payment, not a subscription's: not billstream's to record.
+                    None => EventMeaning::Other,
+                    Some(provider_subscription) => EventMeaning::SubscriptionCharged {
+                        provider_subscription,
+                        provider_payment_id: payment.payment_id,
+                        amount_cents: payment.total_amount,
+                        failure: (payload.event_type == event_types::PAYMENT_FAILED).then(|| {
+                            (
+                                payment
+                                    .error_code
+                                    .unwrap_or_else(|| "payment_failed".to_owned()),
+                                payment
+                                    .error_message
+                                    .unwrap_or_else(|| "The payment failed.".to_owned()),
+                            )
+                        }),
+                    },
+                }
+            }
             _ => EventMeaning::Other,
         };
         Ok(Interpreted {

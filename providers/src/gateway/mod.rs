@@ -226,6 +226,15 @@ pub enum EventMeaning {
         provider_reference: String,
         failure: Option<(String, String)>,
     },
+    /// The provider charged one of its subscriptions on its own (Dodo `payment.succeeded`,
+    /// `payment.failed`): billstream records it against that subscription's open invoice.
+    /// `failure` is the code and message of a failed one.
+    SubscriptionCharged {
+        provider_subscription: String,
+        provider_payment_id: String,
+        amount_cents: Option<i64>,
+        failure: Option<(String, String)>,
+    },
     /// Nothing billstream acts on.
     Other,
 }

@@ -589,3 +589,63 @@ async fn dodo_failures_are_502s_that_leak_no_key() {
         .to_string()
         .contains("wrong_key_that_must_not_leak"));
 }
+
+/// Dodo charges its subscriptions itself: its `payment.succeeded` is recorded against the
+/// linked subscription's open invoice (paying it, and bringing the subscription back from
+/// past due), once however often it is delivered; `payment.failed` records Dodo's message.
+#[tokio::test]
+async fn dodos_payment_events_settle_the_subscriptions_open_invoice_once() {
+    let s = setup().await;
+    let customer_id = s.customer("user_pay").await;
+    let ours = s.subscription(&customer_id).await;
+    let (status, body) = s.deliver(&s.activated("sub_dp", "cus_dp", &ours)).await;
+    assert_eq!(status, 200, "{body}");
+    // Billed at the start with no card on file: past due, its invoice open.
+    let (_, subscription) = s
+        .app
+        .get_as(s.key(), &format!("/v1/subscriptions/{ours}"))
+        .await;
+    assert_eq!(subscription["subscription"]["status"], "past_due");
+
+    let payment = |event: &str, id: &str, extra: Value| {
+        let mut data = json!({"payload_type": "Payment", "payment_id": id,
+            "status": if event == event_types::PAYMENT_SUCCEEDED { "succeeded" } else { "failed" },
+            "customer": {"customer_id": "cus_dp", "email": "user_pay@example.com", "name": "U"},
+            "subscription_id": "sub_dp", "total_amount": 2900, "currency": "USD"});
+        for (key, value) in extra.as_object().unwrap() {
+            data[key] = value.clone();
+        }
+        s.dodo.delivery(event, data, Utc::now().timestamp())
+    };
+    let failed = payment(
+        event_types::PAYMENT_FAILED,
+        "pay_dodo_1",
+        json!({"error_code": "CARD_DECLINED", "error_message": "Card declined by issuer"}),
+    );
+    let (status, body) = s.deliver(&failed).await;
+    assert_eq!(status, 200, "{body}");
+    for _ in 0..2 {
+        let succeeded = payment(event_types::PAYMENT_SUCCEEDED, "pay_dodo_2", json!({}));
+        let (status, body) = s.deliver(&succeeded).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (_, invoices) = s
+        .app
+        .get_as(s.key(), &format!("/v1/invoices?customerId={customer_id}"))
+        .await;
+    let invoice = &invoices["invoices"][0];
+    assert_eq!(invoice["status"], "paid", "{invoices}");
+    assert_eq!(invoice["amountPaidCents"], 2900, "recorded once");
+    let messages: Vec<&str> = invoice["payments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["errorMessage"].as_str())
+        .collect();
+    assert!(messages.contains(&"Card declined by issuer"), "{invoice}");
+    let (_, subscription) = s
+        .app
+        .get_as(s.key(), &format!("/v1/subscriptions/{ours}"))
+        .await;
+    assert_eq!(subscription["subscription"]["status"], "active");
+}
