@@ -359,13 +359,14 @@ impl PaymentGateway for DodoGateway {
                 }
             }
             event_types::PAYMENT_SUCCEEDED | event_types::PAYMENT_FAILED => {
-                let payment = payload
-                    .payment()
-                    .map_err(|_| GatewayError::invalid_payload())?;
-                match payment.subscription_id {
-                    // A one-off payment, not a subscription's: not billstream's to record.
+                // Only a subscription's payment is billstream's to record; one that does not
+                // read as one (a one-off payment, with other fields) is not.
+                match payload.payment().ok().and_then(|p| {
+                    let subscription = p.subscription_id.clone()?;
+                    Some((p, subscription))
+                }) {
                     None => EventMeaning::Other,
-                    Some(provider_subscription) => EventMeaning::SubscriptionCharged {
+                    Some((payment, provider_subscription)) => EventMeaning::SubscriptionCharged {
                         provider_subscription,
                         provider_payment_id: payment.payment_id,
                         amount_cents: payment.total_amount,
