@@ -72,6 +72,13 @@ pub async fn serve_with(
     // Flows that an instance killed midway left unfinished (this one, before a restart,
     // included) are finished from here.
     app.spawn_flow_resumer();
+    // Test clocks go on where they were before the first request; then the billing work due
+    // by each tenant's clock is done by this instance while it owns the scheduler.
+    if let Err(e) = app.load_test_clocks().await {
+        tracing::warn!(error = %e, "cannot load the test clocks; retrying every second");
+    }
+    app.spawn_test_clock_reload();
+    app.spawn_scheduler();
     let (reactions, app) = Reactions::start(app);
     let router = router(app);
 

@@ -91,40 +91,43 @@ impl App {
     }
 
     /// Runs the scheduler every second while this instance owns it, until the process ends.
+    /// One connection of its own asks for the lock each tick until it gets it, and holds it.
     pub fn spawn_scheduler(&self) {
         let app = self.clone();
         tokio::spawn(async move {
-            let mut owner: Option<PgConnection> = None;
+            let mut connection: Option<PgConnection> = None;
+            let mut owner = false;
             let mut tick = tokio::time::interval(TICK);
             loop {
                 tick.tick().await;
-                if owner.is_none() {
-                    owner = app.try_own_scheduler().await;
-                    if owner.is_none() {
-                        continue;
-                    }
+                if connection.is_none() {
+                    connection = PgConnection::connect_with(&app.pool.connect_options())
+                        .await
+                        .ok();
+                    owner = false;
                 }
-                // A lost connection ends the ownership (and the lock with it): take it again.
-                if let Some(connection) = owner.as_mut() {
-                    if connection.ping().await.is_err() {
-                        owner = None;
+                let Some(held) = connection.as_mut() else {
+                    continue;
+                };
+                let asked = if owner {
+                    // A lost connection ends the ownership (and the lock with it).
+                    held.ping().await.map(|()| true)
+                } else {
+                    sqlx::query_scalar::<_, bool>("SELECT pg_try_advisory_lock($1)")
+                        .bind(SCHEDULER_LOCK)
+                        .fetch_one(&mut *held)
+                        .await
+                };
+                match asked {
+                    Ok(true) => owner = true,
+                    Ok(false) => continue,
+                    Err(_) => {
+                        connection = None;
                         continue;
                     }
                 }
                 app.run_scheduler_once().await;
             }
         });
-    }
-
-    async fn try_own_scheduler(&self) -> Option<PgConnection> {
-        let mut connection = PgConnection::connect_with(&self.pool.connect_options())
-            .await
-            .ok()?;
-        let owned: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
-            .bind(SCHEDULER_LOCK)
-            .fetch_one(&mut connection)
-            .await
-            .ok()?;
-        owned.then_some(connection)
     }
 }

@@ -434,3 +434,47 @@ async fn the_portal_shows_its_customers_invoices_and_payments_and_no_one_elses()
         .await;
     assert_error(&stranger, 404, "Invoice not found");
 }
+
+/// The service's own scheduler bills a renewal that fell due, with nobody asking: the test
+/// clock is moved behind the service's back (as another instance would), and the renewal's
+/// invoice appears within seconds.
+#[tokio::test]
+async fn the_running_scheduler_bills_a_renewal_with_nobody_asking() {
+    let app = TestApp::spawn().await;
+    let customer = customer(&app, "Scheduled").await;
+    let card = Billing::new(&app).card(&customer, "4242").await;
+    let (_, plan) = app
+        .post(
+            "/v1/plans",
+            json!({"name": "Pro", "currency": "USD",
+                "pricingData": {"components": [{"type": "flat", "amountCents": 1000}]}}),
+        )
+        .await;
+    let (status, started) = app
+        .post(
+            "/v1/subscriptions",
+            json!({"customerId": customer, "planId": plan["plan"]["id"], "paymentMethodId": card}),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    sqlx::query("INSERT INTO test_clocks (tenant, offset_us) VALUES ($1, $2)")
+        .bind(format!("{}:test", app.merchant.merchant_id))
+        .bind(chrono::Duration::days(40).num_microseconds().unwrap())
+        .execute(&app.pool)
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let (_, listed) = app
+            .get(&format!("/v1/invoices?customerId={customer}&status=paid"))
+            .await;
+        if listed["invoices"].as_array().unwrap().len() == 2 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the renewal was never billed: {listed}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
