@@ -260,11 +260,24 @@ where
     }
 }
 
-/// A command's kind, the name of its variant (`RecordPayment`), read from its `Debug` form:
-/// every command enum derives it, and the name is all a flow's step needs.
+/// A command's kind, the name of its variant (`RecordPayment`), read from the start of its
+/// `Debug` form: every command enum derives it, and the name is all a flow's step needs. The
+/// writing stops at the name, so a large command is not formatted whole.
 fn command_kind(command: &impl std::fmt::Debug) -> String {
-    format!("{command:?}")
-        .chars()
-        .take_while(|c| c.is_alphanumeric() || *c == '_')
-        .collect()
+    struct Name(String);
+    impl std::fmt::Write for Name {
+        fn write_str(&mut self, s: &str) -> std::fmt::Result {
+            for c in s.chars() {
+                if !(c.is_alphanumeric() || c == '_') {
+                    return Err(std::fmt::Error);
+                }
+                self.0.push(c);
+            }
+            Ok(())
+        }
+    }
+    let mut name = Name(String::new());
+    // The error is the stop at the name's end.
+    let _ = std::fmt::write(&mut name, format_args!("{command:?}"));
+    name.0
 }

@@ -145,10 +145,6 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn now_ms() -> u64 {
-    u64::try_from(chrono::Utc::now().timestamp_millis()).unwrap_or(0)
-}
-
 /// For crash tests: the process dies right after the `after_commits`-th command of a flow of
 /// `kind` (`request` for a keyed request) committed, before the next step. `billstream serve`
 /// takes it from `BILLSTREAM_DIE_AFTER=kind:n` and aborts as `kill -9` would; in-process
@@ -275,7 +271,9 @@ impl App {
             None => FlowRun::new(
                 format!("flow_{}", uuid::Uuid::now_v7().simple()),
                 kind,
-                now_ms(),
+                // The tenant's now (its test clock in test mode), like the events' own times.
+                u64::try_from(self.clock.now_for(metadata.tenant()).timestamp_millis())
+                    .unwrap_or(0),
                 false,
                 self,
             ),

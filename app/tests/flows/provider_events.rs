@@ -345,7 +345,8 @@ async fn payment_intent_events_settle_pending_charges_once() {
             .unwrap();
         pending.push((invoice.id, payment));
     }
-    let now = chrono::Utc::now().timestamp();
+    // Stripe signs with its own clock, which the app's checks against its own.
+    let now = f.app.clock.now().timestamp();
     let intent = |payment: &PaymentId, error: Option<serde_json::Value>| {
         json!({"id": format!("pi_{}", uuid::Uuid::new_v4().simple()), "object": "payment_intent",
             "metadata": {"billstream_payment_id": payment.as_str()},
