@@ -5,7 +5,6 @@
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
 
 use chrono::NaiveDate;
 use documents::{format_money, render, DocumentKind, DocumentLine, InvoiceDocument, Party};
@@ -351,28 +350,25 @@ fn the_same_document_gives_the_same_bytes() {
     );
 }
 
-/// Prints the hash of the paid invoice's PDF; run by the test below in a process of its own.
-#[test]
-#[ignore = "a helper: the cross-process determinism test runs it in a child process"]
-fn print_the_hash_of_the_paid_invoice() {
-    println!(
-        "paid invoice sha256={}",
-        sha256(&render(&paid_invoice()).unwrap())
-    );
-}
+/// Set in the child process the test below starts: it then prints its hash instead.
+const CHILD: &str = "DOCUMENTS_TEST_PRINT_HASH";
 
 /// Another process has other hash seeds, addresses and allocation order: anything of that kind
 /// that leaked into the file would show here even if it is stable within one process.
 #[test]
 fn the_same_document_gives_the_same_bytes_in_another_process() {
     let here = sha256(&render(&paid_invoice()).unwrap());
+    if std::env::var_os(CHILD).is_some() {
+        println!("paid invoice sha256={here}");
+        return;
+    }
     let output = Command::new(std::env::current_exe().expect("the test binary's path"))
         .args([
             "--exact",
-            "print_the_hash_of_the_paid_invoice",
-            "--ignored",
+            "the_same_document_gives_the_same_bytes_in_another_process",
             "--nocapture",
         ])
+        .env(CHILD, "1")
         .output()
         .expect("the test binary runs again");
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -410,19 +406,4 @@ fn a_changed_document_gives_different_bytes() {
         render(&unpaid).unwrap() != original,
         "the paid date went away"
     );
-}
-
-/// `cargo test -p documents --release -- --ignored --nocapture render_time` prints it.
-#[test]
-#[ignore = "a measurement, not a check: run it in release mode"]
-fn render_time_of_a_typical_invoice() {
-    let document = paid_invoice();
-    let runs = 200;
-    let started = Instant::now();
-    for _ in 0..runs {
-        std::hint::black_box(render(std::hint::black_box(&document)).unwrap());
-    }
-    let each = started.elapsed() / runs;
-    let bytes = render(&document).unwrap().len();
-    println!("a typical invoice renders in {each:?} ({bytes} bytes)");
 }
