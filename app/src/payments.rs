@@ -19,6 +19,15 @@ impl App {
             .ok_or_else(|| AppError::not_found(NOT_FOUND))
     }
 
+    /// The tenant's payments of invoices `invoice_ids`, newest first.
+    pub async fn payments_of_invoices(
+        &self,
+        principal: &Principal,
+        invoice_ids: &[String],
+    ) -> Result<Vec<PaymentView>, AppError> {
+        Ok(PaymentListProjection::for_invoices(&self.pool, &principal.tenant, invoice_ids).await?)
+    }
+
     /// The tenant's payments that match `filter`, newest first, a page at a time.
     pub async fn list_payments(
         &self,

@@ -2,6 +2,8 @@
 //! `GET /v1/invoices/{id}`, `POST /v1/invoices/{id}/finalize|pay|void|credit-notes`, and
 //! `GET /v1/invoices/{id}/pdf`.
 
+use std::collections::HashMap;
+
 use app::invoices::{NewInvoice, NewLine};
 use app::App;
 use axum::extract::{Path, State};
@@ -10,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use projections::read_models::invoice_list::{InvoiceFilter, InvoiceView};
-use projections::read_models::payment_list::{PaymentFilter, PaymentView};
+use projections::read_models::payment_list::PaymentView;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -21,9 +23,6 @@ use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::pagination::page_limit;
 use crate::payment_body::PaymentBody;
 use crate::responses::ErrorBody;
-
-/// The most payments an invoice shows.
-const MAX_PAYMENTS: i64 = 100;
 
 /// An invoice, cancellation or credit note as every endpoint shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -111,20 +110,38 @@ pub struct InvoiceListEnvelope {
     pub has_more: bool,
 }
 
+/// The invoices with their payments, newest first: one query for all their payments.
+pub async fn invoice_bodies(
+    app: &App,
+    principal: &app::Principal,
+    views: Vec<InvoiceView>,
+) -> Result<Vec<InvoiceBody>, ApiError> {
+    let ids: Vec<String> = views.iter().map(|view| view.id.clone()).collect();
+    let mut payments: HashMap<String, Vec<PaymentView>> = HashMap::new();
+    for payment in app.payments_of_invoices(principal, &ids).await? {
+        if let Some(invoice) = payment.invoice_id.clone() {
+            payments.entry(invoice).or_default().push(payment);
+        }
+    }
+    Ok(views
+        .into_iter()
+        .map(|view| {
+            let own = payments.remove(&view.id).unwrap_or_default();
+            InvoiceBody::new(view, own, app.public_url())
+        })
+        .collect())
+}
+
 /// The invoice with its payments, newest first.
 pub async fn invoice_body(
     app: &App,
     principal: &app::Principal,
     view: InvoiceView,
 ) -> Result<InvoiceBody, ApiError> {
-    let filter = PaymentFilter {
-        invoice_id: Some(view.id.clone()),
-        ..PaymentFilter::default()
-    };
-    let (payments, _) = app
-        .list_payments(principal, &filter, None, MAX_PAYMENTS)
-        .await?;
-    Ok(InvoiceBody::new(view, payments, app.public_url()))
+    let mut bodies = invoice_bodies(app, principal, vec![view]).await?;
+    bodies
+        .pop()
+        .ok_or_else(|| ApiError::internal("Internal server error", "no invoice"))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -248,10 +265,7 @@ pub async fn list_invoices(
     let (views, has_more) = app
         .list_invoices(&principal, &filter, query.starting_after.as_deref(), limit)
         .await?;
-    let mut invoices = Vec::with_capacity(views.len());
-    for view in views {
-        invoices.push(invoice_body(&app, &principal, view).await?);
-    }
+    let invoices = invoice_bodies(&app, &principal, views).await?;
     Ok(Json(InvoiceListEnvelope { invoices, has_more }))
 }
 

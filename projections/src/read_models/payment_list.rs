@@ -97,6 +97,23 @@ impl PaymentListProjection {
         Ok((payments, has_more))
     }
 
+    /// The tenant's payments of invoices `invoice_ids`, newest first: a page of invoices'
+    /// payments in one query.
+    pub async fn for_invoices(
+        pool: &PgPool,
+        tenant: &Tenant,
+        invoice_ids: &[String],
+    ) -> Result<Vec<PaymentView>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM {TABLE} WHERE tenant = $1 AND invoice_id = ANY($2) \
+             ORDER BY created_at DESC, id DESC"
+        ))
+        .bind(tenant.key())
+        .bind(invoice_ids)
+        .fetch_all(pool)
+        .await
+    }
+
     /// Payments of every tenant still pending since before `before`, oldest first: those a
     /// crash left between asking the provider and recording its answer.
     pub async fn pending_before(
