@@ -165,12 +165,15 @@ impl App {
             .current(id.as_str())
             .await
             .map_err(command_error::<Invoice>)?;
-        if invoice.status == Some(InvoiceStatus::Draft) {
+        if let (Some(InvoiceStatus::Draft), Some(customer_id)) =
+            (invoice.status, invoice.customer_id.as_ref())
+        {
+            let header = self.document_header(&tenant, customer_id).await?;
             let issue = |number: String| InvoiceCommand::Issue {
                 tenant: tenant.clone(),
                 number,
                 due_date: None,
-                pdf_sha256: None,
+                header: header.clone(),
             };
             match self
                 .with_next_number(

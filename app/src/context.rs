@@ -6,6 +6,9 @@ use std::sync::Arc;
 use domain::clock::{Clock, SystemClock};
 use domain::customer::{Customer, CustomerServices};
 use domain::invoice::{Invoice, InvoiceServices};
+
+use crate::document_rendering::PdfFingerprint;
+use crate::pdf_cache::PdfCache;
 use domain::organization::{Organization, OrganizationServices};
 use domain::payment::{Payment, PaymentServices};
 use domain::payment_method::{PaymentMethod, PaymentMethodServices};
@@ -43,6 +46,8 @@ pub struct App {
     pub payments: Arc<CommandRunner<Payment>>,
     /// Issues of one tenant's series take turns in this process (`invoices.rs`).
     pub(crate) numbering: Arc<AggregateLocks>,
+    /// Rendered PDFs by their recorded digest (`pdf_cache.rs`).
+    pub(crate) pdfs: Arc<PdfCache>,
     /// Where every "now" of the service comes from: the base clock, or a test-mode tenant's
     /// test clock (`test_clock.rs`).
     pub clock: Arc<dyn Clock>,
@@ -109,6 +114,7 @@ impl App {
                 log.clone(),
                 InvoiceServices {
                     clock: clock.clone(),
+                    documents: Arc::new(PdfFingerprint),
                 },
             )),
             payments: Arc::new(CommandRunner::new(
@@ -118,6 +124,7 @@ impl App {
                 },
             )),
             numbering: Arc::default(),
+            pdfs: Arc::default(),
             clock,
             tenant_clock,
             lock_connections: PgPoolOptions::new()

@@ -1,18 +1,20 @@
 //! Invoices paid by hand and read as PDFs: `POST /v1/invoices/{id}/pay` charges what is due
 //! now (the manual retry), and an issued document renders to a PDF (`documents` crate) with
-//! the merchant's name and the customer's details as they are.
+//! the merchant and customer its issue recorded (`document_rendering.rs`).
 
-use documents::{DocumentKind, DocumentLine, InvoiceDocument, Party};
-use domain::id::InvoiceId;
-use domain::invoice::{DocumentType, Invoice, InvoiceStatus};
+use std::sync::Arc;
+
+use domain::id::{CustomerId, InvoiceId};
+use domain::invoice::{DocumentHeader, DocumentType, Invoice, InvoiceStatus};
+use domain::tenant::Tenant;
 use projections::read_models::customer_list::CustomerListProjection;
 use projections::read_models::invoice_list::InvoiceView;
 use projections::read_models::payment_list::PaymentFilter;
 use projections::tables::merchants;
-use serde_json::Value;
 
 use crate::charges::ChargeOutcome;
 use crate::context::App;
+use crate::document_rendering::{document_of, sha256_hex};
 use crate::error::AppError;
 use crate::ids::parse_id;
 use crate::invoices::NOT_FOUND;
@@ -24,7 +26,9 @@ pub const DRAFT_HAS_NO_PDF: &str = "A draft has no PDF; finalize it first";
 /// A rendered PDF, and the name a download saves it under.
 pub struct InvoicePdf {
     pub filename: String,
-    pub bytes: Vec<u8>,
+    pub bytes: Arc<Vec<u8>>,
+    /// Lowercase hex, as its event recorded it: the download's `ETag`.
+    pub sha256: String,
 }
 
 impl App {
@@ -78,116 +82,118 @@ impl App {
         }
     }
 
-    /// Invoice `id` as a PDF; a draft has none.
+    /// Invoice `id` as a PDF; a draft has none. The PDF is rendered from the log and checked
+    /// against the digest its issue (or payment) recorded: a document that would render
+    /// differently now is refused rather than handed out changed.
     pub async fn invoice_pdf(
         &self,
         principal: &Principal,
         id: &str,
     ) -> Result<InvoicePdf, AppError> {
-        let invoice = self.invoice(principal, id).await?;
+        let view = self.invoice(principal, id).await?;
         // A portal session reads its own customer's documents only.
-        if !principal.reaches_customer(&invoice.customer_id) {
+        if !principal.reaches_customer(&view.customer_id) {
             return Err(AppError::not_found(NOT_FOUND));
         }
-        let (Some(number), Some(issue_date)) = (invoice.number.clone(), invoice.issue_date) else {
+        let Some(number) = view.number.clone() else {
             return Err(AppError::conflict(DRAFT_HAS_NO_PDF));
         };
-        let merchant = merchants::name(&self.pool, &principal.tenant.merchant_id)
-            .await?
-            .unwrap_or_default();
-        let customer =
-            CustomerListProjection::get(&self.pool, &principal.tenant, &invoice.customer_id)
-                .await?;
-        let original_number = match &invoice.original_invoice_id {
-            Some(original) => self
-                .invoice(principal, original)
-                .await
-                .ok()
-                .and_then(|original| original.number),
-            None => None,
-        };
-        let customer = match customer {
-            Some(c) => Party {
-                name: c.name.clone(),
-                email: Some(c.email.clone()),
-                address_lines: [
-                    c.billing_address_line1.clone(),
-                    c.billing_address_line2.clone(),
-                    match (&c.billing_postal_code, &c.billing_city) {
-                        (Some(code), Some(city)) => Some(format!("{code} {city}")),
-                        (None, Some(city)) => Some(city.clone()),
-                        (Some(code), None) => Some(code.clone()),
-                        (None, None) => None,
-                    },
-                    c.billing_country.clone(),
-                ]
-                .into_iter()
-                .flatten()
-                .collect(),
-                tax_id: c.tax_id.clone(),
-            },
-            None => Party {
-                name: None,
-                email: None,
-                address_lines: Vec::new(),
-                tax_id: None,
-            },
-        };
-        let document = InvoiceDocument {
-            merchant_name: merchant,
-            document_type: match invoice.document_type.as_str() {
-                "cancellation" => DocumentKind::Cancellation,
-                "credit_note" => DocumentKind::CreditNote,
-                _ => DocumentKind::Invoice,
-            },
-            number: number.clone(),
-            currency: invoice.currency.clone(),
-            customer,
-            issue_date: issue_date.date_naive(),
-            due_date: invoice.due_date.map(|d| d.date_naive()),
-            paid_date: invoice.paid_date.map(|d| d.date_naive()),
-            period: invoice
-                .period_start
-                .zip(invoice.period_end)
-                .map(|(start, end)| (start.date_naive(), end.date_naive())),
-            lines: lines_of(&invoice.lines),
-            subtotal_cents: invoice.subtotal_cents,
-            total_cents: invoice.total_amount_cents,
-            amount_paid_cents: invoice.amount_paid_cents,
-            amount_due_cents: invoice.amount_due_cents(),
-            original_number,
-            note: None,
-        };
+        let mut invoice = self
+            .invoices
+            .current(id)
+            .await
+            .map_err(command_error::<Invoice>)?;
+        if invoice.header.is_none() {
+            // Issued before headers were recorded: the customer as they are now.
+            let original_number = match &view.original_invoice_id {
+                Some(original) => self
+                    .invoice(principal, original)
+                    .await
+                    .ok()
+                    .and_then(|original| original.number),
+                None => None,
+            };
+            let customer_id: CustomerId = parse_id(&view.customer_id)?;
+            invoice.header = Some(DocumentHeader {
+                original_number,
+                ..self
+                    .document_header(&principal.tenant, &customer_id)
+                    .await?
+            });
+        }
+        let filename = format!("{number}.pdf");
+        if let Some(recorded) = invoice.recorded_pdf_sha256() {
+            if let Some(bytes) = self.pdfs.get(recorded) {
+                return Ok(InvoicePdf {
+                    filename,
+                    bytes,
+                    sha256: recorded.to_owned(),
+                });
+            }
+        }
+        let document = document_of(&invoice).ok_or_else(|| AppError::conflict(DRAFT_HAS_NO_PDF))?;
         let bytes = documents::render(&document)
             .map_err(|e| AppError::internal("Failed to render the invoice", e))?;
+        let sha256 = sha256_hex(&bytes);
+        let bytes = Arc::new(bytes);
+        if let Some(recorded) = invoice.recorded_pdf_sha256() {
+            verify_rendering(recorded, &sha256)?;
+            self.pdfs.put(sha256.clone(), bytes.clone());
+        }
         Ok(InvoicePdf {
-            filename: format!("{number}.pdf"),
+            filename,
             bytes,
+            sha256,
+        })
+    }
+
+    /// Merchant and customer as a document issued now names them.
+    pub(crate) async fn document_header(
+        &self,
+        tenant: &Tenant,
+        customer_id: &CustomerId,
+    ) -> Result<DocumentHeader, AppError> {
+        let merchant_name = merchants::name(&self.pool, &tenant.merchant_id)
+            .await?
+            .unwrap_or_default();
+        let Some(c) = CustomerListProjection::get(&self.pool, tenant, customer_id.as_str()).await?
+        else {
+            return Ok(DocumentHeader {
+                merchant_name,
+                ..DocumentHeader::default()
+            });
+        };
+        Ok(DocumentHeader {
+            merchant_name,
+            customer_name: c.name.clone(),
+            customer_email: Some(c.email.clone()),
+            address_lines: [
+                c.billing_address_line1.clone(),
+                c.billing_address_line2.clone(),
+                match (&c.billing_postal_code, &c.billing_city) {
+                    (Some(code), Some(city)) => Some(format!("{code} {city}")),
+                    (None, Some(city)) => Some(city.clone()),
+                    (Some(code), None) => Some(code.clone()),
+                    (None, None) => None,
+                },
+                c.billing_country.clone(),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+            tax_id: c.tax_id.clone(),
+            original_number: None,
         })
     }
 }
 
-/// The stored lines as the document shows them.
-fn lines_of(lines: &Value) -> Vec<DocumentLine> {
-    let date = |line: &Value, field: &str| {
-        line.get(field)
-            .and_then(Value::as_str)
-            .and_then(|value| chrono::DateTime::parse_from_rfc3339(value).ok())
-            .map(|value| value.date_naive())
-    };
-    lines
-        .as_array()
-        .map(|lines| {
-            lines
-                .iter()
-                .map(|line| DocumentLine {
-                    description: line["description"].as_str().unwrap_or_default().to_owned(),
-                    quantity: line["quantity"].as_i64().unwrap_or_default(),
-                    unit_amount_cents: line["unitAmountCents"].as_i64().unwrap_or_default(),
-                    amount_cents: line["amountCents"].as_i64().unwrap_or_default(),
-                    period: date(line, "periodStart").zip(date(line, "periodEnd")),
-                })
-                .collect()
-        })
-        .unwrap_or_default()
+/// A document rendered again must give the bytes whose digest its event recorded.
+pub(crate) fn verify_rendering(recorded: &str, rendered: &str) -> Result<(), AppError> {
+    if recorded == rendered {
+        return Ok(());
+    }
+    Err(AppError::internal(
+        "The document no longer renders as it was issued",
+        format!("recorded sha256 {recorded}, rendered {rendered}"),
+    ))
 }

@@ -113,7 +113,10 @@ impl App {
         let tenant = metadata.tenant().clone();
         let invoice = self.owned_invoice(&tenant, &id).await?;
         let document_type = invoice.document_type.unwrap_or(DocumentType::Standard);
-        if invoice.status == Some(InvoiceStatus::Draft) {
+        if let (Some(InvoiceStatus::Draft), Some(customer_id)) =
+            (invoice.status, invoice.customer_id.as_ref())
+        {
+            let header = self.document_header(&tenant, customer_id).await?;
             self.with_next_number(
                 &tenant,
                 series_of(document_type),
@@ -121,7 +124,7 @@ impl App {
                     tenant: tenant.clone(),
                     number,
                     due_date: None,
-                    pdf_sha256: None,
+                    header: header.clone(),
                 },
                 &id,
                 metadata,
@@ -136,7 +139,7 @@ impl App {
                         tenant: tenant.clone(),
                         number: format_number(series_of(document_type), 1),
                         due_date: None,
-                        pdf_sha256: None,
+                        header: Default::default(),
                     },
                     metadata,
                 )
@@ -289,6 +292,7 @@ impl App {
         let incomplete = || AppError::internal("Failed to adjust invoice", "incomplete invoice");
         let customer_id = original.customer_id.clone().ok_or_else(incomplete)?;
         let currency = original.currency.clone().ok_or_else(incomplete)?;
+        let header = self.document_header(&tenant, &customer_id).await?;
         let issue = |number: String| InvoiceCommand::IssueAdjustment {
             id: adjustment_id.clone(),
             tenant: tenant.clone(),
@@ -300,7 +304,7 @@ impl App {
             amount_cents: recorded.amount_cents,
             reason: reason.clone(),
             number,
-            pdf_sha256: None,
+            header: header.clone(),
         };
         let already = self.invoices.current(adjustment_id.as_str()).await;
         if !matches!(already, Ok(ref document) if document.exists()) {

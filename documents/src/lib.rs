@@ -11,6 +11,8 @@ mod money;
 mod pdf;
 mod text;
 
+use std::sync::OnceLock;
+
 use chrono::NaiveDate;
 
 pub use money::format_money;
@@ -92,10 +94,12 @@ pub enum RenderError {
 
 /// The document as a PDF on A4 pages. The same document gives the same bytes.
 pub fn render(document: &InvoiceDocument) -> Result<Vec<u8>, RenderError> {
-    let fonts = text::Fonts::new();
-    let pages = layout::compose(document, &fonts);
+    // Parsing the two fonts is a good part of a render's time, and they never change.
+    static FONTS: OnceLock<text::Fonts> = OnceLock::new();
+    let fonts = FONTS.get_or_init(text::Fonts::new);
+    let pages = layout::compose(document, fonts);
     let title = format!("{} {}", document.document_type.title(), document.number);
-    pdf::write(&pages, &fonts, title).map_err(|error| RenderError::Pdf(error.to_string()))
+    pdf::write(&pages, fonts, title).map_err(|error| RenderError::Pdf(error.to_string()))
 }
 
 #[cfg(test)]

@@ -15,7 +15,6 @@ use projections::read_models::invoice_list::{InvoiceFilter, InvoiceView};
 use projections::read_models::payment_list::PaymentView;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
@@ -417,13 +416,7 @@ pub async fn invoice_pdf(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let pdf = app.invoice_pdf(&principal, &id).await?;
-    let etag = format!(
-        "\"{}\"",
-        Sha256::digest(&pdf.bytes)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    let etag = format!("\"{}\"", pdf.sha256);
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -432,7 +425,7 @@ pub async fn invoice_pdf(
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag)]).into_response());
     }
     let disposition = format!("attachment; filename=\"{}\"", pdf.filename);
-    let mut response = (StatusCode::OK, pdf.bytes).into_response();
+    let mut response = (StatusCode::OK, pdf.bytes.to_vec()).into_response();
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,

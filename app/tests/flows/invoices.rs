@@ -2,11 +2,14 @@
 //! gapless under concurrency; voids with their cancellation; credit notes that never credit
 //! more than is left; a void cut between its two steps finished on resume.
 
+use app::customers::{CustomerChanges, CustomerFields};
+use app::document_rendering::sha256_hex;
 use app::flows::DeathPlan;
 use app::invoices::{NewInvoice, NewLine};
 use app::{App, AppError};
 use futures::future::join_all;
 use projections::read_models::invoice_list::InvoiceView;
+use serde_json::json;
 
 use crate::support::Fixture;
 
@@ -260,4 +263,107 @@ async fn a_void_cut_between_its_steps_issues_the_cancellation_on_resume() {
         .unwrap();
     assert_eq!(cancellation.number.as_deref(), Some("CAN-0001"));
     assert_eq!(cancellation.total_amount_cents, -2000);
+}
+
+/// The events of aggregate `id`, as stored.
+async fn stored_events(f: &Fixture, id: &str) -> Vec<serde_json::Value> {
+    sqlx::query_scalar::<_, serde_json::Value>(
+        "SELECT payload FROM events WHERE aggregate_id = $1 ORDER BY sequence",
+    )
+    .bind(id)
+    .fetch_all(&f.pool)
+    .await
+    .expect("read the invoice's events")
+}
+
+#[tokio::test]
+async fn each_document_records_the_digest_of_its_pdf_and_renders_to_it_again() {
+    let f = Fixture::new().await;
+    let customer = f.customer("zoe@example.com").await;
+    let changes = |name: &str, city: &str| CustomerChanges {
+        fields: CustomerFields {
+            name: Some(Some(name.to_owned())),
+            billing_city: Some(Some(city.to_owned())),
+            ..CustomerFields::default()
+        },
+        ..CustomerChanges::default()
+    };
+    f.app
+        .update_customer(
+            &f.metadata,
+            customer.as_str(),
+            changes("Zoë Łukasiewicz", "Kraków"),
+        )
+        .await
+        .unwrap();
+    f.card(&customer, "4242").await;
+    let draft = f
+        .app
+        .create_invoice(
+            &f.metadata,
+            NewInvoice {
+                customer_id: Some(customer.to_string()),
+                currency: Some("eur".into()),
+                lines: Some(vec![line("Consulting", 2, 1500)]),
+            },
+        )
+        .await
+        .unwrap();
+    let issued = f
+        .app
+        .finalize_invoice(&f.metadata, &draft.id)
+        .await
+        .unwrap();
+    let pdf = f.app.invoice_pdf(f.principal(), &issued.id).await.unwrap();
+    let events = stored_events(&f, &issued.id).await;
+    let issue = &events[1]["InvoiceIssued"];
+    assert_eq!(issue["pdfSha256"], json!(sha256_hex(&pdf.bytes)));
+    assert_eq!(pdf.sha256, sha256_hex(&pdf.bytes));
+    assert_eq!(issue["header"]["customerName"], "Zoë Łukasiewicz");
+    assert_eq!(issue["header"]["addressLines"], json!(["Kraków"]));
+
+    // The customer moves after the issue: the issued document does not.
+    f.app
+        .update_customer(&f.metadata, customer.as_str(), changes("Zoë Ł.", "Gdańsk"))
+        .await
+        .unwrap();
+    // A new process (no cached PDF) renders it from the log, byte for byte.
+    let later = App::new(f.pool.clone());
+    let again = later.invoice_pdf(f.principal(), &issued.id).await.unwrap();
+    assert_eq!(again.bytes, pdf.bytes);
+
+    // Paid, the document shows it: a new PDF, its digest recorded with the payment.
+    f.app.pay_invoice(&f.metadata, &issued.id).await.unwrap();
+    let paid = later.invoice_pdf(f.principal(), &issued.id).await.unwrap();
+    assert_ne!(paid.bytes, pdf.bytes);
+    let events = stored_events(&f, &issued.id).await;
+    let paid_event = events
+        .iter()
+        .find_map(|event| event.get("InvoicePaid"))
+        .expect("an InvoicePaid event");
+    assert_eq!(paid_event["pdfSha256"], json!(sha256_hex(&paid.bytes)));
+    assert_eq!(paid.sha256, sha256_hex(&paid.bytes));
+}
+
+#[tokio::test]
+async fn a_document_that_no_longer_renders_as_recorded_is_refused() {
+    let f = Fixture::new().await;
+    let invoice = issued(&f, 700).await;
+    // As if the renderer had changed since: the recorded digest is not what renders now.
+    sqlx::query(
+        "UPDATE events SET payload = jsonb_set(payload::jsonb, '{InvoiceIssued,pdfSha256}', to_jsonb($2::text))::json \
+         WHERE aggregate_id = $1 AND event_type = 'InvoiceIssued'",
+    )
+    .bind(&invoice.id)
+    .bind("0".repeat(64))
+    .execute(&f.pool)
+    .await
+    .expect("alter the recorded digest");
+    let fresh = App::new(f.pool.clone());
+    let refused = fresh.invoice_pdf(f.principal(), &invoice.id).await;
+    assert!(
+        matches!(&refused, Err(AppError::Internal(message)) if message == "The document no longer renders as it was issued"),
+        "{:?}",
+        refused.map(|pdf| pdf.sha256)
+    );
 }

@@ -7,8 +7,8 @@ use crate::currency::Currency;
 use crate::id::{CustomerId, InvoiceId, PaymentId, SubscriptionId};
 use crate::invoice::line::ends_before_start;
 use crate::invoice::{
-    DocumentType, InvoiceAdjustment, InvoiceCommand, InvoiceError, InvoiceEvent, InvoiceLine,
-    InvoiceServices, InvoiceStatus,
+    DocumentHeader, DocumentType, InvoiceAdjustment, InvoiceCommand, InvoiceError, InvoiceEvent,
+    InvoiceLine, InvoiceServices, InvoiceStatus,
 };
 use crate::money::MAX_AMOUNT_CENTS;
 use crate::tenant::Tenant;
@@ -51,7 +51,14 @@ pub struct Invoice {
     pub credited_cents: i64,
     /// Every payment recorded against it, so that each counts once.
     pub payment_ids: Vec<PaymentId>,
+    /// The PDF as issued.
     pub pdf_sha256: Option<String>,
+    /// Merchant and customer as the document names them.
+    #[serde(default)]
+    pub header: Option<DocumentHeader>,
+    /// The PDF as paid.
+    #[serde(default)]
+    pub paid_pdf_sha256: Option<String>,
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -102,6 +109,42 @@ impl Invoice {
 
     fn status(&self) -> Result<InvoiceStatus, InvoiceError> {
         self.status.ok_or(InvoiceError::NotFound)
+    }
+
+    /// The PDF this invoice renders to now, as recorded: the paid one once paid.
+    pub fn recorded_pdf_sha256(&self) -> Option<&str> {
+        match self.status {
+            Some(InvoiceStatus::Paid) => self.paid_pdf_sha256.as_deref(),
+            _ => self.pdf_sha256.as_deref(),
+        }
+    }
+
+    /// `event` with the fingerprint of the document it leaves behind, where it records one.
+    fn sealed(&self, mut event: InvoiceEvent, services: &InvoiceServices) -> InvoiceEvent {
+        let mut after = self.clone();
+        after.apply(event.clone());
+        let fingerprint = services.documents.pdf_sha256(&after);
+        match &mut event {
+            InvoiceEvent::InvoiceIssued { pdf_sha256, .. }
+            | InvoiceEvent::InvoicePaid { pdf_sha256, .. } => *pdf_sha256 = fingerprint,
+            _ => {}
+        }
+        event
+    }
+
+    /// Paid in full at `at`, by `payment_id` or by nothing left to pay.
+    fn paid(
+        &self,
+        at: DateTime<Utc>,
+        payment_id: Option<PaymentId>,
+        services: &InvoiceServices,
+    ) -> InvoiceEvent {
+        let paid = InvoiceEvent::InvoicePaid {
+            paid_date: at,
+            payment_id,
+            pdf_sha256: None,
+        };
+        self.sealed(paid, services)
     }
 
     /// Records a document that reversed `amount_cents` of this invoice.
@@ -210,7 +253,7 @@ impl Aggregate for Invoice {
                 tenant,
                 number,
                 due_date,
-                pdf_sha256,
+                header,
             } => {
                 self.owned_by(&tenant)?;
                 match self.status()? {
@@ -229,15 +272,12 @@ impl Aggregate for Invoice {
                     number,
                     issue_date: at,
                     due_date,
-                    pdf_sha256,
+                    pdf_sha256: None,
+                    header: Some(header),
                 };
-                sink.write(event, self).await;
+                sink.write(self.sealed(event, services), self).await;
                 if self.amount_due_cents() == 0 {
-                    let paid = InvoiceEvent::InvoicePaid {
-                        paid_date: at,
-                        payment_id: None,
-                    };
-                    sink.write(paid, self).await;
+                    sink.write(self.paid(at, None, services), self).await;
                 }
             }
             InvoiceCommand::RecordPayment {
@@ -270,11 +310,8 @@ impl Aggregate for Invoice {
                 };
                 sink.write(event, self).await;
                 if self.amount_due_cents() == 0 {
-                    let paid = InvoiceEvent::InvoicePaid {
-                        paid_date: at,
-                        payment_id: Some(payment_id),
-                    };
-                    sink.write(paid, self).await;
+                    sink.write(self.paid(at, Some(payment_id), services), self)
+                        .await;
                 }
             }
             InvoiceCommand::Void {
@@ -350,11 +387,7 @@ impl Aggregate for Invoice {
                 };
                 sink.write(event, self).await;
                 if status == InvoiceStatus::Issued && self.amount_due_cents() == 0 {
-                    let paid = InvoiceEvent::InvoicePaid {
-                        paid_date: at,
-                        payment_id: None,
-                    };
-                    sink.write(paid, self).await;
+                    sink.write(self.paid(at, None, services), self).await;
                 }
             }
             InvoiceCommand::MarkUncollectible { tenant } => {
@@ -380,7 +413,7 @@ impl Aggregate for Invoice {
                 amount_cents,
                 reason,
                 number,
-                pdf_sha256,
+                header,
             } => {
                 if self.exists() {
                     return Err(InvoiceError::AlreadyExists);
@@ -430,9 +463,13 @@ impl Aggregate for Invoice {
                     number,
                     issue_date: at,
                     due_date: at,
-                    pdf_sha256,
+                    pdf_sha256: None,
+                    header: Some(DocumentHeader {
+                        original_number: Some(original_number),
+                        ..header
+                    }),
                 };
-                sink.write(issued, self).await;
+                sink.write(self.sealed(issued, services), self).await;
             }
         }
         Ok(())
@@ -475,12 +512,14 @@ impl Aggregate for Invoice {
                 issue_date,
                 due_date,
                 pdf_sha256,
+                header,
             } => {
                 self.status = Some(InvoiceStatus::Issued);
                 self.number = Some(number);
                 self.issue_date = Some(issue_date);
                 self.due_date = Some(due_date);
                 self.pdf_sha256 = pdf_sha256;
+                self.header = header;
             }
             // Amounts are bounded when recorded, so saturating never changes one.
             InvoiceEvent::InvoicePaymentRecorded {
@@ -491,9 +530,14 @@ impl Aggregate for Invoice {
                 self.amount_paid_cents = self.amount_paid_cents.saturating_add(amount_cents);
                 self.payment_ids.push(payment_id);
             }
-            InvoiceEvent::InvoicePaid { paid_date, .. } => {
+            InvoiceEvent::InvoicePaid {
+                paid_date,
+                pdf_sha256,
+                ..
+            } => {
                 self.status = Some(InvoiceStatus::Paid);
                 self.paid_date = Some(paid_date);
+                self.paid_pdf_sha256 = pdf_sha256;
             }
             InvoiceEvent::InvoiceVoided {
                 cancellation_id,

@@ -2,7 +2,7 @@ use chrono::{DateTime, Utc};
 
 use crate::currency::Currency;
 use crate::id::{CustomerId, InvoiceId, PaymentId, SubscriptionId};
-use crate::invoice::{DocumentType, LineInput};
+use crate::invoice::{DocumentHeader, DocumentType, LineInput};
 use crate::tenant::Tenant;
 
 /// What a caller can ask of an invoice. That the customer and subscription exist and belong
@@ -28,8 +28,8 @@ pub enum InvoiceCommand {
         number: String,
         /// None: due on issue.
         due_date: Option<DateTime<Utc>>,
-        /// The digest of the rendered document, so every download gives the same bytes.
-        pdf_sha256: Option<String>,
+        /// Merchant and customer as the document will name them for good.
+        header: DocumentHeader,
     },
     /// A charge against this invoice succeeded. The same payment again records nothing:
     /// a settlement counts once, however often it is reported.
@@ -70,7 +70,7 @@ pub enum InvoiceCommand {
         amount_cents: i64,
         reason: Option<String>,
         number: String,
-        pdf_sha256: Option<String>,
+        header: DocumentHeader,
     },
 }
 

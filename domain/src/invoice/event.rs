@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::currency::Currency;
 use crate::id::{CustomerId, InvoiceId, PaymentId, SubscriptionId};
-use crate::invoice::{DocumentType, InvoiceLine};
+use crate::invoice::{DocumentHeader, DocumentType, InvoiceLine};
 use crate::tenant::Tenant;
 
 /// What happened to an invoice. Type names and payload shapes are stored forever: never
@@ -41,7 +41,12 @@ pub enum InvoiceEvent {
         number: String,
         issue_date: DateTime<Utc>,
         due_date: DateTime<Utc>,
+        /// The PDF of the document as issued (see `DocumentFingerprint`).
         pdf_sha256: Option<String>,
+        /// Merchant and customer as the document names them; absent on documents issued
+        /// before it was recorded, which take the customer as they are now.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        header: Option<DocumentHeader>,
     },
     #[serde(rename_all = "camelCase")]
     InvoicePaymentRecorded {
@@ -55,6 +60,9 @@ pub enum InvoiceEvent {
     InvoicePaid {
         paid_date: DateTime<Utc>,
         payment_id: Option<PaymentId>,
+        /// The PDF of the paid document, which shows "Paid" and the date.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pdf_sha256: Option<String>,
     },
     /// `cancellation_id` is the document that reverses `amount_cents`, what was left of an
     /// issued invoice; a draft is voided with neither (`amount_cents` 0).

@@ -9,8 +9,8 @@ use crate::clock::FixedClock;
 use crate::currency::Currency;
 use crate::id::{CustomerId, InvoiceId, PaymentId, SubscriptionId};
 use crate::invoice::{
-    DocumentType, Invoice, InvoiceAdjustment, InvoiceCommand, InvoiceError, InvoiceEvent,
-    InvoiceLine, InvoiceServices, InvoiceStatus, LineInput,
+    DocumentFingerprint, DocumentHeader, DocumentType, Invoice, InvoiceAdjustment, InvoiceCommand,
+    InvoiceError, InvoiceEvent, InvoiceLine, InvoiceServices, InvoiceStatus, LineInput,
 };
 use crate::tenant::{Mode, Tenant};
 
@@ -35,6 +35,31 @@ fn period_end() -> DateTime<Utc> {
 fn services() -> InvoiceServices {
     InvoiceServices {
         clock: Arc::new(FixedClock(now())),
+        documents: Arc::new(NumberAndStatus),
+    }
+}
+
+/// A stand-in for the PDF's digest that changes with what the document shows: its number,
+/// status and customer.
+struct NumberAndStatus;
+
+impl DocumentFingerprint for NumberAndStatus {
+    fn pdf_sha256(&self, invoice: &Invoice) -> Option<String> {
+        let header = invoice.header.as_ref()?;
+        Some(format!(
+            "{}:{}:{}",
+            invoice.number.as_deref()?,
+            invoice.status?.as_str(),
+            header.customer_name.as_deref().unwrap_or_default()
+        ))
+    }
+}
+
+fn header() -> DocumentHeader {
+    DocumentHeader {
+        merchant_name: "Acme".into(),
+        customer_name: Some("Zoë".into()),
+        ..DocumentHeader::default()
     }
 }
 
@@ -120,7 +145,8 @@ fn issued() -> InvoiceEvent {
         number: "INV-0001".into(),
         issue_date: now(),
         due_date: due(),
-        pdf_sha256: Some("ab".repeat(32)),
+        pdf_sha256: Some("INV-0001:issued:Zoë".into()),
+        header: Some(header()),
     }
 }
 
@@ -136,6 +162,7 @@ fn paid(payment: Option<u32>) -> InvoiceEvent {
     InvoiceEvent::InvoicePaid {
         paid_date: now(),
         payment_id: payment.map(pay),
+        pdf_sha256: Some("INV-0001:paid:Zoë".into()),
     }
 }
 
@@ -178,7 +205,7 @@ fn issue() -> InvoiceCommand {
         tenant: tenant(),
         number: "INV-0001".into(),
         due_date: Some(due()),
-        pdf_sha256: Some("ab".repeat(32)),
+        header: header(),
     }
 }
 
@@ -230,7 +257,7 @@ fn adjustment_with(
         amount_cents,
         reason: reason.map(str::to_owned),
         number: number.into(),
-        pdf_sha256: None,
+        header: header(),
     }
 }
 
@@ -256,7 +283,11 @@ fn cancellation_2900() -> Vec<InvoiceEvent> {
             number: "CAN-0001".into(),
             issue_date: now(),
             due_date: now(),
-            pdf_sha256: None,
+            pdf_sha256: Some("CAN-0001:issued:Zoë".into()),
+            header: Some(DocumentHeader {
+                original_number: Some("INV-0001".into()),
+                ..header()
+            }),
         },
     ]
 }
@@ -488,7 +519,7 @@ fn issue_is_refused_without_a_number() {
             tenant: tenant(),
             number: "  ".into(),
             due_date: Some(due()),
-            pdf_sha256: None,
+            header: header(),
         })
         .then_expect_error(InvoiceError::NumberRequired);
 }
@@ -501,7 +532,7 @@ fn issue_is_refused_when_the_due_date_is_before_today() {
             tenant: tenant(),
             number: "INV-0001".into(),
             due_date: Some(now() - Duration::seconds(1)),
-            pdf_sha256: None,
+            header: header(),
         })
         .then_expect_error(InvoiceError::DueDateBeforeIssueDate);
 }
@@ -514,7 +545,7 @@ fn issue_is_refused_for_another_tenant_or_an_invoice_never_drafted() {
             tenant: other_tenant(),
             number: "INV-0001".into(),
             due_date: Some(due()),
-            pdf_sha256: None,
+            header: header(),
         })
         .then_expect_error_message("Invoice not found");
     InvoiceTester::with(services())
@@ -1058,12 +1089,24 @@ fn stored_invoice_events_are_camel_case() {
             "number": "INV-0001",
             "issueDate": "2026-01-02T03:04:05Z",
             "dueDate": "2026-01-16T03:04:05Z",
-            "pdfSha256": "ab".repeat(32),
+            "pdfSha256": "INV-0001:issued:Zoë",
+            "header": {
+                "merchantName": "Acme",
+                "customerName": "Zoë",
+                "customerEmail": null,
+                "addressLines": [],
+                "taxId": null,
+                "originalNumber": null,
+            },
         }})
     );
     assert_eq!(
         serde_json::to_value(paid(None)).unwrap(),
-        json!({"InvoicePaid": {"paidDate": "2026-01-02T03:04:05Z", "paymentId": null}})
+        json!({"InvoicePaid": {
+            "paidDate": "2026-01-02T03:04:05Z",
+            "paymentId": null,
+            "pdfSha256": "INV-0001:paid:Zoë",
+        }})
     );
     assert_eq!(
         serde_json::to_value(voided(Some(8), 2900)).unwrap(),
@@ -1083,12 +1126,88 @@ fn an_invoice_issued_without_a_due_date_is_due_on_issue() {
             tenant: tenant(),
             number: "INV-0001".into(),
             due_date: None,
-            pdf_sha256: None,
+            header: header(),
         })
         .then_expect_events(vec![InvoiceEvent::InvoiceIssued {
             number: "INV-0001".into(),
             issue_date: now(),
             due_date: now(),
-            pdf_sha256: None,
+            pdf_sha256: Some("INV-0001:issued:Zoë".into()),
+            header: Some(header()),
         }]);
+}
+
+// --- The document's fingerprint -------------------------------------------------------------
+
+#[test]
+fn an_issue_records_the_header_and_the_fingerprint_of_the_document_it_issues() {
+    let mut invoice = Invoice::default();
+    for event in [drafted(2900), issued()] {
+        invoice.apply(event);
+    }
+    assert_eq!(invoice.header, Some(header()));
+    assert_eq!(invoice.recorded_pdf_sha256(), Some("INV-0001:issued:Zoë"));
+}
+
+#[test]
+fn a_payment_in_full_records_the_fingerprint_of_the_paid_document() {
+    InvoiceTester::with(services())
+        .given(vec![drafted(2900), issued()])
+        .when(record_payment(1, 2900))
+        .then_expect_events(vec![
+            payment_recorded(1, 2900),
+            InvoiceEvent::InvoicePaid {
+                paid_date: now(),
+                payment_id: Some(pay(1)),
+                pdf_sha256: Some("INV-0001:paid:Zoë".into()),
+            },
+        ]);
+    let mut invoice = Invoice::default();
+    for event in [
+        drafted(2900),
+        issued(),
+        payment_recorded(1, 2900),
+        paid(Some(1)),
+    ] {
+        invoice.apply(event);
+    }
+    assert_eq!(invoice.recorded_pdf_sha256(), Some("INV-0001:paid:Zoë"));
+}
+
+#[test]
+fn an_invoice_of_nothing_records_both_documents_in_one_issue() {
+    InvoiceTester::with(services())
+        .given(vec![drafted(0)])
+        .when(issue())
+        .then_expect_events(vec![
+            issued(),
+            InvoiceEvent::InvoicePaid {
+                paid_date: now(),
+                payment_id: None,
+                pdf_sha256: Some("INV-0001:paid:Zoë".into()),
+            },
+        ]);
+}
+
+#[test]
+fn events_stored_before_documents_were_fingerprinted_still_read() {
+    let issued: InvoiceEvent = serde_json::from_value(json!({"InvoiceIssued": {
+        "number": "INV-0001",
+        "issueDate": "2026-01-02T03:04:05Z",
+        "dueDate": "2026-01-02T03:04:05Z",
+        "pdfSha256": null,
+    }}))
+    .unwrap();
+    let paid: InvoiceEvent = serde_json::from_value(json!({"InvoicePaid": {
+        "paidDate": "2026-01-02T03:04:05Z",
+        "paymentId": null,
+    }}))
+    .unwrap();
+    let mut invoice = Invoice::default();
+    for event in [drafted(0), issued, paid] {
+        invoice.apply(event);
+    }
+    assert_eq!(invoice.header, None);
+    assert_eq!(invoice.recorded_pdf_sha256(), None);
+    assert_eq!(invoice.status, Some(InvoiceStatus::Paid));
 }

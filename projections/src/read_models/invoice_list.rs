@@ -223,6 +223,7 @@ impl InlineProjection for InvoiceListProjection {
                     issue_date,
                     due_date,
                     pdf_sha256,
+                    ..
                 } => {
                     row.set("number", Cell::text(number));
                     row.set("status", Cell::text(InvoiceStatus::Issued.as_str()));
@@ -238,9 +239,17 @@ impl InlineProjection for InvoiceListProjection {
                     paid += amount_cents;
                     payments.push(json!(payment_id));
                 }
-                InvoiceEvent::InvoicePaid { paid_date, .. } => {
+                InvoiceEvent::InvoicePaid {
+                    paid_date,
+                    pdf_sha256,
+                    ..
+                } => {
                     row.set("status", Cell::text(InvoiceStatus::Paid.as_str()));
                     row.set("paid_date", Cell::Time(Some(paid_date)));
+                    // The document now shows "Paid": its PDF is the paid one.
+                    if pdf_sha256.is_some() {
+                        row.set("pdf_sha256", Cell::Text(pdf_sha256));
+                    }
                 }
                 InvoiceEvent::InvoiceVoided {
                     cancellation_id,

@@ -1,0 +1,102 @@
+//! An invoice's PDF from its aggregate: the lines, totals and dates of the log, and the
+//! header (merchant, customer) recorded when it was issued. The document is the one issued,
+//! with "Paid" and the date once paid; later payments or credits are documents of their own.
+//!
+//! The Invoice aggregate records the digest of each edition in the event that makes it
+//! (`DocumentFingerprint`), so a download renders again and checks the bytes against it.
+
+use documents::{DocumentKind, DocumentLine, InvoiceDocument, Party};
+use domain::invoice::{DocumentFingerprint, DocumentType, Invoice, InvoiceStatus};
+use sha2::{Digest, Sha256};
+
+/// The Invoice aggregate's `DocumentFingerprint`: the PDF rendered by the `documents` crate.
+pub struct PdfFingerprint;
+
+impl DocumentFingerprint for PdfFingerprint {
+    fn pdf_sha256(&self, invoice: &Invoice) -> Option<String> {
+        let document = document_of(invoice)?;
+        match documents::render(&document) {
+            Ok(bytes) => Some(sha256_hex(&bytes)),
+            Err(error) => {
+                // Nothing is recorded, so the download later renders unchecked; the issue
+                // itself must not fail on a document it can show anyway.
+                tracing::error!(%error, "an issued document did not render");
+                None
+            }
+        }
+    }
+}
+
+/// Lowercase hex SHA-256: how a document's digest is recorded and compared.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// What the PDF of `invoice` shows now; none for a draft or without a header.
+pub(crate) fn document_of(invoice: &Invoice) -> Option<InvoiceDocument> {
+    let header = invoice.header.as_ref()?;
+    let number = invoice.number.clone()?;
+    let issue_date = invoice.issue_date?;
+    let document_type = invoice.document_type?;
+    let paid = invoice.status == Some(InvoiceStatus::Paid);
+    let (amount_paid_cents, amount_due_cents) = match (document_type, paid) {
+        (DocumentType::Standard, true) => (invoice.amount_paid_cents, 0),
+        // As issued: what was due then.
+        (DocumentType::Standard, false) => (0, invoice.total_amount_cents),
+        // A correction owes nothing.
+        _ => (0, 0),
+    };
+    Some(InvoiceDocument {
+        merchant_name: header.merchant_name.clone(),
+        document_type: match document_type {
+            DocumentType::Standard => DocumentKind::Invoice,
+            DocumentType::Cancellation => DocumentKind::Cancellation,
+            DocumentType::CreditNote => DocumentKind::CreditNote,
+        },
+        number,
+        currency: invoice
+            .currency
+            .as_ref()
+            .map(|currency| currency.as_str().to_owned())
+            .unwrap_or_default(),
+        customer: Party {
+            name: header.customer_name.clone(),
+            email: header.customer_email.clone(),
+            address_lines: header.address_lines.clone(),
+            tax_id: header.tax_id.clone(),
+        },
+        issue_date: issue_date.date_naive(),
+        due_date: invoice.due_date.map(|date| date.date_naive()),
+        paid_date: invoice
+            .paid_date
+            .filter(|_| paid)
+            .map(|date| date.date_naive()),
+        period: invoice
+            .period_start
+            .zip(invoice.period_end)
+            .map(|(start, end)| (start.date_naive(), end.date_naive())),
+        lines: invoice
+            .lines
+            .iter()
+            .map(|line| DocumentLine {
+                description: line.description.clone(),
+                quantity: line.quantity,
+                unit_amount_cents: line.unit_amount_cents,
+                amount_cents: line.amount_cents,
+                period: line
+                    .period_start
+                    .zip(line.period_end)
+                    .map(|(start, end)| (start.date_naive(), end.date_naive())),
+            })
+            .collect(),
+        subtotal_cents: invoice.subtotal_cents,
+        total_cents: invoice.total_amount_cents,
+        amount_paid_cents,
+        amount_due_cents,
+        original_number: header.original_number.clone(),
+        note: None,
+    })
+}
