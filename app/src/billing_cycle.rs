@@ -10,7 +10,7 @@
 //! repeats change nothing; each step is part of a recorded flow (`flows.rs`) resumed after a
 //! crash.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use cqrs_es::AggregateError;
 use domain::id::{InvoiceId, PrefixedId, SubscriptionId};
 use domain::invoice::{
@@ -19,17 +19,15 @@ use domain::invoice::{
 use domain::plan::pricing::invoiced_components;
 use domain::plan::PricingComponent;
 use domain::subscription::{Subscription, SubscriptionCommand, SubscriptionError};
-use domain::tenant::Tenant;
 use projections::read_models::invoice_list::InvoiceListProjection;
 use projections::ClaimKind;
 use sha2::{Digest, Sha256};
 
-use crate::charges::{ChargeOutcome, RETRY_AFTER_DAYS};
 use crate::context::App;
 use crate::error::AppError;
 use crate::flows::FlowInput;
 use crate::invoices::series_of;
-use crate::principal::{CommandMetadata, Principal};
+use crate::principal::CommandMetadata;
 use crate::refusals::{command_error, is_claim};
 
 /// The standard invoice of `subscription`'s period starting at `period_start`: the same id
@@ -84,17 +82,6 @@ fn period_lines(
         lines.push(line(plan.name.clone(), 1, 0));
     }
     lines
-}
-
-/// What the scheduler does for a subscription, and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum DueWork {
-    /// Its period ended: renew it (or cancel it, when it ends at its period's end).
-    PeriodEnd { subscription_id: SubscriptionId },
-    /// Charge its open invoice again.
-    Retry { invoice_id: InvoiceId, attempt: u32 },
-    /// Its grace ended unpaid: cancel it, write its invoice off.
-    GraceEnd { subscription_id: SubscriptionId },
 }
 
 impl App {
@@ -195,91 +182,6 @@ impl App {
         Ok(id)
     }
 
-    /// The work that falls due for `tenant` next, with when; `None` when nothing is
-    /// scheduled.
-    pub async fn next_due(
-        &self,
-        tenant: &Tenant,
-    ) -> Result<Option<(DateTime<Utc>, DueWork)>, AppError> {
-        let mut next: Option<(DateTime<Utc>, DueWork)> = None;
-        let mut consider = |at: DateTime<Utc>, work: DueWork| {
-            if next.as_ref().is_none_or(|(earliest, _)| at < *earliest) {
-                next = Some((at, work));
-            }
-        };
-        let schedule =
-            projections::read_models::billing_schedule::for_tenant(&self.pool, tenant).await?;
-        if let Some((id, at)) = schedule.period_end {
-            consider(
-                at,
-                DueWork::PeriodEnd {
-                    subscription_id: parse(&id)?,
-                },
-            );
-        }
-        if let Some((id, at)) = schedule.grace_end {
-            consider(
-                at,
-                DueWork::GraceEnd {
-                    subscription_id: parse(&id)?,
-                },
-            );
-        }
-        for open in schedule.failed_invoices {
-            let Some(after) = RETRY_AFTER_DAYS.get(open.failures as usize - 1) else {
-                continue;
-            };
-            consider(
-                open.first_failure + Duration::days(*after),
-                DueWork::Retry {
-                    invoice_id: parse(&open.invoice_id)?,
-                    attempt: open.failures as u32 + 1,
-                },
-            );
-        }
-        Ok(next)
-    }
-
-    /// Does one piece of due work for `tenant`.
-    pub async fn run_due(&self, tenant: &Tenant, work: DueWork) -> Result<(), AppError> {
-        let metadata = CommandMetadata::acting_as(Principal {
-            tenant: tenant.clone(),
-            key_id: "scheduler".into(),
-            session: None,
-        });
-        match work {
-            DueWork::PeriodEnd { subscription_id } => {
-                let subscription = self
-                    .subscriptions
-                    .current(subscription_id.as_str())
-                    .await
-                    .map_err(command_error::<Subscription>)?;
-                let Some(period_end) = subscription.current_period_end else {
-                    return Ok(());
-                };
-                let input = FlowInput::EndPeriod {
-                    subscription_id: subscription_id.clone(),
-                    period_end,
-                };
-                self.in_flow(&metadata, input, |app, metadata| async move {
-                    app.end_period(&metadata, &subscription_id, period_end)
-                        .await
-                })
-                .await
-            }
-            DueWork::Retry {
-                invoice_id,
-                attempt,
-            } => self
-                .charge_invoice(&metadata, &invoice_id, attempt)
-                .await
-                .map(|_: ChargeOutcome| ()),
-            DueWork::GraceEnd { subscription_id } => {
-                self.end_grace(&metadata, &subscription_id).await
-            }
-        }
-    }
-
     /// Renews a subscription whose period ended at `period_end` and bills the new period, or
     /// cancels one set to end then: a recorded flow, so a renewal is never left unbilled.
     pub(crate) async fn end_period(
@@ -337,7 +239,7 @@ impl App {
     }
 
     /// Cancels a subscription whose grace ended unpaid, and writes its open invoices off.
-    async fn end_grace(
+    pub(crate) async fn end_grace(
         &self,
         metadata: &CommandMetadata,
         subscription_id: &SubscriptionId,
@@ -369,36 +271,4 @@ impl App {
             Err(e) => Err(e),
         }
     }
-
-    /// Moves the caller's test clock to `to`, doing on the way, in time order and each at its
-    /// own time, everything that falls due for its tenant. Answers its new now.
-    pub async fn advance_test_clock(
-        &self,
-        principal: &Principal,
-        to: DateTime<Utc>,
-    ) -> Result<DateTime<Utc>, AppError> {
-        let now = self.test_clock(principal)?;
-        if to < now {
-            return Err(AppError::invalid(crate::test_clock::BACKWARDS));
-        }
-        let tenant = principal.tenant.clone();
-        // Bounded, so that a schedule that keeps making work due cannot spin forever.
-        for _ in 0..100_000 {
-            let Some((at, work)) = self.next_due(&tenant).await? else {
-                break;
-            };
-            if at > to {
-                break;
-            }
-            if at > self.clock.now_for(&tenant) {
-                self.move_test_clock(principal, at).await?;
-            }
-            self.run_due(&tenant, work).await?;
-        }
-        self.move_test_clock(principal, to).await
-    }
-}
-
-fn parse<I: PrefixedId>(id: &str) -> Result<I, AppError> {
-    I::parse(id).map_err(|e| AppError::internal("Internal server error", e))
 }

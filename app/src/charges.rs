@@ -130,10 +130,19 @@ impl App {
                     .ok_or_else(|| AppError::internal("Failed to charge", "no currency"))?,
                 refunded_payment_id: None,
             };
-            self.payments
+            match self
+                .payments
                 .execute(payment_id.as_str(), command, metadata)
                 .await
-                .map_err(command_error::<Payment>)?;
+            {
+                Ok(_) => {}
+                // Another instance (a scheduler racing a test-clock advance) initiated this
+                // very charge meanwhile: it is the same payment, completed below.
+                Err(cqrs_es::AggregateError::UserError(
+                    domain::payment::PaymentError::AlreadyExists,
+                )) => {}
+                Err(e) => return Err(command_error::<Payment>(e)),
+            }
         }
         self.complete_charge(metadata, &payment_id).await
     }
@@ -160,7 +169,7 @@ impl App {
                     })
                 }
             };
-            payment = self
+            let settled = self
                 .payments
                 .execute(
                     payment_id.as_str(),
@@ -170,8 +179,19 @@ impl App {
                     },
                     metadata,
                 )
-                .await
-                .map_err(command_error::<Payment>)?;
+                .await;
+            payment = match settled {
+                Ok(payment) => payment,
+                // Settled meanwhile by another instance, or by the provider's webhook.
+                Err(cqrs_es::AggregateError::UserError(
+                    domain::payment::PaymentError::AlreadySettled,
+                )) => self
+                    .payments
+                    .current(payment_id.as_str())
+                    .await
+                    .map_err(command_error::<Payment>)?,
+                Err(e) => return Err(command_error::<Payment>(e)),
+            };
         }
         self.apply_settlement(metadata, &payment).await
     }

@@ -22,6 +22,7 @@ pub mod context;
 pub mod customer_lock;
 pub mod customers;
 pub mod document_rendering;
+pub mod due_work;
 pub mod error;
 pub mod flows;
 pub mod gateways;

@@ -38,21 +38,10 @@ impl App {
             let Some(tenant) = Tenant::from_key(&key) else {
                 continue;
             };
-            for _ in 0..PER_TENANT_PER_TICK {
-                let due = match self.next_due(&tenant).await {
-                    Ok(Some((at, work))) if at <= self.clock.now_for(&tenant) => work,
-                    Ok(_) => break,
-                    Err(e) => {
-                        tracing::warn!(error = %e, tenant = key, "scheduler: cannot read due work");
-                        break;
-                    }
-                };
-                if let Err(e) = self.run_due(&tenant, due).await {
-                    // Left for the next tick (a recorded flow is resumed by then anyway).
-                    tracing::warn!(error = %e, tenant = key, "scheduler: due work failed");
-                    break;
-                }
-                done += 1;
+            match self.run_due_now(&tenant, PER_TENANT_PER_TICK).await {
+                Ok(ran) => done += ran,
+                // Left for the next tick (a recorded flow is resumed by then anyway).
+                Err(e) => tracing::warn!(error = %e, tenant = key, "scheduler: due work failed"),
             }
             done += self.settle_pending(&tenant).await;
         }

@@ -1,5 +1,5 @@
 //! What falls due for a tenant, read from the billing read models (`subscription_list`,
-//! `invoice_list`, `payment_list`): the earliest period end, the earliest grace end, and the
+//! `invoice_list`, `payment_list`): the period ends and grace ends due by a time, and the
 //! open invoices whose charges failed (with how often and since when), from which the app's
 //! scheduler works out the retries.
 
@@ -11,52 +11,67 @@ use sqlx::PgPool;
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct FailedInvoice {
     pub invoice_id: String,
+    pub subscription_id: String,
     pub failures: i64,
     pub first_failure: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schedule {
-    /// The live subscription whose period ends first, and when.
-    pub period_end: Option<(String, DateTime<Utc>)>,
-    /// The past-due subscription whose grace ends first, and when.
-    pub grace_end: Option<(String, DateTime<Utc>)>,
+    /// Live subscriptions whose period ends by then, and when, earliest first.
+    pub period_ends: Vec<(String, DateTime<Utc>)>,
+    /// Past-due subscriptions whose grace ends by then, and when, earliest first.
+    pub grace_ends: Vec<(String, DateTime<Utc>)>,
+    /// Every open invoice of a past-due subscription with failed charges: when each is
+    /// retried is the app's rule.
     pub failed_invoices: Vec<FailedInvoice>,
 }
 
-pub async fn for_tenant(pool: &PgPool, tenant: &Tenant) -> Result<Schedule, sqlx::Error> {
+/// What of the tenant's schedule falls due by `until`: at most `limit` period ends and
+/// `limit` grace ends (the earliest), and the failed invoices.
+pub async fn due_by(
+    pool: &PgPool,
+    tenant: &Tenant,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Schedule, sqlx::Error> {
     let tenant = tenant.key();
-    let period_end = sqlx::query_as(
+    let period_ends = sqlx::query_as(
         "SELECT id, current_period_end FROM subscription_list \
-         WHERE tenant = $1 AND status <> 'canceled' AND current_period_end IS NOT NULL \
-         ORDER BY current_period_end LIMIT 1",
+         WHERE tenant = $1 AND status <> 'canceled' AND current_period_end <= $2 \
+         ORDER BY current_period_end LIMIT $3",
     )
     .bind(&tenant)
-    .fetch_optional(pool)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(pool)
     .await?;
-    let grace_end = sqlx::query_as(
+    let grace_ends = sqlx::query_as(
         "SELECT id, grace_period_ends_at FROM subscription_list \
-         WHERE tenant = $1 AND status = 'past_due' AND grace_period_ends_at IS NOT NULL \
-         ORDER BY grace_period_ends_at LIMIT 1",
+         WHERE tenant = $1 AND status = 'past_due' AND grace_period_ends_at <= $2 \
+         ORDER BY grace_period_ends_at LIMIT $3",
     )
     .bind(&tenant)
-    .fetch_optional(pool)
+    .bind(until)
+    .bind(limit)
+    .fetch_all(pool)
     .await?;
     let failed_invoices = sqlx::query_as(
-        "SELECT i.id AS invoice_id, count(*) AS failures, min(p.settled_at) AS first_failure \
+        "SELECT i.id AS invoice_id, s.id AS subscription_id, count(*) AS failures, \
+                min(p.settled_at) AS first_failure \
          FROM invoice_list i \
          JOIN subscription_list s ON s.id = i.subscription_id AND s.status = 'past_due' \
          JOIN payment_list p ON p.invoice_id = i.id AND p.kind = 'charge' \
               AND p.status = 'failed' \
          WHERE i.tenant = $1 AND i.status = 'issued' AND i.document_type = 'standard' \
-         GROUP BY i.id",
+         GROUP BY i.id, s.id",
     )
     .bind(&tenant)
     .fetch_all(pool)
     .await?;
     Ok(Schedule {
-        period_end,
-        grace_end,
+        period_ends,
+        grace_ends,
         failed_invoices,
     })
 }

@@ -122,11 +122,24 @@ impl Connections {
         body: Option<&[u8]>,
     ) -> io::Result<(u16, Vec<u8>)> {
         let idle = self.idle.lock().await.pop();
-        let mut connection = match idle {
-            Some(connection) => connection,
-            None => Connection::open(self.addr).await?,
+        let (connection, answer) = match idle {
+            Some(mut connection) => match connection.send(method, path, key, body).await {
+                Ok(answer) => (connection, answer),
+                // The server closes a connection idle for 10 s, as one left over from an
+                // earlier phase may be: the request goes again on a new one.
+                Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                    let mut fresh = Connection::open(self.addr).await?;
+                    let answer = fresh.send(method, path, key, body).await?;
+                    (fresh, answer)
+                }
+                Err(e) => return Err(e),
+            },
+            None => {
+                let mut fresh = Connection::open(self.addr).await?;
+                let answer = fresh.send(method, path, key, body).await?;
+                (fresh, answer)
+            }
         };
-        let answer = connection.send(method, path, key, body).await?;
         self.idle.lock().await.push(connection);
         Ok(answer)
     }

@@ -20,13 +20,19 @@
 //! 4. HTTP get: `GET /v1/customers/{id}` on random ids of `--customers` pre-created customers;
 //! 5. long history: 1,000 updates on a customer with 10,000 events against 1,000 on customers
 //!    with one, from one client, alternating;
-//! 6. rebuild: `customer_list` rebuilt from a log of `--rebuild-events` events, against a raw
+//! 6. renewals (`billing.rs`): `--renewals` subscriptions whose trials end on one day, renewed
+//!    by one test-clock advance (invoice, number, PDF digest, sandbox charge each), against the
+//!    raw create rate of phase 1: single-row INSERT transactions at `--clients`;
+//! 7. invoice PDFs over HTTP: up to 1,000 documents once each (a cold cache: each rendered),
+//!    then 100 of them five times (a warm one);
+//! 8. rebuild: `customer_list` rebuilt from a log of `--rebuild-events` events, against a raw
 //!    scan decoding the same rows into structs.
 //!
 //! It prints markdown tables (rates, the ratio against its target, latencies) and drops the
 //! database. A ratio missing its target is reported as BELOW (or ABOVE) TARGET but is not a
 //! failure; any error (a non-2xx answer, a failed query) makes the exit code 1.
 
+mod billing;
 mod http1;
 
 use std::future::Future;
@@ -84,6 +90,7 @@ usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N] [--rounds 
   --customers N   rows / customers pre-created for the get phases (default 2000)
   --rebuild-events N  events in the log for the rebuild phase (default 1000000)
   --rounds N      raw and HTTP create alternate this many times (default 3)
+  --renewals N    subscriptions renewed in the renewal phase (default 10000; 0 skips it)
   --never-analyze no ANALYZE at all: the tables keep no statistics
 
 The PostgreSQL server is TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432);
@@ -97,6 +104,7 @@ struct Args {
     customers: usize,
     rebuild_events: i64,
     rounds: u32,
+    renewals: usize,
 }
 
 impl Args {
@@ -108,6 +116,7 @@ impl Args {
             customers: 2000,
             rebuild_events: 1_000_000,
             rounds: 3,
+            renewals: 10_000,
         };
         let mut iter = std::env::args().skip(1);
         while let Some(flag) = iter.next() {
@@ -132,6 +141,7 @@ impl Args {
                 "--customers" => args.customers = number(&name, &value)?,
                 "--rebuild-events" => args.rebuild_events = number(&name, &value)?,
                 "--rounds" => args.rounds = number(&name, &value)?,
+                "--renewals" => args.renewals = number(&name, &value)?,
                 _ => return Err(format!("unknown argument {name}")),
             }
         }
@@ -368,6 +378,23 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     let long_mean = mean_millis(&long_latencies);
     let new_mean = mean_millis(&new_latencies);
 
+    // 6. and 7. renewals through the test clock, then the PDFs of the invoices they issued.
+    let billing = if args.renewals > 0 {
+        checkpoint(&raw_pool).await;
+        eprintln!("renewals: setting up {} subscriptions ...", args.renewals);
+        let renewals = billing::renewals(&app_pool, args.renewals, clients).await?;
+        eprintln!("invoice PDFs ...");
+        let cold_ids: Vec<String> = renewals.invoice_ids.iter().take(1000).cloned().collect();
+        let cold =
+            billing::download_pdfs(&http.connections, &renewals.key, &cold_ids, 1, clients).await?;
+        let warm_ids: Vec<String> = cold_ids.iter().rev().take(100).cloned().collect();
+        let warm =
+            billing::download_pdfs(&http.connections, &renewals.key, &warm_ids, 5, clients).await?;
+        Some((renewals, cold, warm))
+    } else {
+        None
+    };
+
     // The HTTP phases are over. The server goes now: its catch-up projection would otherwise
     // spend the rebuild phase feeding on the events written for it, and share the CPU.
     let (tenant, merchant_id) = (http.tenant.clone(), http.merchant_id.clone());
@@ -434,6 +461,10 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         "| long history | {long_mean:.2} ms | {new_mean:.2} ms | {cost:.2}{} | at most {LONG_HISTORY_TARGET:.2} |",
         if cost <= LONG_HISTORY_TARGET { "" } else { " ABOVE TARGET" }
     );
+    if let Some((renewals, cold, warm)) = &billing {
+        println!();
+        print_billing(renewals, cold, warm, &raw_create);
+    }
     println!();
     let rebuild_ratio = rebuild_rate / raw_rate;
     println!("| rebuild of customer_list from {log_events} events | billstream events/s | raw decode events/s | ratio | target |");
@@ -497,6 +528,59 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         }
     }
     Ok(errors)
+}
+
+/// Renewals must go at least this fraction of raw single-row INSERT transactions.
+const RENEWAL_TARGET: f64 = 0.1;
+
+fn print_billing(
+    renewals: &billing::Renewals,
+    cold: &billing::PdfDownloads,
+    warm: &billing::PdfDownloads,
+    raw_create: &Stats,
+) {
+    let ratio = renewals.per_second() / raw_create.ops_per_second();
+    println!(
+        "| renewals ({} subscriptions, one test-clock advance; set up in {:.1} s) | renewals/s | raw single-row INSERT tx/s | ratio | target |",
+        renewals.subscriptions,
+        renewals.setup.as_secs_f64()
+    );
+    println!("|---|---:|---:|---:|---:|");
+    println!(
+        "| renewals in {:.1} s | {:.0} | {:.0} | {ratio:.2}{} | {RENEWAL_TARGET:.2} |",
+        renewals.took.as_secs_f64(),
+        renewals.per_second(),
+        raw_create.ops_per_second(),
+        if ratio >= RENEWAL_TARGET {
+            ""
+        } else {
+            " BELOW TARGET"
+        }
+    );
+    println!(
+        "bench process CPU meanwhile: {:.1} s ({:.1} ms a renewal; the rest of the machine's is PostgreSQL's)",
+        renewals.cpu.as_secs_f64(),
+        renewals.cpu.as_secs_f64() * 1000.0 / renewals.subscriptions as f64
+    );
+    println!(
+        "after it: {} invoices paid, {} charges succeeded, last number {}",
+        renewals.paid_invoices,
+        renewals.succeeded_charges,
+        renewals.last_number.as_deref().unwrap_or("-")
+    );
+    println!();
+    println!("| invoice PDF over HTTP | downloads | PDFs/s | p50 | p99 | mean size |");
+    println!("|---|---:|---:|---:|---:|---:|");
+    for (case, downloads) in [("cold cache (each rendered)", cold), ("warm cache", warm)] {
+        println!(
+            "| {case} | {} | {:.0} | {:.2} ms | {:.2} ms | {:.0} kB |",
+            downloads.downloads,
+            downloads.per_second(),
+            downloads.quantile_millis(0.5),
+            downloads.quantile_millis(0.99),
+            downloads.bytes as f64 / downloads.downloads.max(1) as f64 / 1000.0
+        );
+    }
 }
 
 const BENCH_TABLE: &str = "
