@@ -42,14 +42,17 @@ pub struct DocumentNumbersProjection;
 
 impl DocumentNumbersProjection {
     /// The highest number of `series` of the tenant, 0 before the first.
+    /// Written as a backward scan of the key, not `max(seq)`: without statistics (a table
+    /// never analyzed) the planner read every number of the series for `max`.
     pub async fn last(pool: &PgPool, tenant: &Tenant, series: &str) -> Result<i32, sqlx::Error> {
-        sqlx::query_scalar(&format!(
-            "SELECT coalesce(max(seq), 0) FROM {TABLE} WHERE tenant = $1 AND series = $2"
+        let last: Option<i32> = sqlx::query_scalar(&format!(
+            "SELECT seq FROM {TABLE} WHERE tenant = $1 AND series = $2 ORDER BY seq DESC LIMIT 1"
         ))
         .bind(tenant.key())
         .bind(series)
-        .fetch_one(pool)
-        .await
+        .fetch_optional(pool)
+        .await?;
+        Ok(last.unwrap_or(0))
     }
 
     /// Every series of the tenant: its first and last number and how many it holds.
