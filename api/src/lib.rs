@@ -19,6 +19,7 @@ pub mod request_ids;
 pub mod responses;
 pub mod routes;
 pub mod server;
+pub mod streamed_list;
 pub mod telemetry;
 
 /// Merchants and their keys, as the CLI makes them.

@@ -339,6 +339,9 @@ impl App {
         starting_after: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<InvoiceView>, bool), AppError> {
+        if let Some(after) = starting_after {
+            parse_id::<InvoiceId>(after)?;
+        }
         Ok(InvoiceListProjection::list(
             &self.pool,
             &principal.tenant,

@@ -36,6 +36,9 @@ impl App {
         starting_after: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<PaymentView>, bool), AppError> {
+        if let Some(after) = starting_after {
+            parse_id::<PaymentId>(after)?;
+        }
         Ok(PaymentListProjection::list(
             &self.pool,
             &principal.tenant,

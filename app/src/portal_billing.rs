@@ -3,6 +3,7 @@
 //! amount, date, status, the failure's message). Read from the inline read models, so a
 //! payment answered 2xx shows at once.
 
+use domain::id::{InvoiceId, PaymentId};
 use domain::tenant::Tenant;
 use projections::read_models::invoice_list::{InvoiceFilter, InvoiceListProjection, InvoiceView};
 use projections::read_models::payment_list::{PaymentFilter, PaymentListProjection, PaymentView};
@@ -10,13 +11,18 @@ use serde_json::{json, Value};
 
 use crate::context::App;
 use crate::error::AppError;
+use crate::ids::parse_id;
 use crate::principal::Principal;
 
 /// How many of each the overview shows; the paged lists have the rest.
 pub const OVERVIEW_ITEMS: i64 = 10;
 
-/// An invoice as the portal shows it.
-pub fn portal_invoice(invoice: &InvoiceView, public_url: &str) -> Value {
+/// An invoice as the portal shows it; `payment_status` is its latest payment's.
+pub fn portal_invoice(
+    invoice: &InvoiceView,
+    payment_status: Option<&str>,
+    public_url: &str,
+) -> Value {
     json!({
         "id": invoice.id,
         "number": invoice.number,
@@ -31,6 +37,7 @@ pub fn portal_invoice(invoice: &InvoiceView, public_url: &str) -> Value {
         "periodStart": invoice.period_start,
         "periodEnd": invoice.period_end,
         "pdfUrl": invoice.number.as_ref().map(|_| format!("{public_url}/v1/invoices/{}/pdf", invoice.id)),
+        "paymentStatus": payment_status,
     })
 }
 
@@ -98,15 +105,27 @@ impl App {
         starting_after: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<Value>, bool), AppError> {
+        if let Some(after) = starting_after {
+            parse_id::<InvoiceId>(after)?;
+        }
         let filter = InvoiceFilter {
             customer_id: Some(customer_id.to_owned()),
             ..InvoiceFilter::default()
         };
         let (invoices, more) =
             InvoiceListProjection::list(&self.pool, tenant, &filter, starting_after, limit).await?;
+        let ids: Vec<String> = invoices.iter().map(|invoice| invoice.id.clone()).collect();
+        // Newest first, so the first of an invoice's is its latest.
+        let payments = PaymentListProjection::for_invoices(&self.pool, tenant, &ids).await?;
+        let latest_status = |invoice: &InvoiceView| {
+            payments
+                .iter()
+                .find(|payment| payment.invoice_id.as_deref() == Some(invoice.id.as_str()))
+                .map(|payment| payment.status.as_str())
+        };
         let invoices = invoices
             .iter()
-            .map(|invoice| portal_invoice(invoice, self.public_url()))
+            .map(|invoice| portal_invoice(invoice, latest_status(invoice), self.public_url()))
             .collect();
         Ok((invoices, more))
     }
@@ -118,6 +137,9 @@ impl App {
         starting_after: Option<&str>,
         limit: i64,
     ) -> Result<(Vec<Value>, bool), AppError> {
+        if let Some(after) = starting_after {
+            parse_id::<PaymentId>(after)?;
+        }
         let filter = PaymentFilter {
             customer_id: Some(customer_id.to_owned()),
             ..PaymentFilter::default()

@@ -5,19 +5,14 @@ use app::customers::{
     NewCustomer,
 };
 use app::App;
-use app::AppError;
-use axum::body::{Body, Bytes};
 use axum::extract::{Path, State};
-use axum::http::header::CONTENT_TYPE;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use futures::{Stream, StreamExt};
+use futures::StreamExt;
 use projections::read_models::customer_list::CustomerListView;
 use serde::{Deserialize, Serialize};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use utoipa::openapi::schema::{AnyOfBuilder, Schema};
 use utoipa::openapi::{Ref, RefOr};
 use utoipa::{IntoParams, PartialSchema, ToSchema};
@@ -26,6 +21,7 @@ use crate::error::ApiError;
 use crate::extract::{present, Actor, Caller, JsonBody, QueryParams};
 use crate::openapi::formats;
 use crate::responses::{ErrorBody, Success};
+use crate::streamed_list::streamed_list;
 
 /// A customer as every endpoint shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -287,8 +283,14 @@ pub async fn list_customers(
     if whole {
         // The seed's "get all customers": streamed a page at a time, so a list of any length
         // costs the server one page of memory.
-        let pages = app.stream_customers(&principal, query)?;
-        return Ok(streamed_list(pages, with_payment_data));
+        let pages = app.stream_customers(&principal, query)?.map(move |page| {
+            page.map(|page| {
+                page.into_iter()
+                    .map(|listed| ListedCustomer::new(listed, with_payment_data))
+                    .collect::<Vec<_>>()
+            })
+        });
+        return Ok(streamed_list("customers", pages));
     }
     let (listed, has_more) = app.list_customers(&principal, query).await?;
     let customers = listed
@@ -300,50 +302,6 @@ pub async fn list_customers(
         has_more,
     })
     .into_response())
-}
-
-/// `{"customers":[…],"hasMore":false}`, written as the pages arrive. A failure after the first
-/// bytes can only cut the body short (the status is sent): the client sees invalid JSON, and
-/// the log says why.
-fn streamed_list(
-    pages: impl Stream<Item = Result<Vec<AppListedCustomer>, AppError>> + Send + 'static,
-    with_payment_data: bool,
-) -> Response {
-    let listed_any = Arc::new(AtomicBool::new(false));
-    let items = {
-        let listed_any = listed_any.clone();
-        pages.map(move |page| {
-            let page =
-                page.inspect_err(|e| tracing::error!(error = %e, "a streamed list failed"))?;
-            let mut chunk = Vec::new();
-            for listed in page {
-                let separator = if listed_any.swap(true, Ordering::Relaxed) {
-                    b','
-                } else {
-                    b'['
-                };
-                chunk.push(separator);
-                serde_json::to_writer(&mut chunk, &ListedCustomer::new(listed, with_payment_data))
-                    .map_err(|e| AppError::internal("Internal server error", e))?;
-            }
-            Ok::<_, AppError>(Bytes::from(chunk))
-        })
-    };
-    // Runs after the last page: it knows whether the array was opened.
-    let close = futures::stream::once(async move {
-        let close: &'static [u8] = if listed_any.load(Ordering::Relaxed) {
-            b"],\"hasMore\":false}"
-        } else {
-            b"[],\"hasMore\":false}"
-        };
-        Ok(Bytes::from_static(close))
-    });
-    let open = futures::stream::once(async { Ok(Bytes::from_static(b"{\"customers\":")) });
-    (
-        [(CONTENT_TYPE, "application/json")],
-        Body::from_stream(open.chain(items).chain(close)),
-    )
-        .into_response()
 }
 
 impl ListedCustomer {

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 
 use app::invoices::{NewInvoice, NewLine};
 use app::App;
+use app::AppError;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +23,7 @@ use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::pagination::page_limit;
 use crate::payment_body::PaymentBody;
 use crate::responses::ErrorBody;
+use crate::streamed_list::{all_pages, streamed_list};
 
 /// An invoice, cancellation or credit note as every endpoint shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -114,7 +116,7 @@ pub async fn invoice_bodies(
     app: &App,
     principal: &app::Principal,
     views: Vec<InvoiceView>,
-) -> Result<Vec<InvoiceBody>, ApiError> {
+) -> Result<Vec<InvoiceBody>, AppError> {
     let ids: Vec<String> = views.iter().map(|view| view.id.clone()).collect();
     let mut payments: HashMap<String, Vec<PaymentView>> = HashMap::new();
     for payment in app.payments_of_invoices(principal, &ids).await? {
@@ -175,8 +177,8 @@ pub struct ListInvoicesQuery {
     pub status: Option<String>,
     /// `standard`, `cancellation` or `credit_note`.
     pub document_type: Option<String>,
-    /// Page size, 1 to 100 (10 when not given).
-    #[param(minimum = 1, maximum = 100)]
+    /// Page size, 1 to 1000; without it, every invoice.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Return invoices older than this invoice id.
     pub starting_after: Option<String>,
@@ -243,7 +245,7 @@ pub async fn list_invoices(
     State(app): State<App>,
     Caller(principal): Caller,
     QueryParams(query): QueryParams<ListInvoicesQuery>,
-) -> Result<Json<InvoiceListEnvelope>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = page_limit(query.limit)?;
     one_of(
         &query.status,
@@ -261,11 +263,24 @@ pub async fn list_invoices(
         status: query.status,
         document_type: query.document_type,
     };
-    let (views, has_more) = app
-        .list_invoices(&principal, &filter, query.starting_after.as_deref(), limit)
+    let page = move |cursor: Option<String>, limit: i64| {
+        let (app, principal, filter) = (app.clone(), principal.clone(), filter.clone());
+        async move {
+            let (views, has_more) = app
+                .list_invoices(&principal, &filter, cursor.as_deref(), limit)
+                .await?;
+            Ok((invoice_bodies(&app, &principal, views).await?, has_more))
+        }
+    };
+    let Some(limit) = limit else {
+        let pages = all_pages(query.starting_after, page, |invoice: &InvoiceBody| {
+            invoice.id.clone()
+        })
         .await?;
-    let invoices = invoice_bodies(&app, &principal, views).await?;
-    Ok(Json(InvoiceListEnvelope { invoices, has_more }))
+        return Ok(streamed_list("invoices", pages));
+    };
+    let (invoices, has_more) = page(query.starting_after, limit).await?;
+    Ok(Json(InvoiceListEnvelope { invoices, has_more }).into_response())
 }
 
 /// Get an invoice by its ID.

@@ -3,6 +3,7 @@
 
 use app::App;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use projections::read_models::payment_list::PaymentFilter;
 use serde::{Deserialize, Serialize};
@@ -13,6 +14,7 @@ use crate::extract::{Caller, QueryParams};
 use crate::pagination::page_limit;
 use crate::payment_body::PaymentBody;
 use crate::responses::ErrorBody;
+use crate::streamed_list::{all_pages, streamed_list};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentEnvelope {
@@ -34,8 +36,8 @@ pub struct ListPaymentsQuery {
     pub invoice_id: Option<String>,
     /// `pending`, `succeeded` or `failed`.
     pub status: Option<String>,
-    /// Page size, 1 to 100 (10 when not given).
-    #[param(minimum = 1, maximum = 100)]
+    /// Page size, 1 to 1000; without it, every payment.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Return payments older than this payment id.
     pub starting_after: Option<String>,
@@ -49,7 +51,7 @@ pub async fn list_payments(
     State(app): State<App>,
     Caller(principal): Caller,
     QueryParams(query): QueryParams<ListPaymentsQuery>,
-) -> Result<Json<PaymentListEnvelope>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = page_limit(query.limit)?;
     if query
         .status
@@ -65,13 +67,25 @@ pub async fn list_payments(
         invoice_id: query.invoice_id,
         status: query.status,
     };
-    let (payments, has_more) = app
-        .list_payments(&principal, &filter, query.starting_after.as_deref(), limit)
+    let page = move |cursor: Option<String>, limit: i64| {
+        let (app, principal, filter) = (app.clone(), principal.clone(), filter.clone());
+        async move {
+            let (payments, has_more) = app
+                .list_payments(&principal, &filter, cursor.as_deref(), limit)
+                .await?;
+            let payments: Vec<PaymentBody> = payments.into_iter().map(PaymentBody::from).collect();
+            Ok((payments, has_more))
+        }
+    };
+    let Some(limit) = limit else {
+        let pages = all_pages(query.starting_after, page, |payment: &PaymentBody| {
+            payment.id.clone()
+        })
         .await?;
-    Ok(Json(PaymentListEnvelope {
-        payments: payments.into_iter().map(PaymentBody::from).collect(),
-        has_more,
-    }))
+        return Ok(streamed_list("payments", pages));
+    };
+    let (payments, has_more) = page(query.starting_after, limit).await?;
+    Ok(Json(PaymentListEnvelope { payments, has_more }).into_response())
 }
 
 /// Get a payment by its ID.

@@ -3,6 +3,7 @@
 
 use app::App;
 use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
 use projections::read_models::portal_overview::PortalOverview;
@@ -14,6 +15,7 @@ use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::openapi::formats;
 use crate::pagination::page_limit;
 use crate::responses::{ErrorBody, Success};
+use crate::streamed_list::{all_pages, streamed_list};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -265,8 +267,8 @@ pub struct PortalPageQuery {
     /// may leave it out, or must name its own customer.
     #[param(value_type = Option<formats::ExternalCustomerId>)]
     pub external_customer_id: Option<String>,
-    /// Page size, 1 to 100 (10 when not given).
-    #[param(minimum = 1, maximum = 100)]
+    /// Page size, 1 to 1000; without it, the whole list.
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<i64>,
     /// Return items older than this id.
     pub starting_after: Option<String>,
@@ -275,7 +277,8 @@ pub struct PortalPageQuery {
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PortalInvoicesEnvelope {
-    /// Number, status, document type, total, dates and the PDF's URL of each.
+    /// Number, status, document type, total, dates, the PDF's URL and the latest payment's
+    /// status (`paymentStatus`) of each.
     #[schema(value_type = Vec<Object>)]
     pub invoices: Vec<serde_json::Value>,
     pub has_more: bool,
@@ -300,17 +303,22 @@ pub async fn invoices(
     State(app): State<App>,
     Caller(principal): Caller,
     QueryParams(query): QueryParams<PortalPageQuery>,
-) -> Result<Json<PortalInvoicesEnvelope>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = page_limit(query.limit)?;
-    let (invoices, has_more) = app
-        .portal_invoices(
-            &principal,
-            query.external_customer_id.as_deref(),
-            query.starting_after.as_deref(),
-            limit,
-        )
-        .await?;
-    Ok(Json(PortalInvoicesEnvelope { invoices, has_more }))
+    let external = query.external_customer_id;
+    let page = move |cursor: Option<String>, limit: i64| {
+        let (app, principal, external) = (app.clone(), principal.clone(), external.clone());
+        async move {
+            app.portal_invoices(&principal, external.as_deref(), cursor.as_deref(), limit)
+                .await
+        }
+    };
+    let Some(limit) = limit else {
+        let pages = all_pages(query.starting_after, page, item_id).await?;
+        return Ok(streamed_list("invoices", pages));
+    };
+    let (invoices, has_more) = page(query.starting_after, limit).await?;
+    Ok(Json(PortalInvoicesEnvelope { invoices, has_more }).into_response())
 }
 
 /// The customer's payments (charges and refunds), newest first.
@@ -323,15 +331,25 @@ pub async fn payments(
     State(app): State<App>,
     Caller(principal): Caller,
     QueryParams(query): QueryParams<PortalPageQuery>,
-) -> Result<Json<PortalPaymentsEnvelope>, ApiError> {
+) -> Result<Response, ApiError> {
     let limit = page_limit(query.limit)?;
-    let (payments, has_more) = app
-        .portal_payments(
-            &principal,
-            query.external_customer_id.as_deref(),
-            query.starting_after.as_deref(),
-            limit,
-        )
-        .await?;
-    Ok(Json(PortalPaymentsEnvelope { payments, has_more }))
+    let external = query.external_customer_id;
+    let page = move |cursor: Option<String>, limit: i64| {
+        let (app, principal, external) = (app.clone(), principal.clone(), external.clone());
+        async move {
+            app.portal_payments(&principal, external.as_deref(), cursor.as_deref(), limit)
+                .await
+        }
+    };
+    let Some(limit) = limit else {
+        let pages = all_pages(query.starting_after, page, item_id).await?;
+        return Ok(streamed_list("payments", pages));
+    };
+    let (payments, has_more) = page(query.starting_after, limit).await?;
+    Ok(Json(PortalPaymentsEnvelope { payments, has_more }).into_response())
+}
+
+/// The id of a listed invoice or payment: the cursor after it.
+fn item_id(item: &serde_json::Value) -> String {
+    item["id"].as_str().unwrap_or_default().to_owned()
 }
