@@ -235,6 +235,13 @@ impl App {
         reason: Option<String>,
     ) -> Result<InvoiceView, AppError> {
         let id: InvoiceId = parse_id(id)?;
+        // A credit note says why it corrects the invoice: the document prints it.
+        if reason
+            .as_deref()
+            .is_none_or(|reason| reason.trim().is_empty())
+        {
+            return Err(AppError::invalid("reason is required"));
+        }
         let tenant = metadata.tenant().clone();
         self.owned_invoice(&tenant, &id).await?;
         let input = FlowInput::AdjustInvoice {

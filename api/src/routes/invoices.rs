@@ -190,6 +190,8 @@ pub struct CreditNoteRequest {
     /// What to credit, in cents; all that is left when not given.
     #[schema(minimum = 1)]
     pub amount_cents: Option<i64>,
+    /// Why the invoice is corrected: printed on the credit note.
+    #[schema(required = true, min_length = 1)]
     pub reason: Option<String>,
 }
 

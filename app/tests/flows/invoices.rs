@@ -162,15 +162,25 @@ async fn credit_notes_never_credit_more_than_is_left() {
     assert_eq!(first.total_amount_cents, -1500);
     let too_much = f
         .app
-        .credit_invoice(&f.metadata, &invoice.id, Some(501), None)
+        .credit_invoice(&f.metadata, &invoice.id, Some(501), Some("More".into()))
         .await;
     assert!(
         matches!(&too_much, Err(AppError::Invalid { message: m, .. }) if m == "Credit note amount exceeds what is left to credit"),
         "{too_much:?}"
     );
+    for blank in [None, Some("  ".to_owned())] {
+        let unexplained = f
+            .app
+            .credit_invoice(&f.metadata, &invoice.id, None, blank)
+            .await;
+        assert!(
+            matches!(&unexplained, Err(AppError::Invalid { message: m, .. }) if m == "reason is required"),
+            "{unexplained:?}"
+        );
+    }
     let rest = f
         .app
-        .credit_invoice(&f.metadata, &invoice.id, None, None)
+        .credit_invoice(&f.metadata, &invoice.id, None, Some("The rest".into()))
         .await
         .unwrap();
     assert_eq!(

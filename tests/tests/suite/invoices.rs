@@ -122,6 +122,11 @@ async fn bad_invoices_are_refused_and_change_nothing() {
             "Currency must be a three-letter ISO 4217 code",
         ),
         (
+            json!({"customerId": customer, "currency": "XYZ",
+            "lines": [{"description": "X", "unitAmountCents": 1}]}),
+            "Currency must be a three-letter ISO 4217 code",
+        ),
+        (
             json!({"customerId": customer, "currency": "USD",
             "lines": [{"description": "X", "quantity": 0, "unitAmountCents": 1}]}),
             "Line 1: quantity must be between 1 and 1000000",
@@ -150,12 +155,48 @@ async fn bad_invoices_are_refused_and_change_nothing() {
     // Another merchant's invoice is not found, not even by its id.
     let other = app.other_merchant().await;
     let issued = finalize(&app, draft(&app, &customer).await["id"].as_str().unwrap()).await;
-    let path = format!("/v1/invoices/{}", issued["id"].as_str().unwrap());
+    let id = issued["id"].as_str().unwrap();
+    let path = format!("/v1/invoices/{id}");
     assert_error(
         &app.get_as(&other.test_secret_key, &path).await,
         404,
         "Invoice not found",
     );
+
+    // Credit notes: a positive whole amount, never more than is left, with a reason.
+    let notes = format!("/v1/invoices/{id}/credit-notes");
+    let refused = [
+        (json!({"amountCents": -5, "reason": "x"}), 400),
+        (json!({"amountCents": 0, "reason": "x"}), 400),
+        (json!({"amountCents": 10.5, "reason": "x"}), 400),
+        (json!({"amountCents": 42501, "reason": "x"}), 400),
+        (json!({"amountCents": 100}), 400),
+        (json!({"amountCents": 100, "reason": " "}), 400),
+    ];
+    for (body, status) in refused {
+        let answer = app.post(&notes, body.clone()).await;
+        assert_eq!(answer.0, status, "{body}: {}", answer.1);
+        assert!(answer.1["error"].is_string(), "{body}: {}", answer.1);
+    }
+    let (_, listed) = app.get("/v1/invoices?documentType=credit_note").await;
+    assert_eq!(
+        listed["invoices"],
+        json!([]),
+        "a refused credit note made nothing"
+    );
+
+    // A void invoice is not paid, and changes nothing by being asked.
+    let (status, body) = app.post(&format!("{path}/void"), json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_error(
+        &app.post(&format!("{path}/pay"), json!({})).await,
+        409,
+        "Only an issued invoice with something due can be paid",
+    );
+    let (_, payments) = app.get(&format!("/v1/payments?invoiceId={id}")).await;
+    assert_eq!(payments["payments"], json!([]));
+    let (_, invoice) = app.get(&path).await;
+    assert_eq!(invoice["invoice"]["status"], "void");
 }
 
 #[tokio::test]
@@ -292,6 +333,25 @@ async fn the_test_clock_runs_a_month_of_billing_and_never_goes_back() {
         &back,
         400,
         "The test clock never goes back: `to` must not be before its now",
+    );
+    let live_advance = app
+        .post_as(
+            app.live_key(),
+            "/v1/test-clock/advance",
+            json!({"to": (now + chrono::Duration::days(30)).to_rfc3339()}),
+        )
+        .await;
+    assert_error(&live_advance, 404, "Test clocks exist only in test mode");
+    for bad in [json!({"to": "next tuesday"}), json!({}), json!({"to": 5})] {
+        let refused = app.post("/v1/test-clock/advance", bad.clone()).await;
+        assert_eq!(refused.0, 400, "{bad}: {}", refused.1);
+    }
+    // None of these moved it: it reads where it was, a little later by the wall clock.
+    let (_, after) = app.get("/v1/test-clock").await;
+    let after = billstream_tests::timestamp(&after["testClock"]["now"]);
+    assert!(
+        after >= now && after - now < chrono::Duration::minutes(1),
+        "{now} then {after}"
     );
 
     let customer = customer(&app, "Monthly").await;
