@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use app::flows::DeathPlan;
+use app::number_prefixes::{set_number_prefixes, NumberPrefixes};
 use billstream::merchants::{
     create_merchant_with_providers, set_grace_period_days, DodoSettings, Provider,
     ProviderSettings, StripeSettings, MAX_GRACE_PERIOD_DAYS,
@@ -86,6 +87,15 @@ enum MerchantCommand {
         /// Days a past-due subscription has to pay before it is canceled (1 to 60).
         #[arg(long, default_value_t = 7)]
         grace_period_days: i64,
+        /// The prefix of the merchant's invoice numbers (ACME gives ACME-0001).
+        #[arg(long, default_value = "INV")]
+        invoice_prefix: String,
+        /// The prefix of its cancellation numbers.
+        #[arg(long, default_value = "CAN")]
+        cancellation_prefix: String,
+        /// The prefix of its credit note numbers.
+        #[arg(long, default_value = "CN")]
+        credit_note_prefix: String,
         #[command(flatten)]
         stripe: StripeArgs,
         #[command(flatten)]
@@ -177,10 +187,21 @@ async fn run(cli: Cli) -> Result<(), String> {
                     name,
                     provider,
                     grace_period_days,
+                    invoice_prefix,
+                    cancellation_prefix,
+                    credit_note_prefix,
                     stripe,
                     dodo,
                 },
         } => {
+            let prefixes = NumberPrefixes {
+                invoice: invoice_prefix,
+                cancellation: cancellation_prefix,
+                credit_note: credit_note_prefix,
+            };
+            prefixes
+                .validate()
+                .map_err(|e| format!("cannot create merchant: {e}"))?;
             if !(1..=i64::from(MAX_GRACE_PERIOD_DAYS)).contains(&grace_period_days) {
                 return Err(format!(
                     "cannot create merchant: --grace-period-days must be from 1 to {MAX_GRACE_PERIOD_DAYS}"
@@ -205,6 +226,9 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .await
                 .map_err(|e| format!("cannot create merchant: {e}"))?;
             set_grace_period_days(&pool, &merchant.merchant_id, grace_period_days)
+                .await
+                .map_err(|e| format!("cannot create merchant: {e}"))?;
+            set_number_prefixes(&pool, &merchant.merchant_id, &prefixes)
                 .await
                 .map_err(|e| format!("cannot create merchant: {e}"))?;
             println!(

@@ -134,3 +134,42 @@ fn serve_creates_its_database_and_stops_gracefully_on_sigterm() {
         "nothing answers after the stop"
     );
 }
+
+#[test]
+fn merchants_create_takes_the_merchants_own_number_prefixes_and_refuses_bad_ones() {
+    let database = FreshDatabase::new();
+    let create = |prefixes: [&str; 3]| {
+        billstream()
+            .args([
+                "merchants",
+                "create",
+                "--name",
+                "Acme",
+                "--invoice-prefix",
+                prefixes[0],
+                "--cancellation-prefix",
+                prefixes[1],
+                "--credit-note-prefix",
+                prefixes[2],
+            ])
+            .env("DATABASE_URL", database.url())
+            .output()
+            .expect("run billstream")
+    };
+    let made = create(["ACME", "ACME-CAN", "ACME-CN"]);
+    assert!(
+        made.status.success(),
+        "{}",
+        String::from_utf8_lossy(&made.stderr)
+    );
+    for bad in [
+        ["ACME", "ACME", "CN"],
+        ["acme", "CAN", "CN"],
+        ["A B", "CAN", "CN"],
+    ] {
+        let refused = create(bad);
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert_eq!(refused.status.code(), Some(1), "{bad:?}: {stderr}");
+        assert!(stderr.contains("prefix"), "{bad:?}: {stderr}");
+    }
+}

@@ -26,7 +26,6 @@ use sha2::{Digest, Sha256};
 use crate::context::App;
 use crate::error::AppError;
 use crate::flows::FlowInput;
-use crate::invoices::series_of;
 use crate::principal::CommandMetadata;
 use crate::refusals::{command_error, is_claim};
 
@@ -165,7 +164,7 @@ impl App {
             match self
                 .with_next_number(
                     &tenant,
-                    series_of(DocumentType::Standard),
+                    &self.series_of(&tenant, DocumentType::Standard).await?,
                     issue,
                     &id,
                     metadata,

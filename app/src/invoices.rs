@@ -46,15 +46,6 @@ pub struct NewInvoice {
     pub lines: Option<Vec<NewLine>>,
 }
 
-/// The series of a document type: its numbers' prefix.
-pub fn series_of(document_type: DocumentType) -> &'static str {
-    match document_type {
-        DocumentType::Standard => "INV",
-        DocumentType::Cancellation => "CAN",
-        DocumentType::CreditNote => "CN",
-    }
-}
-
 impl App {
     /// A draft invoice of the tenant's customer, with the lines given.
     pub async fn create_invoice(
@@ -117,9 +108,10 @@ impl App {
             (invoice.status, invoice.customer_id.as_ref())
         {
             let header = self.document_header(&tenant, customer_id).await?;
+            let series = self.series_of(&tenant, document_type).await?;
             self.with_next_number(
                 &tenant,
-                series_of(document_type),
+                &series,
                 |number| InvoiceCommand::Issue {
                     tenant: tenant.clone(),
                     number,
@@ -137,7 +129,7 @@ impl App {
                     id.as_str(),
                     InvoiceCommand::Issue {
                         tenant: tenant.clone(),
-                        number: format_number(series_of(document_type), 1),
+                        number: format_number(&self.series_of(&tenant, document_type).await?, 1),
                         due_date: None,
                         header: Default::default(),
                     },
@@ -315,14 +307,9 @@ impl App {
         };
         let already = self.invoices.current(adjustment_id.as_str()).await;
         if !matches!(already, Ok(ref document) if document.exists()) {
-            self.with_next_number(
-                &tenant,
-                series_of(document_type),
-                issue,
-                &adjustment_id,
-                metadata,
-            )
-            .await?;
+            let series = self.series_of(&tenant, document_type).await?;
+            self.with_next_number(&tenant, &series, issue, &adjustment_id, metadata)
+                .await?;
         }
         // A credit note on what was paid gives the money back.
         if document_type == DocumentType::CreditNote && original.amount_paid_cents > 0 {

@@ -33,6 +33,7 @@ pub mod invoice_documents;
 pub mod invoices;
 pub mod key_cache;
 pub mod merchants;
+pub mod number_prefixes;
 pub mod organizations;
 pub mod payment_methods;
 pub mod payments;

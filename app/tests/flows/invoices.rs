@@ -6,6 +6,7 @@ use app::customers::{CustomerChanges, CustomerFields};
 use app::document_rendering::sha256_hex;
 use app::flows::DeathPlan;
 use app::invoices::{NewInvoice, NewLine};
+use app::number_prefixes::{set_number_prefixes, NumberPrefixes};
 use app::{App, AppError};
 use futures::future::join_all;
 use projections::read_models::invoice_list::InvoiceView;
@@ -376,4 +377,44 @@ async fn a_document_that_no_longer_renders_as_recorded_is_refused() {
         "{:?}",
         refused.map(|pdf| pdf.sha256)
     );
+}
+
+#[tokio::test]
+async fn a_merchants_own_prefixes_name_its_series_and_stay_once_it_has_numbers() {
+    let f = Fixture::new().await;
+    let own = NumberPrefixes {
+        invoice: "ACME".into(),
+        cancellation: "ACME-CAN".into(),
+        credit_note: "ACME-CN".into(),
+    };
+    set_number_prefixes(&f.pool, &f.merchant_id, &own)
+        .await
+        .expect("set the prefixes before any number");
+    let invoice = issued(&f, 700).await;
+    assert_eq!(invoice.number.as_deref(), Some("ACME-0001"));
+    let cancellation = f.app.void_invoice(&f.metadata, &invoice.id).await.unwrap();
+    assert_eq!(cancellation.number.as_deref(), Some("ACME-CAN-0001"));
+    let second = issued(&f, 800).await;
+    assert_eq!(second.number.as_deref(), Some("ACME-0002"));
+    let series: Vec<(String, i32, i64)> = f
+        .app
+        .invoice_numbering(f.principal())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.series, s.last, s.count))
+        .collect();
+    assert_eq!(
+        series,
+        vec![("ACME".to_owned(), 2, 2), ("ACME-CAN".to_owned(), 1, 1)]
+    );
+    // Renaming now would split a series in two: refused, and the numbers go on as they were.
+    let renamed = NumberPrefixes {
+        invoice: "NEW".into(),
+        ..own
+    };
+    assert!(set_number_prefixes(&f.pool, &f.merchant_id, &renamed)
+        .await
+        .is_err());
+    assert_eq!(issued(&f, 900).await.number.as_deref(), Some("ACME-0003"));
 }

@@ -195,3 +195,41 @@ pub async fn set_grace_period_days(
         .rows_affected();
     Ok(updated == 1)
 }
+
+/// The merchant's number prefixes: invoice, cancellation, credit note; `None` for a merchant
+/// that does not exist.
+pub async fn number_prefixes(
+    pool: &PgPool,
+    merchant_id: &str,
+) -> Result<Option<(String, String, String)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT invoice_prefix, cancellation_prefix, credit_note_prefix FROM merchants \
+         WHERE id = $1",
+    )
+    .bind(merchant_id)
+    .fetch_optional(pool)
+    .await
+}
+
+/// Sets the merchant's number prefixes while none of its documents (in either mode) has a
+/// number; `false` when it does not exist or has numbered one already.
+pub async fn set_number_prefixes(
+    pool: &PgPool,
+    merchant_id: &str,
+    (invoice, cancellation, credit_note): (&str, &str, &str),
+) -> Result<bool, sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE merchants SET invoice_prefix = $2, cancellation_prefix = $3, \
+             credit_note_prefix = $4 \
+         WHERE id = $1 AND NOT EXISTS ( \
+             SELECT 1 FROM document_numbers WHERE tenant IN ($1 || ':test', $1 || ':live'))",
+    )
+    .bind(merchant_id)
+    .bind(invoice)
+    .bind(cancellation)
+    .bind(credit_note)
+    .execute(pool)
+    .await?
+    .rows_affected();
+    Ok(updated == 1)
+}
