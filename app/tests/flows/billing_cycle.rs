@@ -369,3 +369,87 @@ async fn the_merchants_grace_period_sets_when_dunning_ends() {
         "the first charge and the retry of day 1; none past the grace"
     );
 }
+
+#[tokio::test]
+async fn seats_are_billed_times_the_subscriptions_quantity() {
+    let f = Fixture::new().await;
+    let customer = f.customer("seats@example.com").await;
+    let card = f.card(&customer, "4242").await;
+    let plan = plan(&f, None).await;
+    let started = f
+        .app
+        .start_subscription(
+            &f.metadata,
+            app::subscriptions::NewSubscription {
+                customer_id: Some(customer.to_string()),
+                plan_id: Some(plan.to_string()),
+                payment_method_id: Some(card.to_string()),
+                quantity: Some(3),
+            },
+        )
+        .await
+        .expect("start with three seats");
+    let first = invoices(&f, &id_of(&started)).await;
+    assert_eq!(first.len(), 1);
+    // $29 flat and three seats at $10.
+    assert_eq!(first[0].total_amount_cents, 2900 + 3 * 1000);
+    let seats = first[0]
+        .lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["unitAmountCents"] == 1000)
+        .expect("a seats line")
+        .clone();
+    assert_eq!(
+        (seats["quantity"].clone(), seats["amountCents"].clone()),
+        (json!(3), json!(3000))
+    );
+    assert_eq!(payments(&f, &first[0]).await[0].amount_cents, 5900);
+}
+
+/// The backend that holds the scheduler's lock in this database, if one does.
+async fn scheduler_owner(f: &Fixture) -> Option<i32> {
+    // The lock key 0x62736368 ("bsch") fits in the low 32 bits: objid, classid 0.
+    sqlx::query_scalar(
+        "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted \
+         AND classid = 0 AND objid = 1651729256 \
+         AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .fetch_optional(&f.pool)
+    .await
+    .expect("read pg_locks")
+}
+
+#[tokio::test]
+async fn one_instance_owns_the_scheduler_and_another_takes_over_when_it_is_gone() {
+    let f = Fixture::new().await;
+    let (first, second) = (App::new(f.pool.clone()), App::new(f.pool.clone()));
+    first.spawn_scheduler();
+    second.spawn_scheduler();
+    crate::support::eventually("an owner", || async { scheduler_owner(&f).await.is_some() }).await;
+    let owner = scheduler_owner(&f).await.unwrap();
+    // For a while, still one owner, the same.
+    for _ in 0..20 {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let holders: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted \
+             AND classid = 0 AND objid = 1651729256 \
+             AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+        )
+        .fetch_one(&f.pool)
+        .await
+        .unwrap();
+        assert_eq!(holders, 1);
+    }
+    // The owner's connection dies, as with its process: the other instance takes over.
+    sqlx::query("SELECT pg_terminate_backend($1)")
+        .bind(owner)
+        .execute(&f.pool)
+        .await
+        .unwrap();
+    crate::support::eventually("another owner", || async {
+        scheduler_owner(&f).await.is_some_and(|pid| pid != owner)
+    })
+    .await;
+}

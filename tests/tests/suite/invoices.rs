@@ -538,3 +538,105 @@ async fn the_running_scheduler_bills_a_renewal_with_nobody_asking() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
+
+#[tokio::test]
+async fn cancel_at_period_end_bills_no_further_period_and_totals_are_kept_per_currency() {
+    let app = TestApp::spawn().await;
+    let customer = customer(&app, "Two currencies").await;
+    let card = Billing::new(&app).card(&customer, "4242").await;
+    let (status, plan) = app
+        .post(
+            "/v1/plans",
+            json!({"name": "Team", "currency": "EUR", "interval": "month",
+                "pricingData": {"components": [
+                    {"type": "per_seat", "name": "Seats", "unitAmountCents": 700}]}}),
+        )
+        .await;
+    assert_eq!(status, 201, "{plan}");
+    let (status, started) = app
+        .post(
+            "/v1/subscriptions",
+            json!({"customerId": customer, "planId": plan["plan"]["id"],
+                "paymentMethodId": card, "quantity": 4}),
+        )
+        .await;
+    assert_eq!(status, 201, "{started}");
+    let id = started["subscription"]["id"].as_str().unwrap().to_owned();
+    for bad in [json!(0), json!(2.5), json!(1_000_001), json!("3")] {
+        let refused = app
+            .post(
+                "/v1/subscriptions",
+                json!({"customerId": customer, "planId": plan["plan"]["id"], "quantity": bad}),
+            )
+            .await;
+        assert_eq!(refused.0, 400, "quantity {bad}: {}", refused.1);
+    }
+
+    let (status, canceling) = app
+        .post(
+            &format!("/v1/subscriptions/{id}/cancel"),
+            json!({"atPeriodEnd": true}),
+        )
+        .await;
+    assert_eq!(status, 200, "{canceling}");
+    assert_eq!(canceling["subscription"]["status"], "active");
+    assert_eq!(canceling["subscription"]["cancelAtPeriodEnd"], true);
+    let period_end = billstream_tests::timestamp(&canceling["subscription"]["currentPeriodEnd"]);
+    let to = period_end + chrono::Duration::days(40);
+    let (status, body) = app
+        .post("/v1/test-clock/advance", json!({"to": to.to_rfc3339()}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, ended) = app.get(&format!("/v1/subscriptions/{id}")).await;
+    assert_eq!(ended["subscription"]["status"], "canceled", "{ended}");
+    let (_, invoices) = app
+        .get(&format!("/v1/invoices?customerId={customer}"))
+        .await;
+    let invoices = invoices["invoices"].as_array().unwrap().clone();
+    assert_eq!(invoices.len(), 1, "only the first period: {invoices:?}");
+    assert_eq!(invoices[0]["totalAmountCents"], 2800, "four seats at 7 EUR");
+
+    // A dollar invoice paid after: two currencies, the latest leads.
+    let (status, draft) = app
+        .post(
+            "/v1/invoices",
+            json!({"customerId": customer, "currency": "USD", "lines": [
+                {"description": "Onboarding", "unitAmountCents": 15000}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{draft}");
+    let usd = draft["invoice"]["id"].as_str().unwrap().to_owned();
+    finalize(&app, &usd).await;
+    let (status, paid) = app
+        .post(&format!("/v1/invoices/{usd}/pay"), json!({}))
+        .await;
+    assert_eq!(status, 200, "{paid}");
+    let (_, listed) = app.get("/v1/customers?includePaymentData=true").await;
+    let payer = listed["customers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == customer.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(payer["currency"], "USD", "{payer}");
+    assert_eq!(payer["totalPaymentsCents"], 15000, "{payer}");
+    assert_eq!(payer["paymentCount"], 1, "{payer}");
+    let mut totals: Vec<(String, i64, i64)> = payer["paymentTotals"]
+        .as_array()
+        .unwrap_or_else(|| panic!("paymentTotals: {payer}"))
+        .iter()
+        .map(|t| {
+            (
+                t["currency"].as_str().unwrap().to_owned(),
+                t["totalPaymentsCents"].as_i64().unwrap(),
+                t["paymentCount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    totals.sort();
+    assert_eq!(
+        totals,
+        vec![("EUR".to_owned(), 2800, 1), ("USD".to_owned(), 15000, 1)]
+    );
+}
