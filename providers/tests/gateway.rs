@@ -419,6 +419,26 @@ async fn stripe_declines_say_the_issuers_reason() {
 }
 
 #[tokio::test]
+async fn a_charge_waiting_for_authentication_fails_as_authentication_required() {
+    let fake = FakeStripe::start().await;
+    let gateway = stripe_gateway(&fake);
+    let customer = stripe_customer(&gateway).await;
+    let request = charge_request(
+        "pay_needs_3ds",
+        Some(&customer),
+        "pm_card_authenticationRequired",
+        None,
+    );
+    let expected = declined("authentication_required", "Authentication required");
+    assert_eq!(gateway.charge(&request).await, Err(expected.clone()));
+    // Asked again (the scheduler settling a pending charge), the same answer, one intent.
+    assert_eq!(gateway.charge(&request).await, Err(expected));
+    let intents = fake.payment_intents();
+    assert_eq!(intents.len(), 1);
+    assert_eq!(intents[0]["status"], "requires_action");
+}
+
+#[tokio::test]
 async fn a_charge_of_a_customer_stripe_lost_says_the_customer_is_missing() {
     let fake = FakeStripe::start().await;
     let error = stripe_gateway(&fake)

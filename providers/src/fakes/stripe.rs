@@ -14,7 +14,9 @@
 //! | `9995`    | `pm_card_chargeDeclinedInsufficientFunds` | `card_declined` | `insufficient_funds` |
 //! | `0069`    | `pm_card_chargeDeclinedExpiredCard`       | `expired_card`  | `expired_card`       |
 //!
-//! Every other card is charged at once (`succeeded`). Like Stripe, a request repeated with the
+//! A charge of `3184` (`pm_card_authenticationRequired`) answers 200 with status
+//! `requires_action`, waiting for a cardholder who is not there. Every other card is charged
+//! at once (`succeeded`). Like Stripe, a request repeated with the
 //! same `Idempotency-Key` gets the first answer again, declines included, and creates nothing.
 
 use std::collections::{BTreeMap, HashMap};
@@ -37,14 +39,19 @@ use crate::stripe_webhook::{self, SETUP_INTENT_SUCCEEDED};
 
 /// Stripe's test PaymentMethods the fake accepts without [`FakeStripe::add_card`]:
 /// `(id, brand, last four digits)`.
-pub const TEST_PAYMENT_METHODS: [(&str, &str, &str); 6] = [
+pub const TEST_PAYMENT_METHODS: [(&str, &str, &str); 7] = [
     ("pm_card_visa", "visa", "4242"),
     ("pm_card_mastercard", "mastercard", "4444"),
     ("pm_card_chargeDeclined", "visa", "0002"),
     ("pm_card_chargeCustomerFail", "visa", "0341"),
     ("pm_card_chargeDeclinedInsufficientFunds", "visa", "9995"),
     ("pm_card_chargeDeclinedExpiredCard", "visa", "0069"),
+    ("pm_card_authenticationRequired", "visa", "3184"),
 ];
+
+/// The card (Stripe's 4000 0027 6000 3184) whose every charge waits for the cardholder to
+/// authenticate: the PaymentIntent answers 200 with `requires_action`.
+pub const AUTHENTICATION_REQUIRED_LAST4: &str = "3184";
 
 /// Cards whose charges are declined, by last four digits: `(last four, code, decline_code,
 /// message)`, in Stripe's words.
@@ -639,6 +646,7 @@ async fn create_payment_intent(
             }
         }
         let mut decline = None;
+        let mut needs_authentication = false;
         if let Some(pm_id) = &payment_method {
             let Some((last4, owner)) = card_of(data, pm_id) else {
                 return stripe_error(
@@ -659,12 +667,14 @@ async fn create_payment_intent(
                 );
             }
             decline = CHARGE_DECLINES.iter().find(|(l, ..)| *l == last4);
+            needs_authentication = last4 == AUTHENTICATION_REQUIRED_LAST4;
         }
         let id = random_id("pi_", 24);
         let status = match (confirm, decline) {
             (false, _) if payment_method.is_some() => "requires_confirmation",
             (false, _) => "requires_payment_method",
             (true, Some(_)) => "requires_payment_method",
+            (true, None) if needs_authentication => "requires_action",
             (true, None) => "succeeded",
         };
         let charge_id = confirm.then(|| random_id("ch_", 24));
@@ -682,6 +692,11 @@ async fn create_payment_intent(
             "confirmation_method": "automatic",
             "latest_charge": charge_id,
             "last_payment_error": null,
+            "next_action": if status == "requires_action" {
+                json!({"type": "use_stripe_sdk", "use_stripe_sdk": {"type": "three_d_secure_redirect"}})
+            } else {
+                Value::Null
+            },
             "metadata": metadata(&pairs),
             "created": Utc::now().timestamp(),
             "livemode": false,
