@@ -65,6 +65,18 @@ enum Command {
         #[command(subcommand)]
         command: ProjectionCommand,
     },
+    /// Inspect the billing scheduler.
+    Scheduler {
+        #[command(subcommand)]
+        command: SchedulerCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum SchedulerCommand {
+    /// Print whether an instance owns the scheduler, and per tenant the work due now (the
+    /// queue), how late its oldest piece is (the lag), the next piece, and pending charges.
+    Status,
 }
 
 #[derive(Subcommand)]
@@ -238,7 +250,43 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Projections { command } => projections_command(&pool, command).await,
+        Command::Scheduler {
+            command: SchedulerCommand::Status,
+        } => scheduler_status(pool).await,
     }
+}
+
+async fn scheduler_status(pool: PgPool) -> Result<(), String> {
+    let status = app::App::new(pool)
+        .scheduler_status()
+        .await
+        .map_err(|e| format!("cannot read the scheduler's status: {e}"))?;
+    println!(
+        "scheduler: {}",
+        if status.owned {
+            "owned by a running instance"
+        } else {
+            "no instance owns it"
+        }
+    );
+    println!(
+        "{:<32} {:>8} {:>12} {:<26} {:>8}",
+        "tenant", "due now", "lag", "next due", "pending"
+    );
+    for queue in status.tenants {
+        println!(
+            "{:<32} {:>8} {:>12} {:<26} {:>8}",
+            queue.tenant,
+            queue.due_now,
+            queue
+                .lag
+                .map_or("-".to_owned(), |lag| format!("{} s", lag.num_seconds())),
+            queue.next_due.map_or("-".to_owned(), |at| at
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            queue.pending_charges
+        );
+    }
+    Ok(())
 }
 
 async fn projections_command(pool: &PgPool, command: ProjectionCommand) -> Result<(), String> {

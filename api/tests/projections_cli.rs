@@ -77,3 +77,23 @@ fn rebuild_names_each_projection_it_rebuilt_and_refuses_an_unknown_one() {
         "{stderr}"
     );
 }
+
+#[test]
+fn scheduler_status_prints_its_owner_and_a_line_per_tenant() {
+    let database = FreshDatabase::new();
+    let output = billstream()
+        .args(["scheduler", "status"])
+        .env("DATABASE_URL", database.url())
+        .output()
+        .expect("run billstream");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    assert_eq!(lines[0], "scheduler: no instance owns it", "{stdout}");
+    assert!(lines[1].starts_with("tenant"), "{stdout}");
+    assert_eq!(lines.len(), 2, "no tenant bills yet: {stdout}");
+}

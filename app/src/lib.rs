@@ -47,6 +47,7 @@ pub mod reactions;
 pub mod refunds;
 pub mod refusals;
 pub mod scheduler;
+pub mod scheduler_status;
 pub mod setup_intents;
 pub mod subscriptions;
 pub mod test_clock;

@@ -18,7 +18,7 @@ use crate::context::App;
 use crate::principal::{CommandMetadata, Principal};
 
 /// The advisory lock whose holder owns the scheduler ("bsch").
-const SCHEDULER_LOCK: i64 = 0x6273_6368;
+pub(crate) const SCHEDULER_LOCK: i64 = 0x6273_6368;
 const TICK: Duration = Duration::from_secs(1);
 /// Pieces of work one tick does per tenant at most, so one tenant cannot hold up the rest.
 const PER_TENANT_PER_TICK: usize = 1000;

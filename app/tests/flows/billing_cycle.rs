@@ -453,3 +453,50 @@ async fn one_instance_owns_the_scheduler_and_another_takes_over_when_it_is_gone(
     })
     .await;
 }
+
+#[tokio::test]
+async fn the_scheduler_status_shows_the_queue_its_lag_and_the_next_piece() {
+    let f = Fixture::new().await;
+    let (_, _, subscription) = subscribed(&f, "4242", None).await;
+    let period_end = f
+        .subscription(&subscription)
+        .await
+        .current_period_end
+        .unwrap();
+
+    let status = f.app.scheduler_status().await.unwrap();
+    assert!(!status.owned, "no scheduler runs in this test");
+    let queue = &status.tenants[0];
+    assert_eq!(queue.tenant, f.tenant().key());
+    assert_eq!((queue.due_now, queue.lag), (0, None));
+    assert_eq!(queue.next_due, Some(period_end));
+
+    // The clock passes the period's end by ten days with nobody running the work.
+    let offset = (period_end + Duration::days(10)) - Utc::now();
+    projections::tables::test_clocks::advance(
+        &f.pool,
+        &f.tenant().key(),
+        offset.num_microseconds().unwrap(),
+    )
+    .await
+    .unwrap();
+    let status = f.app.scheduler_status().await.unwrap();
+    let queue = &status.tenants[0];
+    assert_eq!(queue.due_now, 1);
+    let lag = queue.lag.unwrap();
+    assert!(
+        lag >= Duration::days(10) && lag < Duration::days(10) + Duration::minutes(1),
+        "{lag}"
+    );
+
+    // The scheduler runs it: the queue is empty, the next period's end is next.
+    f.app.run_scheduler_once().await;
+    let status = f.app.scheduler_status().await.unwrap();
+    let queue = &status.tenants[0];
+    assert_eq!((queue.due_now, queue.lag), (0, None));
+    assert_eq!(
+        queue.next_due,
+        f.subscription(&subscription).await.current_period_end
+    );
+    assert_eq!(queue.pending_charges, 0);
+}
