@@ -140,6 +140,18 @@ prefixed_id!(
     "pay_",
     "payment"
 );
+prefixed_id!(
+    /// A grant of credits in a customer's ledger for a feature.
+    CreditGrantId,
+    "cg_",
+    "credit grant"
+);
+prefixed_id!(
+    /// One recorded usage of a feature.
+    UsageId,
+    "usg_",
+    "usage"
+);
 
 #[cfg(test)]
 mod tests {

@@ -3,6 +3,7 @@
 //! from the outside world (uniqueness, the clock) comes in through the traits in [`ports`].
 
 pub mod clock;
+pub mod credit;
 pub mod currency;
 pub mod customer;
 pub mod email;
