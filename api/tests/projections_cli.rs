@@ -43,6 +43,7 @@ fn status_lists_every_projection_with_its_mode_checkpoint_and_lag() {
             "document_numbers",
             "payment_list",
             "payment_totals",
+            "credit_balances",
             "portal_overview"
         ]
     );

@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use domain::clock::{Clock, SystemClock};
+use domain::credit::{CreditLedger, CreditServices};
 use domain::customer::{Customer, CustomerServices};
 use domain::invoice::{Invoice, InvoiceServices};
 
@@ -44,6 +45,7 @@ pub struct App {
     pub organizations: Arc<CommandRunner<Organization>>,
     pub invoices: Arc<CommandRunner<Invoice>>,
     pub payments: Arc<CommandRunner<Payment>>,
+    pub credits: Arc<CommandRunner<CreditLedger>>,
     /// Issues of one tenant's series take turns in this process (`invoices.rs`).
     pub(crate) numbering: Arc<AggregateLocks>,
     /// Rendered PDFs by their recorded digest (`pdf_cache.rs`).
@@ -118,8 +120,14 @@ impl App {
                 },
             )),
             payments: Arc::new(CommandRunner::new(
-                log,
+                log.clone(),
                 PaymentServices {
+                    clock: clock.clone(),
+                },
+            )),
+            credits: Arc::new(CommandRunner::new(
+                log,
+                CreditServices {
                     clock: clock.clone(),
                 },
             )),

@@ -19,6 +19,7 @@ pub mod billing_cycle;
 pub mod charges;
 pub mod command_runner;
 pub mod context;
+pub mod credits;
 pub mod customer_lock;
 pub mod customers;
 pub mod document_rendering;

@@ -3,6 +3,7 @@
 //! read model's unique index) becomes the domain's refusal here, and only here.
 
 use cqrs_es::{Aggregate, AggregateError};
+use domain::credit::{CreditError, CreditLedger};
 use domain::customer::{Customer, CustomerError};
 use domain::invoice::{Invoice, InvoiceError};
 use domain::organization::{Organization, OrganizationError};
@@ -235,5 +236,31 @@ impl Refusals for Payment {
 
     fn changed_concurrently() -> &'static str {
         "The payment was changed by concurrent requests; retry the request"
+    }
+}
+
+impl Refusals for CreditLedger {
+    fn refusal(error: CreditError) -> AppError {
+        let message = error.to_string();
+        match error {
+            CreditError::NotFound => AppError::not_found(crate::customers::NOT_FOUND),
+            CreditError::GrantNotFound => AppError::not_found(message),
+            CreditError::InsufficientCredits => AppError::PaymentFailed {
+                code: "insufficient_credits".to_owned(),
+                message,
+            },
+            CreditError::GrantExists | CreditError::AlreadyRevoked | CreditError::GrantExpired => {
+                AppError::conflict(message)
+            }
+            _ => AppError::invalid(message),
+        }
+    }
+
+    fn failure() -> &'static str {
+        "Failed to update credits"
+    }
+
+    fn changed_concurrently() -> &'static str {
+        "The credits were changed by concurrent requests; retry the request"
     }
 }

@@ -5,6 +5,7 @@ mod billing_cycle;
 mod catch_up_statistics;
 mod command_runner;
 mod crashes;
+mod credits;
 mod customer_lock;
 mod customers;
 mod invoices;

@@ -2,6 +2,7 @@
 //! status command and rebuilds.
 
 pub mod billing_schedule;
+pub mod credit_balances;
 pub mod customer_list;
 pub mod customer_uniqueness;
 pub mod document_numbers;

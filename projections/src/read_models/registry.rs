@@ -3,6 +3,7 @@
 //! `projections rebuild` all read this list, so a new read model is registered here and
 //! nowhere else.
 
+use super::credit_balances::{self, CreditBalancesProjection};
 use super::customer_list::{self, CustomerListProjection};
 use super::document_numbers::{self, DocumentNumbersProjection};
 use super::invoice_list::{self, InvoiceListProjection};
@@ -132,6 +133,14 @@ pub static READ_MODELS: &[ReadModel] = &[
         feeding: Feeding::Inline(&PaymentTotalsProjection),
         rebuild: RebuildMethod::InPlace {
             aggregate_type: "Payment",
+        },
+    },
+    ReadModel {
+        name: credit_balances::NAME,
+        tables: &[credit_balances::TABLE],
+        feeding: Feeding::Inline(&CreditBalancesProjection),
+        rebuild: RebuildMethod::InPlace {
+            aggregate_type: "CreditLedger",
         },
     },
 ];

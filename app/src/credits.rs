@@ -1,0 +1,271 @@
+//! Credits (issue 12, first part): grants into a customer's ledger for a feature, usage that
+//! consumes them, revocation, recorded expiries, and balances read from `credit_balances` at
+//! the tenant's now. One `CreditLedger` aggregate per (customer, feature): its id is
+//! `<customer id>/<feature slug>`.
+
+use chrono::{DateTime, Utc};
+use domain::credit::{
+    CreditCommand, CreditLedger, FeatureSlug, GrantSource, NewGrant, UsageOutcome,
+};
+use domain::id::{CreditGrantId, CustomerId};
+use domain::plan::pricing::invoiced_components;
+use domain::plan::PricingComponent;
+use domain::tenant::Tenant;
+use projections::read_models::credit_balances::{BalanceView, CreditBalancesProjection, GrantView};
+use projections::read_models::customer_list::CustomerListProjection;
+use projections::read_models::plan_list::PlanListProjection;
+use projections::read_models::subscription_list::SubscriptionListProjection;
+
+use crate::context::App;
+use crate::customers::NOT_FOUND as CUSTOMER_NOT_FOUND;
+use crate::error::AppError;
+use crate::ids::{parse_id, required_id};
+use crate::principal::{CommandMetadata, Principal};
+use crate::refusals::command_error;
+
+pub const GRANT_NOT_FOUND: &str = "Credit grant not found";
+
+/// The ledger aggregate of a customer's credits for a feature.
+pub fn ledger_id(customer_id: &CustomerId, feature_slug: &FeatureSlug) -> String {
+    format!("{customer_id}/{feature_slug}")
+}
+
+/// A grant as the caller asks for it; missing fields are refused by name.
+#[derive(Debug, Clone, Default)]
+pub struct NewCreditGrant {
+    pub customer_id: Option<String>,
+    pub feature_slug: Option<String>,
+    pub amount: Option<i64>,
+    /// `manual`, `promotion` or `refund`: the others are the service's own.
+    pub source: Option<String>,
+    pub priority: Option<i32>,
+    pub starts_at: Option<DateTime<Utc>>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub reference_code: Option<String>,
+    pub notes: Option<String>,
+}
+
+/// A usage as the caller reports it, of a customer the caller already resolved (by id or by
+/// the merchant's external id).
+#[derive(Debug, Clone)]
+pub struct NewUsage {
+    pub customer_id: CustomerId,
+    pub feature_slug: Option<String>,
+    pub quantity: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub timestamp: Option<DateTime<Utc>>,
+}
+
+/// A recorded usage, as its first recording answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RecordedUsage {
+    pub feature_slug: String,
+    pub outcome: UsageOutcome,
+}
+
+fn feature(raw: Option<&str>) -> Result<FeatureSlug, AppError> {
+    let raw = raw.ok_or_else(|| AppError::invalid("featureSlug is required"))?;
+    FeatureSlug::parse(raw).map_err(|e| AppError::invalid(e.to_string()))
+}
+
+impl App {
+    /// Grants credits to the tenant's customer.
+    pub async fn grant_credits(
+        &self,
+        metadata: &CommandMetadata,
+        new: NewCreditGrant,
+    ) -> Result<GrantView, AppError> {
+        let tenant = metadata.tenant().clone();
+        let customer_id: CustomerId = required_id(new.customer_id.as_deref(), "customerId")?;
+        let feature_slug = feature(new.feature_slug.as_deref())?;
+        let amount = new
+            .amount
+            .ok_or_else(|| AppError::invalid("amount is required"))?;
+        let source = match new.source.as_deref() {
+            None => GrantSource::Manual,
+            Some(raw) => GrantSource::parse(raw)
+                .filter(|source| {
+                    matches!(
+                        source,
+                        GrantSource::Manual | GrantSource::Promotion | GrantSource::Refund
+                    )
+                })
+                .ok_or_else(|| {
+                    AppError::invalid("source must be one of manual, promotion, refund")
+                })?,
+        };
+        self.own_customer(&tenant, &customer_id).await?;
+        let id: CreditGrantId = metadata.new_id("credit grant");
+        let command = CreditCommand::Grant {
+            tenant: tenant.clone(),
+            customer_id: customer_id.clone(),
+            feature_slug: feature_slug.clone(),
+            grant: NewGrant {
+                id: id.clone(),
+                amount,
+                source,
+                priority: new.priority,
+                starts_at: new.starts_at,
+                expires_at: new.expires_at,
+                reference_code: new.reference_code,
+                notes: new.notes,
+            },
+        };
+        self.credits
+            .execute(&ledger_id(&customer_id, &feature_slug), command, metadata)
+            .await
+            .map_err(command_error::<CreditLedger>)?;
+        CreditBalancesProjection::grant(&self.pool, &tenant, id.as_str())
+            .await?
+            .ok_or_else(|| AppError::internal("Failed to grant credits", "no grant after grant"))
+    }
+
+    /// Records a usage of a feature by the customer: drawn from its credits; what they do
+    /// not cover is overage when its plan bills the feature's usage, else the usage is refused
+    /// whole (402 "Insufficient credits"). The same idempotency key answers the same.
+    pub async fn record_usage(
+        &self,
+        metadata: &CommandMetadata,
+        usage: NewUsage,
+    ) -> Result<RecordedUsage, AppError> {
+        let tenant = metadata.tenant().clone();
+        let feature_slug = feature(usage.feature_slug.as_deref())?;
+        let quantity = usage
+            .quantity
+            .ok_or_else(|| AppError::invalid("quantity is required"))?;
+        let key = usage
+            .idempotency_key
+            .ok_or_else(|| AppError::invalid("idempotencyKey is required: 1 to 255 characters"))?;
+        self.own_customer(&tenant, &usage.customer_id).await?;
+        let overage_billed = self
+            .bills_usage_of(&tenant, &usage.customer_id, &feature_slug)
+            .await?;
+        let ledger = ledger_id(&usage.customer_id, &feature_slug);
+        let command = CreditCommand::RecordUsage {
+            tenant,
+            customer_id: usage.customer_id,
+            feature_slug: feature_slug.clone(),
+            usage_id: metadata.new_id("usage"),
+            idempotency_key: key.clone(),
+            quantity,
+            occurred_at: usage.timestamp,
+            overage_billed,
+        };
+        let after = self
+            .credits
+            .execute(&ledger, command, metadata)
+            .await
+            .map_err(command_error::<CreditLedger>)?;
+        let outcome = after
+            .usage(key.trim())
+            .cloned()
+            .ok_or_else(|| AppError::internal("Failed to record usage", "no usage after it"))?;
+        Ok(RecordedUsage {
+            feature_slug: feature_slug.to_string(),
+            outcome,
+        })
+    }
+
+    /// Revokes the tenant's grant `id`: what was left of it is forfeited.
+    pub async fn revoke_credit_grant(
+        &self,
+        metadata: &CommandMetadata,
+        id: &str,
+    ) -> Result<GrantView, AppError> {
+        let tenant = metadata.tenant().clone();
+        let grant_id: CreditGrantId =
+            parse_id(id).map_err(|_| AppError::not_found(GRANT_NOT_FOUND))?;
+        let grant = CreditBalancesProjection::grant(&self.pool, &tenant, grant_id.as_str())
+            .await?
+            .ok_or_else(|| AppError::not_found(GRANT_NOT_FOUND))?;
+        let ledger = format!("{}/{}", grant.customer_id, grant.feature_slug);
+        self.credits
+            .execute(
+                &ledger,
+                CreditCommand::Revoke {
+                    tenant: tenant.clone(),
+                    grant_id: grant_id.clone(),
+                },
+                metadata,
+            )
+            .await
+            .map_err(command_error::<CreditLedger>)?;
+        CreditBalancesProjection::grant(&self.pool, &tenant, grant_id.as_str())
+            .await?
+            .ok_or_else(|| AppError::not_found(GRANT_NOT_FOUND))
+    }
+
+    /// The customer's balance of each feature, at the tenant's now.
+    pub async fn credit_balances(
+        &self,
+        principal: &Principal,
+        customer_id: &str,
+    ) -> Result<Vec<BalanceView>, AppError> {
+        let customer_id: CustomerId =
+            parse_id(customer_id).map_err(|_| AppError::not_found(CUSTOMER_NOT_FOUND))?;
+        self.own_customer(&principal.tenant, &customer_id).await?;
+        let now = self.clock.now_for(&principal.tenant);
+        Ok(CreditBalancesProjection::balances(
+            &self.pool,
+            &principal.tenant,
+            customer_id.as_str(),
+            now,
+        )
+        .await?)
+    }
+
+    /// The customer's grants, of one feature or all, oldest first.
+    pub async fn credit_grants(
+        &self,
+        principal: &Principal,
+        customer_id: &str,
+        feature_slug: Option<&str>,
+    ) -> Result<Vec<GrantView>, AppError> {
+        let customer_id: CustomerId =
+            parse_id(customer_id).map_err(|_| AppError::not_found(CUSTOMER_NOT_FOUND))?;
+        self.own_customer(&principal.tenant, &customer_id).await?;
+        Ok(CreditBalancesProjection::grants(
+            &self.pool,
+            &principal.tenant,
+            customer_id.as_str(),
+            feature_slug,
+        )
+        .await?)
+    }
+
+    /// Whether the customer's live subscription's plan bills usage of `feature_slug`.
+    async fn bills_usage_of(
+        &self,
+        tenant: &Tenant,
+        customer_id: &CustomerId,
+        feature_slug: &FeatureSlug,
+    ) -> Result<bool, AppError> {
+        let Some(subscription) =
+            SubscriptionListProjection::live_for_customer(&self.pool, tenant, customer_id).await?
+        else {
+            return Ok(false);
+        };
+        let Some(plan) =
+            PlanListProjection::get(&self.pool, tenant, subscription.plan_id.as_str()).await?
+        else {
+            return Ok(false);
+        };
+        Ok(invoiced_components(&plan.pricing_data)
+            .iter()
+            .any(|component| {
+                matches!(component, PricingComponent::Usage { feature_slug: slug, .. }
+                    if slug == feature_slug.as_str())
+            }))
+    }
+
+    async fn own_customer(
+        &self,
+        tenant: &Tenant,
+        customer_id: &CustomerId,
+    ) -> Result<(), AppError> {
+        CustomerListProjection::get(&self.pool, tenant, customer_id.as_str())
+            .await?
+            .map(|_| ())
+            .ok_or_else(|| AppError::not_found(CUSTOMER_NOT_FOUND))
+    }
+}

@@ -1,0 +1,370 @@
+//! Credits through their use-cases: grants, usage drawn from them and never overdrawn under
+//! concurrency, one usage per idempotency key also when two race, overage only where the plan
+//! bills it, balances at the tenant's now (an expiry counts before it is recorded), revocation,
+//! and the `credit_balances` read model equal to its rebuild.
+
+use app::credits::{NewCreditGrant, NewUsage, RecordedUsage};
+use app::plans::NewPlan;
+use app::AppError;
+use chrono::Duration;
+use domain::id::CustomerId;
+use futures::future::join_all;
+use serde_json::json;
+
+use crate::support::{assert_not_found, Fixture};
+
+fn grant_of(customer: &CustomerId, amount: i64) -> NewCreditGrant {
+    NewCreditGrant {
+        customer_id: Some(customer.to_string()),
+        feature_slug: Some("api_calls".into()),
+        amount: Some(amount),
+        ..NewCreditGrant::default()
+    }
+}
+
+fn usage_of(customer: &CustomerId, quantity: i64, key: &str) -> NewUsage {
+    NewUsage {
+        customer_id: customer.clone(),
+        feature_slug: Some("api_calls".into()),
+        quantity: Some(quantity),
+        idempotency_key: Some(key.into()),
+        timestamp: None,
+    }
+}
+
+async fn remaining(f: &Fixture, customer: &CustomerId) -> i64 {
+    f.app
+        .credit_balances(f.principal(), customer.as_str())
+        .await
+        .unwrap()
+        .iter()
+        .find(|balance| balance.feature_slug == "api_calls")
+        .map_or(0, |balance| balance.remaining)
+}
+
+fn insufficient<T: std::fmt::Debug>(result: &Result<T, AppError>) -> bool {
+    matches!(result, Err(AppError::PaymentFailed { message, .. }) if message == "Insufficient credits")
+}
+
+#[tokio::test]
+async fn a_hundred_concurrent_usages_of_one_against_fifty_credits_accept_exactly_fifty() {
+    let f = Fixture::new().await;
+    let customer = f.customer("fifty@example.com").await;
+    f.app
+        .grant_credits(&f.metadata, grant_of(&customer, 50))
+        .await
+        .unwrap();
+    // Two app instances, as two processes: the ledger's version decides, not a lock.
+    let other = app::App::new(f.pool.clone());
+    let metadata = &f.metadata;
+    let outcomes = join_all((0..100).map(|n| {
+        let app = if n % 2 == 0 { &f.app } else { &other };
+        let usage = usage_of(&customer, 1, &format!("k{n}"));
+        async move { app.record_usage(metadata, usage).await }
+    }))
+    .await;
+    let accepted = outcomes.iter().filter(|outcome| outcome.is_ok()).count();
+    let refused = outcomes
+        .iter()
+        .filter(|outcome| insufficient(outcome))
+        .count();
+    assert_eq!((accepted, refused), (50, 50), "{outcomes:?}");
+    assert_eq!(remaining(&f, &customer).await, 0);
+    let grants = f
+        .app
+        .credit_grants(f.principal(), customer.as_str(), None)
+        .await
+        .unwrap();
+    assert_eq!(grants[0].remaining_amount, 0);
+    assert_eq!(grants[0].status_at(chrono::Utc::now()), "depleted");
+}
+
+#[tokio::test]
+async fn one_idempotency_key_is_one_usage_also_when_two_calls_race() {
+    let f = Fixture::new().await;
+    let customer = f.customer("once@example.com").await;
+    f.app
+        .grant_credits(&f.metadata, grant_of(&customer, 10))
+        .await
+        .unwrap();
+    let other = app::App::new(f.pool.clone());
+    let (first, second) = tokio::join!(
+        f.app
+            .record_usage(&f.metadata, usage_of(&customer, 3, "same")),
+        other.record_usage(&f.metadata, usage_of(&customer, 3, "same")),
+    );
+    let (first, second): (RecordedUsage, RecordedUsage) = (first.unwrap(), second.unwrap());
+    assert_eq!(first, second);
+    assert_eq!(first.outcome.credits_consumed, 3);
+    assert_eq!(first.outcome.remaining_after, 7);
+    assert_eq!(remaining(&f, &customer).await, 7);
+    // Later, the same key still answers the first usage and consumes nothing.
+    let again = f
+        .app
+        .record_usage(&f.metadata, usage_of(&customer, 3, "same"))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert_eq!(remaining(&f, &customer).await, 7);
+}
+
+#[tokio::test]
+async fn usage_beyond_the_credits_is_overage_only_where_the_plan_bills_it() {
+    let f = Fixture::new().await;
+    let customer = f.customer("metered@example.com").await;
+    f.app
+        .grant_credits(&f.metadata, grant_of(&customer, 10))
+        .await
+        .unwrap();
+    let refused = f
+        .app
+        .record_usage(&f.metadata, usage_of(&customer, 15, "k1"))
+        .await;
+    assert!(insufficient(&refused), "{refused:?}");
+    assert_eq!(
+        remaining(&f, &customer).await,
+        10,
+        "a refused usage consumes nothing"
+    );
+
+    let plan = f
+        .app
+        .create_plan(
+            &f.metadata,
+            NewPlan {
+                name: Some("Metered".into()),
+                currency: Some("USD".into()),
+                pricing_data: Some(json!({"components": [
+                    {"type": "usage", "name": "API calls", "featureSlug": "api_calls",
+                     "unitAmountCents": 2},
+                ]})),
+                ..NewPlan::default()
+            },
+        )
+        .await
+        .unwrap();
+    let card = f.card(&customer, "4242").await;
+    f.start(&customer, &plan.id.unwrap(), Some(&card))
+        .await
+        .unwrap();
+    let billed = f
+        .app
+        .record_usage(&f.metadata, usage_of(&customer, 15, "k2"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            billed.outcome.credits_consumed,
+            billed.outcome.overage_units
+        ),
+        (10, 5)
+    );
+    assert_eq!(remaining(&f, &customer).await, 0);
+}
+
+#[tokio::test]
+async fn an_expired_grant_counts_for_nothing_before_its_expiry_is_recorded() {
+    let f = Fixture::new().await;
+    let customer = f.customer("expiring@example.com").await;
+    let now = f.app.test_clock(f.principal()).unwrap();
+    f.app
+        .grant_credits(
+            &f.metadata,
+            NewCreditGrant {
+                expires_at: Some(now + Duration::days(1)),
+                ..grant_of(&customer, 30)
+            },
+        )
+        .await
+        .unwrap();
+    f.app
+        .grant_credits(&f.metadata, grant_of(&customer, 5))
+        .await
+        .unwrap();
+    let balances = f
+        .app
+        .credit_balances(f.principal(), customer.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            balances[0].remaining,
+            balances[0].total,
+            balances[0].next_expiry
+        ),
+        (35, 35, Some(now + Duration::days(1)))
+    );
+    f.app
+        .advance_test_clock(f.principal(), now + Duration::days(2))
+        .await
+        .unwrap();
+    assert_eq!(remaining(&f, &customer).await, 5);
+    let refused = f
+        .app
+        .record_usage(&f.metadata, usage_of(&customer, 6, "k1"))
+        .await;
+    assert!(insufficient(&refused), "{refused:?}");
+    let grants = f
+        .app
+        .credit_grants(f.principal(), customer.as_str(), Some("api_calls"))
+        .await
+        .unwrap();
+    let status = f.app.test_clock(f.principal()).unwrap();
+    assert_eq!(grants[0].status_at(status), "expired");
+}
+
+#[tokio::test]
+async fn a_revoked_grant_forfeits_what_is_left_and_another_tenants_is_not_found() {
+    let f = Fixture::new().await;
+    let customer = f.customer("revoked@example.com").await;
+    let grant = f
+        .app
+        .grant_credits(&f.metadata, grant_of(&customer, 20))
+        .await
+        .unwrap();
+    f.app
+        .record_usage(&f.metadata, usage_of(&customer, 5, "k1"))
+        .await
+        .unwrap();
+    let other = Fixture::new().await;
+    assert_not_found(
+        other
+            .app
+            .revoke_credit_grant(&other.metadata, &grant.id)
+            .await,
+        "Credit grant not found",
+    );
+    let revoked = f
+        .app
+        .revoke_credit_grant(&f.metadata, &grant.id)
+        .await
+        .unwrap();
+    assert_eq!(revoked.ended.as_deref(), Some("revoked"));
+    assert_eq!(revoked.remaining_amount, 15);
+    assert_eq!(remaining(&f, &customer).await, 0);
+    let again = f.app.revoke_credit_grant(&f.metadata, &grant.id).await;
+    assert!(
+        matches!(&again, Err(AppError::Conflict { message, .. }) if message == "Credit grant is already revoked"),
+        "{again:?}"
+    );
+}
+
+#[tokio::test]
+async fn bad_grants_and_usages_are_refused_and_change_nothing() {
+    let f = Fixture::new().await;
+    let customer = f.customer("bad@example.com").await;
+    let now = f.app.test_clock(f.principal()).unwrap();
+    let bad_grants = [
+        NewCreditGrant {
+            amount: Some(0),
+            ..grant_of(&customer, 1)
+        },
+        NewCreditGrant {
+            amount: Some(-3),
+            ..grant_of(&customer, 1)
+        },
+        NewCreditGrant {
+            feature_slug: Some("API Calls".into()),
+            ..grant_of(&customer, 1)
+        },
+        NewCreditGrant {
+            source: Some("topup".into()),
+            ..grant_of(&customer, 1)
+        },
+        NewCreditGrant {
+            starts_at: Some(now + Duration::days(2)),
+            expires_at: Some(now + Duration::days(1)),
+            ..grant_of(&customer, 1)
+        },
+    ];
+    for bad in bad_grants {
+        let refused = f.app.grant_credits(&f.metadata, bad.clone()).await;
+        assert!(
+            matches!(refused, Err(AppError::Invalid { .. })),
+            "{bad:?}: {refused:?}"
+        );
+    }
+    let unknown = f
+        .app
+        .grant_credits(
+            &f.metadata,
+            grant_of(&CustomerId::parse("cust_nobody").unwrap(), 1),
+        )
+        .await;
+    assert_not_found(unknown, app::customers::NOT_FOUND);
+    assert!(f
+        .app
+        .credit_grants(f.principal(), customer.as_str(), None)
+        .await
+        .unwrap()
+        .is_empty());
+    f.app
+        .grant_credits(&f.metadata, grant_of(&customer, 5))
+        .await
+        .unwrap();
+    for (quantity, key) in [(0, "a"), (-1, "b"), (1, ""), (1, &"k".repeat(256) as &str)] {
+        let refused = f
+            .app
+            .record_usage(&f.metadata, usage_of(&customer, quantity, key))
+            .await;
+        assert!(
+            matches!(refused, Err(AppError::Invalid { .. })),
+            "{quantity} {key}: {refused:?}"
+        );
+    }
+    assert_eq!(remaining(&f, &customer).await, 5);
+}
+
+#[tokio::test]
+async fn credit_balances_equals_its_rebuild() {
+    let f = Fixture::new().await;
+    let mut customers = Vec::new();
+    for n in 0..4 {
+        let customer = f.customer(&format!("rebuild{n}@example.com")).await;
+        f.app
+            .grant_credits(&f.metadata, grant_of(&customer, 10 + n))
+            .await
+            .unwrap();
+        let second = f
+            .app
+            .grant_credits(
+                &f.metadata,
+                NewCreditGrant {
+                    priority: Some(10),
+                    ..grant_of(&customer, 3)
+                },
+            )
+            .await
+            .unwrap();
+        for k in 0..3 {
+            let _ = f
+                .app
+                .record_usage(&f.metadata, usage_of(&customer, 2 + k, &format!("u{k}")))
+                .await;
+        }
+        if n % 2 == 0 {
+            f.app
+                .revoke_credit_grant(&f.metadata, &second.id)
+                .await
+                .unwrap();
+        }
+        customers.push(customer);
+    }
+    let rows = || async {
+        sqlx::query_scalar::<_, String>("SELECT to_jsonb(g)::text FROM credit_grants g ORDER BY id")
+            .fetch_all(&f.pool)
+            .await
+            .unwrap()
+    };
+    let live = rows().await;
+    assert_eq!(live.len(), 8);
+    struct Quiet;
+    impl projections::rebuild::Progress for Quiet {
+        fn started(&self, _: u64) {}
+        fn advanced(&self, _: u64) {}
+    }
+    projections::rebuild::rebuild(&f.pool, "credit_balances", &Quiet)
+        .await
+        .unwrap();
+    assert_eq!(rows().await, live);
+}
