@@ -16,7 +16,7 @@ use utoipa::openapi::{
 use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
-    customers, events, invoices, organizations, payments, plans, portal, portal_sessions,
+    credits, customers, events, invoices, organizations, payments, plans, portal, portal_sessions,
     setup_intents, subscriptions, test_clock, webhooks,
 };
 
@@ -63,6 +63,11 @@ use crate::routes::{
         payments::get_payment,
         test_clock::get_test_clock,
         test_clock::advance_test_clock,
+        credits::create_grant,
+        credits::list_grants,
+        credits::revoke_grant,
+        credits::record_usage,
+        credits::balance,
     ),
     // Path parameters' schemas are not collected from the handlers: every shape is named here.
     components(schemas(crate::responses::ErrorBody, formats::CustomerId, formats::PaymentMethodId,
@@ -77,7 +82,8 @@ use crate::routes::{
         (name = "plans", description = "What a merchant sells"),
         (name = "subscriptions", description = "Customers on plans"),
         (name = "organizations", description = "Customers grouped under a primary customer"),
-        (name = "webhooks", description = "Payment providers' signed deliveries"))
+        (name = "webhooks", description = "Payment providers' signed deliveries"),
+        (name = "credits", description = "Credit grants, usage and balances"))
 )]
 pub struct ApiDoc;
 

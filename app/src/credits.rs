@@ -45,11 +45,11 @@ pub struct NewCreditGrant {
     pub notes: Option<String>,
 }
 
-/// A usage as the caller reports it, of a customer the caller already resolved (by id or by
-/// the merchant's external id).
-#[derive(Debug, Clone)]
+/// A usage as the caller reports it, of a customer named by our id or the merchant's own.
+#[derive(Debug, Clone, Default)]
 pub struct NewUsage {
-    pub customer_id: CustomerId,
+    pub customer_id: Option<String>,
+    pub external_customer_id: Option<String>,
     pub feature_slug: Option<String>,
     pub quantity: Option<i64>,
     pub idempotency_key: Option<String>,
@@ -136,14 +136,31 @@ impl App {
         let key = usage
             .idempotency_key
             .ok_or_else(|| AppError::invalid("idempotencyKey is required: 1 to 255 characters"))?;
-        self.own_customer(&tenant, &usage.customer_id).await?;
+        let customer_id = match (usage.customer_id, usage.external_customer_id) {
+            (Some(id), None) => {
+                let id: CustomerId =
+                    parse_id(&id).map_err(|_| AppError::not_found(CUSTOMER_NOT_FOUND))?;
+                self.own_customer(&tenant, &id).await?;
+                id
+            }
+            (None, Some(external)) => {
+                self.portal_customer(&metadata.principal, Some(&external))
+                    .await?
+                    .id
+            }
+            _ => {
+                return Err(AppError::invalid(
+                    "Give customerId or externalCustomerId, one of them",
+                ))
+            }
+        };
         let overage_billed = self
-            .bills_usage_of(&tenant, &usage.customer_id, &feature_slug)
+            .bills_usage_of(&tenant, &customer_id, &feature_slug)
             .await?;
-        let ledger = ledger_id(&usage.customer_id, &feature_slug);
+        let ledger = ledger_id(&customer_id, &feature_slug);
         let command = CreditCommand::RecordUsage {
             tenant,
-            customer_id: usage.customer_id,
+            customer_id,
             feature_slug: feature_slug.clone(),
             usage_id: metadata.new_id("usage"),
             idempotency_key: key.clone(),

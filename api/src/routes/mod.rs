@@ -1,5 +1,6 @@
 //! The HTTP surface: one file per resource, assembled here.
 
+pub mod credits;
 pub mod customers;
 pub mod events;
 pub mod health;
@@ -73,6 +74,20 @@ pub fn v1(state: AppState, gate: auth::Gate) -> Router<AppState> {
             "/v1/invoices/{id}/credit-notes",
             post(invoices::create_credit_note),
         )
+        .route("/v1/credits/grants", post(credits::create_grant))
+        .route(
+            "/v1/credits/grants/{id}/revoke",
+            post(credits::revoke_grant),
+        )
+        .route(
+            "/v1/credits/customers/{customerId}/grants",
+            get(credits::list_grants),
+        )
+        .route(
+            "/v1/credits/customers/{customerId}/balance",
+            get(credits::balance),
+        )
+        .route("/v1/usage", post(credits::record_usage))
         .route("/v1/payments", get(payments::list_payments))
         .route("/v1/payments/{id}", get(payments::get_payment))
         .route("/v1/test-clock", get(test_clock::get_test_clock))

@@ -24,11 +24,11 @@ fn grant_of(customer: &CustomerId, amount: i64) -> NewCreditGrant {
 
 fn usage_of(customer: &CustomerId, quantity: i64, key: &str) -> NewUsage {
     NewUsage {
-        customer_id: customer.clone(),
+        customer_id: Some(customer.to_string()),
         feature_slug: Some("api_calls".into()),
         quantity: Some(quantity),
         idempotency_key: Some(key.into()),
-        timestamp: None,
+        ..NewUsage::default()
     }
 }
 

@@ -9,6 +9,7 @@ mod cascade_delete;
 mod catch_up;
 mod concurrency;
 mod control_characters;
+mod credits;
 mod customers;
 mod customers_api;
 mod dodo;

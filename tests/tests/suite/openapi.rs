@@ -54,6 +54,11 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/customers/portal/invoices"),
     ("get", "/v1/customers/portal/payments"),
     ("post", "/v1/test-clock/advance"),
+    ("post", "/v1/credits/grants"),
+    ("post", "/v1/credits/grants/{id}/revoke"),
+    ("get", "/v1/credits/customers/{customerId}/grants"),
+    ("get", "/v1/credits/customers/{customerId}/balance"),
+    ("post", "/v1/usage"),
 ];
 
 const METHODS: [&str; 8] = [
