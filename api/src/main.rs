@@ -42,6 +42,9 @@ struct Cli {
     command: Option<Command>,
 }
 
+// Parsed once at start: the size of the largest variant (merchants create, with its
+// provider settings) costs nothing worth a box.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 enum Command {
     /// Serve the HTTP API (the default).
