@@ -10,8 +10,9 @@ CREATE TABLE credit_grants
     source           text        NOT NULL,
     priority         integer     NOT NULL,
     initial_amount   bigint      NOT NULL CHECK (initial_amount > 0),
-    -- Never overdrawn, here too.
-    remaining_amount bigint      NOT NULL CHECK (remaining_amount >= 0),
+    -- No CHECK (>= 0) here: the ledger's version keeps it, and a racing append that would
+    -- break such a check would fail as an error, not as the conflict that is retried.
+    remaining_amount bigint      NOT NULL,
     starts_at        timestamptz NOT NULL,
     expires_at       timestamptz,
     -- 'expired' or 'revoked' once recorded.
@@ -23,3 +24,7 @@ CREATE TABLE credit_grants
 );
 
 CREATE INDEX credit_grants_customer ON credit_grants (tenant, customer_id, feature_slug, created_at);
+
+-- The scheduler records the expiries that have passed.
+CREATE INDEX credit_grants_unrecorded_expiry ON credit_grants (tenant, expires_at)
+    WHERE ended IS NULL AND expires_at IS NOT NULL;

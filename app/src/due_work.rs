@@ -1,5 +1,5 @@
 //! The billing work that falls due, and doing it: period ends (renew or cancel), retries of
-//! failed charges, grace ends. The scheduler does what is due by each tenant's clock; a
+//! failed charges, grace ends, credit expiries. The scheduler does what is due by each tenant's clock; a
 //! test-clock advance does, in time order, what falls due on the way to its new time.
 //!
 //! Pieces for different subscriptions are independent (each its own recorded flow, each exact
@@ -9,16 +9,19 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, Duration, Utc};
-use domain::id::{InvoiceId, PrefixedId, SubscriptionId};
+use domain::credit::{CreditCommand, CreditLedger, FeatureSlug};
+use domain::id::{CustomerId, InvoiceId, PrefixedId, SubscriptionId};
 use domain::tenant::Tenant;
 use futures::stream::{self, StreamExt};
 use projections::read_models::billing_schedule;
 
 use crate::charges::{ChargeOutcome, RETRY_AFTER_DAYS};
 use crate::context::App;
+use crate::credits::ledger_id;
 use crate::error::AppError;
 use crate::flows::FlowInput;
 use crate::principal::{CommandMetadata, Principal};
+use crate::refusals::command_error;
 
 /// Pieces of work run side by side. Each holds a database connection for a few milliseconds
 /// at a time, so this leaves most of a pool to the requests.
@@ -46,10 +49,16 @@ pub enum DueWork {
     },
     /// Its grace ended unpaid: cancel it, write its invoice off.
     GraceEnd { subscription_id: SubscriptionId },
+    /// Grants of a customer's credits for a feature expired: record it.
+    CreditExpiry {
+        customer_id: CustomerId,
+        feature_slug: FeatureSlug,
+    },
 }
 
 impl DueWork {
-    fn subscription_id(&self) -> &SubscriptionId {
+    /// What the piece works on: a batch holds one piece of each, so its steps stay in order.
+    fn subject(&self) -> String {
         match self {
             DueWork::PeriodEnd {
                 subscription_id, ..
@@ -57,7 +66,11 @@ impl DueWork {
             | DueWork::Retry {
                 subscription_id, ..
             }
-            | DueWork::GraceEnd { subscription_id } => subscription_id,
+            | DueWork::GraceEnd { subscription_id } => subscription_id.to_string(),
+            DueWork::CreditExpiry {
+                customer_id,
+                feature_slug,
+            } => ledger_id(customer_id, feature_slug),
         }
     }
 }
@@ -111,9 +124,19 @@ impl App {
             };
             due.push(Due { at, work });
         }
+        for (customer_id, feature_slug, at) in
+            billing_schedule::credit_expiries(&self.pool, tenant, until, limit).await?
+        {
+            let work = DueWork::CreditExpiry {
+                customer_id: parse(&customer_id)?,
+                feature_slug: FeatureSlug::parse(&feature_slug)
+                    .map_err(|e| AppError::internal("Internal server error", e))?,
+            };
+            due.push(Due { at, work });
+        }
         due.sort_by_key(|piece| piece.at);
         let mut seen = HashSet::new();
-        due.retain(|piece| seen.insert(piece.work.subscription_id().clone()));
+        due.retain(|piece| seen.insert(piece.work.subject()));
         due.truncate(usize::try_from(limit).unwrap_or(0));
         Ok(due)
     }
@@ -150,6 +173,22 @@ impl App {
                 .map(|_: ChargeOutcome| ()),
             DueWork::GraceEnd { subscription_id } => {
                 self.end_grace(&metadata, &subscription_id).await
+            }
+            DueWork::CreditExpiry {
+                customer_id,
+                feature_slug,
+            } => {
+                self.credits
+                    .execute(
+                        &ledger_id(&customer_id, &feature_slug),
+                        CreditCommand::RecordExpiries {
+                            tenant: tenant.clone(),
+                        },
+                        &metadata,
+                    )
+                    .await
+                    .map_err(command_error::<CreditLedger>)?;
+                Ok(())
             }
         }
     }

@@ -211,6 +211,22 @@ async fn an_expired_grant_counts_for_nothing_before_its_expiry_is_recorded() {
         .unwrap();
     let status = f.app.test_clock(f.principal()).unwrap();
     assert_eq!(grants[0].status_at(status), "expired");
+    // The advance did what fell due on the way: the expiry is recorded, at its own time,
+    // forfeiting all 30.
+    assert_eq!(grants[0].ended.as_deref(), Some("expired"));
+    assert_eq!(grants[0].ended_at, Some(now + Duration::days(1)));
+    let forfeited: i64 = sqlx::query_scalar(
+        "SELECT (payload::jsonb -> 'CreditGrantExpired' ->> 'forfeited')::bigint FROM events \
+         WHERE event_type = 'CreditGrantExpired'",
+    )
+    .fetch_one(&f.pool)
+    .await
+    .unwrap();
+    assert_eq!(forfeited, 30);
+    assert_eq!(
+        grants[1].ended, None,
+        "the grant that never expires goes on"
+    );
 }
 
 #[tokio::test]

@@ -96,9 +96,34 @@ pub async fn pending_payments(
     .await
 }
 
-/// Every tenant with a subscription that is not canceled: those the scheduler looks at.
+/// Every tenant with a subscription that is not canceled or a credit grant whose expiry is
+/// not recorded yet: those the scheduler looks at.
 pub async fn tenants(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
-    sqlx::query_scalar("SELECT DISTINCT tenant FROM subscription_list WHERE status <> 'canceled'")
-        .fetch_all(pool)
-        .await
+    sqlx::query_scalar(
+        "SELECT tenant FROM subscription_list WHERE status <> 'canceled' \
+         UNION \
+         SELECT tenant FROM credit_grants WHERE ended IS NULL AND expires_at IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await
+}
+
+/// The tenant's credit ledgers with a grant expired by `until` whose expiry is not recorded:
+/// `(customer id, feature slug, its earliest such expiry)`, earliest first, at most `limit`.
+pub async fn credit_expiries(
+    pool: &PgPool,
+    tenant: &Tenant,
+    until: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(String, String, DateTime<Utc>)>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT customer_id, feature_slug, min(expires_at) AS expires_at FROM credit_grants \
+         WHERE tenant = $1 AND ended IS NULL AND expires_at <= $2 \
+         GROUP BY customer_id, feature_slug ORDER BY 3 LIMIT $3",
+    )
+    .bind(tenant.key())
+    .bind(until)
+    .bind(limit)
+    .fetch_all(pool)
+    .await
 }
