@@ -28,3 +28,27 @@ CREATE INDEX credit_grants_customer ON credit_grants (tenant, customer_id, featu
 -- The scheduler records the expiries that have passed.
 CREATE INDEX credit_grants_unrecorded_expiry ON credit_grants (tenant, expires_at)
     WHERE ended IS NULL AND expires_at IS NOT NULL;
+
+-- The ledger of a customer's credits, as the transactions endpoint lists it: each grant,
+-- usage, expiry and revocation, in the order they happened. `amount` is signed: what a grant
+-- added, what a usage drew from credits or an ending forfeited, negative.
+CREATE TABLE credit_transactions
+(
+    id            text PRIMARY KEY,
+    tenant        text        NOT NULL,
+    customer_id   text        NOT NULL,
+    feature_slug  text        NOT NULL,
+    kind          text        NOT NULL CHECK (kind IN ('grant', 'usage', 'expiry', 'revocation')),
+    amount        bigint      NOT NULL,
+    grant_id      text,
+    usage_id      text,
+    quantity      bigint,
+    overage_units bigint,
+    at            timestamptz NOT NULL,
+    -- Orders transactions of one instant as their ledger recorded them.
+    ledger_sequence bigint    NOT NULL,
+    entry         integer     NOT NULL
+);
+
+CREATE INDEX credit_transactions_customer
+    ON credit_transactions (tenant, customer_id, at, ledger_sequence, entry);

@@ -68,6 +68,7 @@ use crate::routes::{
         credits::revoke_grant,
         credits::record_usage,
         credits::balance,
+        credits::transactions,
     ),
     // Path parameters' schemas are not collected from the handlers: every shape is named here.
     components(schemas(crate::responses::ErrorBody, formats::CustomerId, formats::PaymentMethodId,

@@ -11,7 +11,9 @@ use domain::id::{CreditGrantId, CustomerId};
 use domain::plan::pricing::invoiced_components;
 use domain::plan::PricingComponent;
 use domain::tenant::Tenant;
-use projections::read_models::credit_balances::{BalanceView, CreditBalancesProjection, GrantView};
+use projections::read_models::credit_balances::{
+    BalanceView, CreditBalancesProjection, GrantView, TransactionView,
+};
 use projections::read_models::customer_list::CustomerListProjection;
 use projections::read_models::plan_list::PlanListProjection;
 use projections::read_models::subscription_list::SubscriptionListProjection;
@@ -246,6 +248,33 @@ impl App {
             &principal.tenant,
             customer_id.as_str(),
             feature_slug,
+        )
+        .await?)
+    }
+
+    /// The customer's ledger: grants, usage, expiries and revocations in the order they
+    /// happened, a page after `starting_after`.
+    pub async fn credit_transactions(
+        &self,
+        principal: &Principal,
+        customer_id: &str,
+        feature_slug: Option<&str>,
+        starting_after: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<TransactionView>, bool), AppError> {
+        let customer_id: CustomerId =
+            parse_id(customer_id).map_err(|_| AppError::not_found(CUSTOMER_NOT_FOUND))?;
+        self.own_customer(&principal.tenant, &customer_id).await?;
+        if starting_after.is_some_and(|id| id.len() > 80 || id.chars().any(char::is_control)) {
+            return Err(AppError::invalid("startingAfter is not a transaction id"));
+        }
+        Ok(CreditBalancesProjection::transactions(
+            &self.pool,
+            &principal.tenant,
+            customer_id.as_str(),
+            feature_slug,
+            starting_after,
+            limit,
         )
         .await?)
     }

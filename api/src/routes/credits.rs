@@ -5,15 +5,18 @@ use app::credits::{NewCreditGrant, NewUsage, RecordedUsage};
 use app::App;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use chrono::{DateTime, Utc};
-use projections::read_models::credit_balances::{BalanceView, GrantView};
+use projections::read_models::credit_balances::{BalanceView, GrantView, TransactionView};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody, QueryParams};
+use crate::pagination::page_limit;
 use crate::responses::ErrorBody;
+use crate::streamed_list::{all_pages, streamed_list};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -318,4 +321,110 @@ pub async fn balance(
         })
         .collect();
     Ok(Json(BalanceEnvelope { balances }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionBody {
+    pub id: String,
+    pub feature_slug: String,
+    /// `grant`, `usage`, `expiry` or `revocation`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Signed: what a grant added; what a usage drew from credits or an ending forfeited,
+    /// negative.
+    pub amount: i64,
+    pub grant_id: Option<String>,
+    pub usage_id: Option<String>,
+    /// A usage's whole quantity, and what of it was overage.
+    pub quantity: Option<i64>,
+    pub overage_units: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl From<TransactionView> for TransactionBody {
+    fn from(view: TransactionView) -> Self {
+        Self {
+            id: view.id,
+            feature_slug: view.feature_slug,
+            kind: view.kind,
+            amount: view.amount,
+            grant_id: view.grant_id,
+            usage_id: view.usage_id,
+            quantity: view.quantity,
+            overage_units: view.overage_units,
+            created_at: view.at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TransactionListEnvelope {
+    pub transactions: Vec<TransactionBody>,
+    pub has_more: bool,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TransactionsQuery {
+    pub feature_slug: Option<String>,
+    /// Page size, 1 to 1000; without it, the whole ledger.
+    #[param(minimum = 1, maximum = 1000)]
+    pub limit: Option<i64>,
+    /// Return entries after this one.
+    pub starting_after: Option<String>,
+}
+
+/// A customer's credit ledger: grants, usage, expiries and revocations, in the order they
+/// happened.
+#[utoipa::path(get, path = "/v1/credits/customers/{customerId}/transactions", tag = "credits",
+    params(("customerId" = String, Path, description = "Customer ID"), TransactionsQuery),
+    responses((status = 200, body = TransactionListEnvelope), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody)),
+    security(("secret_key" = [])))]
+pub async fn transactions(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    Path(customer_id): Path<String>,
+    QueryParams(query): QueryParams<TransactionsQuery>,
+) -> Result<Response, ApiError> {
+    let limit = page_limit(query.limit)?;
+    let feature = query.feature_slug;
+    let page = move |cursor: Option<String>, limit: i64| {
+        let (app, principal, customer_id, feature) = (
+            app.clone(),
+            principal.clone(),
+            customer_id.clone(),
+            feature.clone(),
+        );
+        async move {
+            let (entries, more) = app
+                .credit_transactions(
+                    &principal,
+                    &customer_id,
+                    feature.as_deref(),
+                    cursor.as_deref(),
+                    limit,
+                )
+                .await?;
+            let entries: Vec<TransactionBody> =
+                entries.into_iter().map(TransactionBody::from).collect();
+            Ok((entries, more))
+        }
+    };
+    let Some(limit) = limit else {
+        let pages = all_pages(query.starting_after, page, |entry: &TransactionBody| {
+            entry.id.clone()
+        })
+        .await?;
+        return Ok(streamed_list("transactions", pages));
+    };
+    let (transactions, has_more) = page(query.starting_after, limit).await?;
+    Ok(Json(TransactionListEnvelope {
+        transactions,
+        has_more,
+    })
+    .into_response())
 }

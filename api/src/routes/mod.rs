@@ -87,6 +87,10 @@ pub fn v1(state: AppState, gate: auth::Gate) -> Router<AppState> {
             "/v1/credits/customers/{customerId}/balance",
             get(credits::balance),
         )
+        .route(
+            "/v1/credits/customers/{customerId}/transactions",
+            get(credits::transactions),
+        )
         .route("/v1/usage", post(credits::record_usage))
         .route("/v1/payments", get(payments::list_payments))
         .route("/v1/payments/{id}", get(payments::get_payment))

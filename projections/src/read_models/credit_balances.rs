@@ -1,5 +1,6 @@
 //! `credit_balances`: each customer's credit grants per feature with what is left of them
-//! (table `credit_grants`), from which a balance is summed at the tenant's now — an expiry
+//! (table `credit_grants`), and the ledger of what happened to them (`credit_transactions`:
+//! grants, usage, expiries, revocations). A balance is summed at the tenant's now — an expiry
 //! counts from its `expiresAt` on, recorded or not, so a stored sum would be wrong until the
 //! scheduler records it. Projected inline, so a balance read after a usage shows it.
 //!
@@ -22,6 +23,27 @@ use crate::event_store::append::{
 
 pub const NAME: &str = "credit_balances";
 pub const TABLE: &str = "credit_grants";
+pub const TRANSACTIONS: &str = "credit_transactions";
+
+/// One entry of a customer's credit ledger.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct TransactionView {
+    pub id: String,
+    pub customer_id: String,
+    pub feature_slug: String,
+    /// `grant`, `usage`, `expiry` or `revocation`.
+    pub kind: String,
+    /// Signed: added by a grant; drawn by a usage or forfeited by an ending, negative.
+    pub amount: i64,
+    pub grant_id: Option<String>,
+    pub usage_id: Option<String>,
+    pub quantity: Option<i64>,
+    pub overage_units: Option<i64>,
+    pub at: DateTime<Utc>,
+}
+
+const TRANSACTION_COLUMNS: &str = "id, customer_id, feature_slug, kind, amount, grant_id, \
+    usage_id, quantity, overage_units, at";
 
 /// A customer's balance of one feature at a moment.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -119,6 +141,37 @@ impl CreditBalancesProjection {
         .await
     }
 
+    /// The customer's ledger entries, of one feature or all, in the order they happened, a
+    /// page after `starting_after` (an entry's id).
+    pub async fn transactions(
+        pool: &PgPool,
+        tenant: &Tenant,
+        customer_id: &str,
+        feature_slug: Option<&str>,
+        starting_after: Option<&str>,
+        limit: i64,
+    ) -> Result<(Vec<TransactionView>, bool), sqlx::Error> {
+        let mut rows: Vec<TransactionView> = sqlx::query_as(&format!(
+            "SELECT {TRANSACTION_COLUMNS} FROM {TRANSACTIONS} \
+             WHERE tenant = $1 AND customer_id = $2 \
+               AND ($3::text IS NULL OR feature_slug = $3) \
+               AND ($4::text IS NULL OR (at, ledger_sequence, entry) > \
+                   (SELECT at, ledger_sequence, entry FROM {TRANSACTIONS} \
+                    WHERE id = $4 AND tenant = $1)) \
+             ORDER BY at, ledger_sequence, entry LIMIT $5"
+        ))
+        .bind(tenant.key())
+        .bind(customer_id)
+        .bind(feature_slug)
+        .bind(starting_after)
+        .bind(limit + 1)
+        .fetch_all(pool)
+        .await?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        Ok((rows, more))
+    }
+
     /// The tenant's grant `id`.
     pub async fn grant(
         pool: &PgPool,
@@ -154,10 +207,103 @@ impl InlineProjection for CreditBalancesProjection {
     ) -> Result<(), InlineProjectionError> {
         let mut made: BTreeMap<String, GrantView> = BTreeMap::new();
         let mut changed: BTreeMap<String, GrantChange> = BTreeMap::new();
+        let mut entries: Vec<Entry> = Vec::new();
+        // The ledger's owner, from its events (every ledger's first event names it) or, for
+        // an append without one, from the rows of its grants.
+        let mut owner: Option<(String, String, String)> = None;
         for event in events {
             let Some(decoded) = decode::<CreditLedger>(event)? else {
                 continue;
             };
+            let sequence = i64::try_from(event.sequence).unwrap_or(i64::MAX);
+            let mut entry = |kind: &'static str, id: String, amount: i64, at: DateTime<Utc>| {
+                entries.push(Entry {
+                    id,
+                    kind,
+                    amount,
+                    grant_id: None,
+                    usage_id: None,
+                    quantity: None,
+                    overage_units: None,
+                    at,
+                    sequence,
+                });
+            };
+            match &decoded {
+                CreditEvent::CreditsGranted {
+                    tenant,
+                    customer_id,
+                    feature_slug,
+                    grant_id,
+                    amount,
+                    at,
+                    ..
+                } => {
+                    owner = Some((
+                        tenant.key(),
+                        customer_id.to_string(),
+                        feature_slug.to_string(),
+                    ));
+                    entry("grant", grant_id.to_string(), *amount, *at);
+                    if let Some(last) = entries.last_mut() {
+                        last.grant_id = Some(grant_id.to_string());
+                    }
+                }
+                CreditEvent::UsageRecorded {
+                    tenant,
+                    customer_id,
+                    feature_slug,
+                    usage_id,
+                    quantity,
+                    credits_consumed,
+                    overage_units,
+                    at,
+                    ..
+                } => {
+                    owner = Some((
+                        tenant.key(),
+                        customer_id.to_string(),
+                        feature_slug.to_string(),
+                    ));
+                    entry("usage", usage_id.to_string(), -credits_consumed, *at);
+                    if let Some(last) = entries.last_mut() {
+                        last.usage_id = Some(usage_id.to_string());
+                        last.quantity = Some(*quantity);
+                        last.overage_units = Some(*overage_units);
+                    }
+                }
+                CreditEvent::CreditGrantExpired {
+                    grant_id,
+                    forfeited,
+                    at,
+                } => {
+                    entry(
+                        "expiry",
+                        ended_entry_id("exp", grant_id.as_str()),
+                        -forfeited,
+                        *at,
+                    );
+                    if let Some(last) = entries.last_mut() {
+                        last.grant_id = Some(grant_id.to_string());
+                    }
+                }
+                CreditEvent::CreditGrantRevoked {
+                    grant_id,
+                    forfeited,
+                    at,
+                } => {
+                    entry(
+                        "revocation",
+                        ended_entry_id("rev", grant_id.as_str()),
+                        -forfeited,
+                        *at,
+                    );
+                    if let Some(last) = entries.last_mut() {
+                        last.grant_id = Some(grant_id.to_string());
+                    }
+                }
+                CreditEvent::CreditsConsumed { .. } => {}
+            }
             match decoded {
                 CreditEvent::CreditsGranted {
                     tenant,
@@ -212,6 +358,65 @@ impl InlineProjection for CreditBalancesProjection {
                 CreditEvent::UsageRecorded { .. } => {}
             }
         }
+        for (index, entry) in entries.into_iter().enumerate() {
+            let owner = owner.clone();
+            let owner_known = owner.is_some();
+            append.write(move |query| {
+                query.push(format!(
+                    "INSERT INTO {TRANSACTIONS} (id, tenant, customer_id, feature_slug, kind, \
+                     amount, grant_id, usage_id, quantity, overage_units, at, ledger_sequence, \
+                     entry) "
+                ));
+                match owner {
+                    Some((tenant, customer_id, feature_slug)) => {
+                        query
+                            .push("VALUES (")
+                            .push_bind(entry.id)
+                            .push(", ")
+                            .push_bind(tenant)
+                            .push(", ")
+                            .push_bind(customer_id)
+                            .push(", ")
+                            .push_bind(feature_slug);
+                    }
+                    None => {
+                        // The ledger's owner is on the rows of its grants: its id is
+                        // "<customer>/<feature>", and an append with no grant or usage (an
+                        // expiry, a revocation) ends a grant the ledger made before.
+                        query
+                            .push("SELECT ")
+                            .push_bind(entry.id)
+                            .push(", tenant, customer_id, feature_slug");
+                    }
+                }
+                query
+                    .push(", ")
+                    .push_bind(entry.kind)
+                    .push(", ")
+                    .push_bind(entry.amount)
+                    .push(", ")
+                    .push_bind(entry.grant_id.clone())
+                    .push(", ")
+                    .push_bind(entry.usage_id)
+                    .push(", ")
+                    .push_bind(entry.quantity)
+                    .push(", ")
+                    .push_bind(entry.overage_units)
+                    .push(", ")
+                    .push_bind(entry.at)
+                    .push(", ")
+                    .push_bind(entry.sequence)
+                    .push(", ")
+                    .push_bind(i32::try_from(index).unwrap_or(i32::MAX));
+                if owner_known {
+                    query.push(")");
+                } else {
+                    query
+                        .push(format!(" FROM {TABLE} WHERE id = "))
+                        .push_bind(entry.grant_id.unwrap_or_default());
+                }
+            });
+        }
         for grant in made.into_values() {
             append.write(move |query| {
                 query.push(format!("INSERT INTO {TABLE} ({COLUMNS}) VALUES ("));
@@ -254,6 +459,24 @@ impl InlineProjection for CreditBalancesProjection {
         }
         Ok(())
     }
+}
+
+/// A ledger entry this append writes.
+struct Entry {
+    id: String,
+    kind: &'static str,
+    amount: i64,
+    grant_id: Option<String>,
+    usage_id: Option<String>,
+    quantity: Option<i64>,
+    overage_units: Option<i64>,
+    at: DateTime<Utc>,
+    sequence: i64,
+}
+
+/// The id of the entry that ended grant `grant_id`: `exp_…` or `rev_…` after the grant's own.
+fn ended_entry_id(prefix: &str, grant_id: &str) -> String {
+    format!("{prefix}_{}", grant_id.trim_start_matches("cg_"))
 }
 
 /// Records that grant `id` ended, in whichever of this append's maps holds it.

@@ -137,7 +137,7 @@ pub static READ_MODELS: &[ReadModel] = &[
     },
     ReadModel {
         name: credit_balances::NAME,
-        tables: &[credit_balances::TABLE],
+        tables: &[credit_balances::TABLE, credit_balances::TRANSACTIONS],
         feeding: Feeding::Inline(&CreditBalancesProjection),
         rebuild: RebuildMethod::InPlace {
             aggregate_type: "CreditLedger",

@@ -93,6 +93,39 @@ async fn grants_feed_usage_until_they_run_out_and_a_key_records_once() {
         .await;
     assert_eq!(status, 200, "{listed}");
     assert_eq!(listed["grants"].as_array().unwrap().len(), 1);
+
+    // The ledger, in order: the grant, the usage (once, for all its repeats), the revocation.
+    let path = format!("/v1/credits/customers/{customer}/transactions");
+    let (status, ledger) = app.get(&path).await;
+    assert_eq!(status, 200, "{ledger}");
+    let entries: Vec<(String, i64)> = ledger["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["type"].as_str().unwrap().to_owned(),
+                t["amount"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("grant".to_owned(), 100),
+            ("usage".to_owned(), -30),
+            ("revocation".to_owned(), -70)
+        ]
+    );
+    assert_eq!(ledger["transactions"][1]["usageId"], first["usage"]["id"]);
+    let (_, page) = app.get(&format!("{path}?limit=2")).await;
+    assert_eq!(page["hasMore"], true);
+    let after = page["transactions"][1]["id"].as_str().unwrap();
+    let (_, rest) = app
+        .get(&format!("{path}?limit=2&startingAfter={after}"))
+        .await;
+    assert_eq!(rest["hasMore"], false);
+    assert_eq!(rest["transactions"][0]["type"], "revocation");
 }
 
 #[tokio::test]

@@ -58,6 +58,7 @@ const SERVED: &[(&str, &str)] = &[
     ("post", "/v1/credits/grants/{id}/revoke"),
     ("get", "/v1/credits/customers/{customerId}/grants"),
     ("get", "/v1/credits/customers/{customerId}/balance"),
+    ("get", "/v1/credits/customers/{customerId}/transactions"),
     ("post", "/v1/usage"),
 ];
 
