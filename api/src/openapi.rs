@@ -69,6 +69,7 @@ use crate::routes::{
         credits::record_usage,
         credits::balance,
         credits::transactions,
+        credits::portal_credits,
     ),
     // Path parameters' schemas are not collected from the handlers: every shape is named here.
     components(schemas(crate::responses::ErrorBody, formats::CustomerId, formats::PaymentMethodId,

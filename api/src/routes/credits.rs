@@ -428,3 +428,82 @@ pub async fn transactions(
     })
     .into_response())
 }
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct PortalCreditsQuery {
+    /// The merchant's own id of the customer: required with a secret key; a portal session
+    /// may leave it out, or must name its own customer.
+    pub external_customer_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PortalCreditsBody {
+    pub balances: Vec<BalanceBody>,
+    /// Top-ups offered to the customer's plan (none until top-ups are sold).
+    #[schema(value_type = Vec<Object>)]
+    pub top_ups: Vec<serde_json::Value>,
+    /// The most recent ledger entries, newest last.
+    pub transactions: Vec<TransactionBody>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PortalCreditsEnvelope {
+    pub credits: PortalCreditsBody,
+}
+
+/// How many of its latest ledger entries the portal's credits view shows.
+const PORTAL_TRANSACTIONS: usize = 20;
+
+/// The portal customer's credits: balances with their grants, and the latest ledger entries.
+#[utoipa::path(get, path = "/v1/customers/portal/credits", tag = "portal",
+    params(PortalCreditsQuery),
+    responses((status = 200, body = PortalCreditsEnvelope),
+        (status = 400, body = ErrorBody, description = "A secret key without `externalCustomerId`"),
+        (status = 404, body = ErrorBody)),
+    security(("secret_key" = []), ("portal_session" = [])))]
+pub async fn portal_credits(
+    State(app): State<App>,
+    Caller(principal): Caller,
+    QueryParams(query): QueryParams<PortalCreditsQuery>,
+) -> Result<Json<PortalCreditsEnvelope>, ApiError> {
+    let customer = app
+        .portal_customer(&principal, query.external_customer_id.as_deref())
+        .await?;
+    let id = customer.id.to_string();
+    let Json(BalanceEnvelope { balances }) = balance(
+        State(app.clone()),
+        Caller(principal.clone()),
+        Path(id.clone()),
+    )
+    .await?;
+    let (mut entries, mut more) = app
+        .credit_transactions(&principal, &id, None, None, 1000)
+        .await?;
+    while more {
+        let after = entries.last().map(|entry| entry.id.clone());
+        let (next, next_more) = app
+            .credit_transactions(&principal, &id, None, after.as_deref(), 1000)
+            .await?;
+        entries.extend(next);
+        more = next_more;
+        // Only the latest are shown: keep the tail while paging through.
+        if entries.len() > PORTAL_TRANSACTIONS {
+            entries.drain(..entries.len() - PORTAL_TRANSACTIONS);
+        }
+    }
+    let skip = entries.len().saturating_sub(PORTAL_TRANSACTIONS);
+    Ok(Json(PortalCreditsEnvelope {
+        credits: PortalCreditsBody {
+            balances,
+            top_ups: Vec::new(),
+            transactions: entries
+                .into_iter()
+                .skip(skip)
+                .map(TransactionBody::from)
+                .collect(),
+        },
+    }))
+}

@@ -145,6 +145,7 @@ fn portal(state: AppState, gate: auth::Gate) -> Router<AppState> {
         .route("/v1/invoices/{id}/pdf", get(invoices::invoice_pdf))
         .route("/v1/customers/portal/invoices", get(portal::invoices))
         .route("/v1/customers/portal/payments", get(portal::payments))
+        .route("/v1/customers/portal/credits", get(credits::portal_credits))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::replay_by_key,

@@ -213,3 +213,65 @@ async fn bad_credit_requests_are_refused_and_change_nothing() {
         .await;
     assert_eq!(status, 404, "{body}");
 }
+
+#[tokio::test]
+async fn the_portal_shows_its_customers_credits_and_no_one_elses() {
+    let app = TestApp::spawn().await;
+    let mine = customer(&app, "user_mine").await;
+    let theirs = customer(&app, "user_theirs").await;
+    for (customer, amount) in [(&mine, 40), (&theirs, 7)] {
+        let (status, body) = app
+            .post(
+                "/v1/credits/grants",
+                json!({"customerId": customer, "featureSlug": "api_calls", "amount": amount}),
+            )
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let (status, body) = app
+        .post(
+            "/v1/usage",
+            json!({"customerId": mine, "featureSlug": "api_calls", "quantity": 15,
+                "idempotencyKey": "portal-1"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    let (status, session) = app
+        .post(
+            "/v1/customers/portal/sessions",
+            json!({"externalCustomerId": "user_mine"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{session}");
+    let token = session["session"]["token"].as_str().unwrap();
+    let (status, view) = app.get_as(token, "/v1/customers/portal/credits").await;
+    assert_eq!(status, 200, "{view}");
+    let credits = &view["credits"];
+    assert_eq!(credits["balances"][0]["remaining"], 25);
+    assert_eq!(credits["balances"][0]["total"], 40);
+    assert_eq!(credits["balances"][0]["used"], 15);
+    assert_eq!(credits["topUps"], json!([]));
+    let kinds: Vec<&str> = credits["transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["grant", "usage"]);
+    // The session reaches its own customer only.
+    let (status, body) = app
+        .get_as(
+            token,
+            "/v1/customers/portal/credits?externalCustomerId=user_theirs",
+        )
+        .await;
+    assert!(status == 403 || status == 404, "{status} {body}");
+    // A secret key names the customer.
+    let (status, by_key) = app
+        .get("/v1/customers/portal/credits?externalCustomerId=user_theirs")
+        .await;
+    assert_eq!(status, 200, "{by_key}");
+    assert_eq!(by_key["credits"]["balances"][0]["remaining"], 7);
+    let (status, body) = app.get("/v1/customers/portal/credits").await;
+    assert_eq!(status, 400, "{body}");
+}

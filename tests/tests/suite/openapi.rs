@@ -59,6 +59,7 @@ const SERVED: &[(&str, &str)] = &[
     ("get", "/v1/credits/customers/{customerId}/grants"),
     ("get", "/v1/credits/customers/{customerId}/balance"),
     ("get", "/v1/credits/customers/{customerId}/transactions"),
+    ("get", "/v1/customers/portal/credits"),
     ("post", "/v1/usage"),
 ];
 
