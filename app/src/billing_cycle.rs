@@ -177,6 +177,9 @@ impl App {
                 Err(e) => return Err(e),
             }
         }
+        // The period's credits, before its charge: they are the period's, paid or not yet.
+        self.grant_period_allowances(metadata, &subscription, period_start, period_end)
+            .await?;
         self.charge_in_flow(metadata, &id, 1).await?;
         Ok(id)
     }

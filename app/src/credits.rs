@@ -4,12 +4,14 @@
 //! `<customer id>/<feature slug>`.
 
 use chrono::{DateTime, Utc};
+use cqrs_es::AggregateError;
 use domain::credit::{
-    CreditCommand, CreditLedger, FeatureSlug, GrantSource, NewGrant, UsageOutcome,
+    CreditCommand, CreditError, CreditLedger, FeatureSlug, GrantSource, NewGrant, UsageOutcome,
 };
-use domain::id::{CreditGrantId, CustomerId};
+use domain::id::{CreditGrantId, CustomerId, PrefixedId};
 use domain::plan::pricing::invoiced_components;
-use domain::plan::PricingComponent;
+use domain::plan::{CreditAllowance, PricingComponent};
+use domain::subscription::Subscription;
 use domain::tenant::Tenant;
 use projections::read_models::credit_balances::{
     BalanceView, CreditBalancesProjection, GrantView, TransactionView,
@@ -17,6 +19,7 @@ use projections::read_models::credit_balances::{
 use projections::read_models::customer_list::CustomerListProjection;
 use projections::read_models::plan_list::PlanListProjection;
 use projections::read_models::subscription_list::SubscriptionListProjection;
+use sha2::{Digest, Sha256};
 
 use crate::context::App;
 use crate::customers::NOT_FOUND as CUSTOMER_NOT_FOUND;
@@ -277,6 +280,75 @@ impl App {
             limit,
         )
         .await?)
+    }
+
+    /// Grants `subscription` its plan's credits for the period from `period_start` (source
+    /// `subscription`), expiring at `period_end` unless the allowance rolls over. Each grant's
+    /// id is derived from the subscription, period and feature, so billing a period again
+    /// (a resumed flow, a racing scheduler) grants nothing twice.
+    pub(crate) async fn grant_period_allowances(
+        &self,
+        metadata: &CommandMetadata,
+        subscription: &Subscription,
+        period_start: DateTime<Utc>,
+        period_end: DateTime<Utc>,
+    ) -> Result<(), AppError> {
+        let tenant = metadata.tenant().clone();
+        let (Some(subscription_id), Some(customer_id), Some(plan)) = (
+            subscription.id.as_ref(),
+            subscription.customer_id.as_ref(),
+            subscription.plan.as_ref(),
+        ) else {
+            return Ok(());
+        };
+        let Some(plan) =
+            PlanListProjection::get(&self.pool, &tenant, plan.plan_id.as_str()).await?
+        else {
+            return Ok(());
+        };
+        let allowances: Vec<CreditAllowance> =
+            serde_json::from_value(plan.credits).unwrap_or_default();
+        for allowance in allowances {
+            let digest = Sha256::digest(format!(
+                "{subscription_id}:credits:{}:{}",
+                allowance.feature_slug,
+                period_start.timestamp_micros()
+            ));
+            let mut entropy = [0u8; 10];
+            entropy.copy_from_slice(&digest[..10]);
+            let id = CreditGrantId::derived(
+                u64::try_from(period_start.timestamp_millis()).unwrap_or(0),
+                &entropy,
+            );
+            let command = CreditCommand::Grant {
+                tenant: tenant.clone(),
+                customer_id: customer_id.clone(),
+                feature_slug: allowance.feature_slug.clone(),
+                grant: NewGrant {
+                    id,
+                    amount: allowance.amount,
+                    source: GrantSource::Subscription,
+                    priority: None,
+                    starts_at: Some(period_start),
+                    expires_at: (!allowance.rollover).then_some(period_end),
+                    reference_code: Some(subscription_id.to_string()),
+                    notes: None,
+                },
+            };
+            match self
+                .credits
+                .execute(
+                    &ledger_id(customer_id, &allowance.feature_slug),
+                    command,
+                    metadata,
+                )
+                .await
+            {
+                Ok(_) | Err(AggregateError::UserError(CreditError::GrantExists)) => {}
+                Err(e) => return Err(command_error::<CreditLedger>(e)),
+            }
+        }
+        Ok(())
     }
 
     /// Whether the customer's live subscription's plan bills usage of `feature_slug`.

@@ -2,7 +2,7 @@
 //! it grants.
 
 use domain::id::PlanId;
-use domain::plan::{Plan, PlanCommand};
+use domain::plan::{AllowanceInput, Plan, PlanCommand};
 use projections::read_models::plan_list::{PlanListProjection, PlanView};
 use serde_json::Value;
 
@@ -23,6 +23,8 @@ pub struct NewPlan {
     /// `month` (the default) or `year`.
     pub interval: Option<String>,
     pub trial_days: Option<i64>,
+    /// The credits it grants each period, per feature.
+    pub credits: Vec<AllowanceInput>,
 }
 
 impl App {
@@ -44,6 +46,7 @@ impl App {
             credit_allowance: new.credit_allowance,
             interval: new.interval,
             trial_days: new.trial_days,
+            credits: new.credits,
         };
         let plan = self
             .plans

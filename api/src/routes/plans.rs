@@ -7,6 +7,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
+use domain::plan::AllowanceInput;
 use domain::plan::Plan;
 use projections::read_models::plan_list::PlanView;
 use serde::{Deserialize, Serialize};
@@ -43,6 +44,9 @@ pub struct PlanBody {
     pub interval: String,
     /// Days of trial before the first invoice.
     pub trial_days: i64,
+    /// The credits it grants each period, per feature.
+    #[schema(value_type = Vec<Object>)]
+    pub credits: Value,
     pub created_at: DateTime<Utc>,
 }
 
@@ -58,6 +62,7 @@ impl From<PlanView> for PlanBody {
             credit_allowance: view.credit_allowance,
             interval: view.interval,
             trial_days: i64::from(view.trial_days),
+            credits: view.credits,
             created_at: view.created_at,
         }
     }
@@ -76,6 +81,7 @@ impl PlanBody {
             credit_allowance: plan.credit_allowance,
             interval: plan.interval.as_str().to_owned(),
             trial_days: i64::from(plan.trial_days),
+            credits: serde_json::to_value(&plan.credits).ok()?,
             created_at: plan.created_at?,
         })
     }
@@ -127,6 +133,22 @@ pub struct CreatePlanRequest {
     /// Days of trial before the first invoice, 0 to 730.
     #[schema(minimum = 0, maximum = 730)]
     pub trial_days: Option<i64>,
+    /// Credits granted each period (source `subscription`), expiring at its end unless
+    /// `rollover`.
+    pub credits: Option<Vec<AllowanceRequest>>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AllowanceRequest {
+    #[schema(required = true, example = "api_calls")]
+    pub feature_slug: Option<String>,
+    /// The slug when not given.
+    pub name: Option<String>,
+    #[schema(required = true, minimum = 1, maximum = 1000000000000_i64)]
+    pub amount: Option<i64>,
+    /// Unused credits carry over to the next period instead of expiring at its end.
+    pub rollover: Option<bool>,
 }
 
 /// Create a plan, with a price of its own.
@@ -146,6 +168,17 @@ pub async fn create_plan(
         credit_allowance: body.credit_allowance,
         interval: body.interval,
         trial_days: body.trial_days,
+        credits: body
+            .credits
+            .unwrap_or_default()
+            .into_iter()
+            .map(|allowance| AllowanceInput {
+                feature_slug: allowance.feature_slug,
+                name: allowance.name,
+                amount: allowance.amount,
+                rollover: allowance.rollover,
+            })
+            .collect(),
     };
     let plan = app.create_plan(&metadata, new).await?;
     let plan = PlanBody::from_aggregate(plan)

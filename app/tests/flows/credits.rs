@@ -384,3 +384,81 @@ async fn credit_balances_equals_its_rebuild() {
         .unwrap();
     assert_eq!(rows().await, live);
 }
+
+#[tokio::test]
+async fn a_plan_grants_its_credits_each_period_and_they_expire_at_its_end() {
+    let f = Fixture::new().await;
+    let customer = f.customer("allowance@example.com").await;
+    let plan = f
+        .app
+        .create_plan(
+            &f.metadata,
+            NewPlan {
+                name: Some("Pro".into()),
+                currency: Some("USD".into()),
+                pricing_data: Some(json!({"components": [
+                    {"type": "flat", "name": "Pro", "amountCents": 1000},
+                ]})),
+                credits: vec![domain::plan::AllowanceInput {
+                    feature_slug: Some("api_calls".into()),
+                    name: Some("API calls".into()),
+                    amount: Some(100),
+                    rollover: None,
+                }],
+                ..NewPlan::default()
+            },
+        )
+        .await
+        .unwrap();
+    let card = f.card(&customer, "4242").await;
+    let started = f
+        .start(&customer, &plan.id.unwrap(), Some(&card))
+        .await
+        .unwrap();
+    let period_end = started.current_period_end.unwrap();
+    let balances = f
+        .app
+        .credit_balances(f.principal(), customer.as_str())
+        .await
+        .unwrap();
+    assert_eq!(
+        (balances[0].remaining, balances[0].next_expiry),
+        (100, Some(period_end))
+    );
+    f.app
+        .record_usage(&f.metadata, usage_of(&customer, 30, "k1"))
+        .await
+        .unwrap();
+
+    // The period ends: its 70 left expire, the next period brings 100 again, once.
+    f.app
+        .advance_test_clock(f.principal(), period_end + Duration::hours(1))
+        .await
+        .unwrap();
+    f.app.run_scheduler_once().await;
+    assert_eq!(remaining(&f, &customer).await, 100);
+    let (ledger, _) = f
+        .app
+        .credit_transactions(f.principal(), customer.as_str(), None, None, 100)
+        .await
+        .unwrap();
+    let entries: Vec<(&str, i64)> = ledger
+        .iter()
+        .map(|entry| (entry.kind.as_str(), entry.amount))
+        .collect();
+    assert_eq!(
+        entries,
+        vec![
+            ("grant", 100),
+            ("usage", -30),
+            ("expiry", -70),
+            ("grant", 100)
+        ]
+    );
+    let grants = f
+        .app
+        .credit_grants(f.principal(), customer.as_str(), None)
+        .await
+        .unwrap();
+    assert!(grants.iter().all(|grant| grant.source == "subscription"));
+}

@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::currency::Currency;
 use crate::id::{PlanId, PriceId};
+use crate::plan::allowance::parse_allowances;
 use crate::plan::pricing::parse_components;
-use crate::plan::{Interval, PlanCommand, PlanError, PlanEvent, PlanServices};
+use crate::plan::{CreditAllowance, Interval, PlanCommand, PlanError, PlanEvent, PlanServices};
 use crate::subscription::PlanSnapshot;
 use crate::tenant::Tenant;
 
@@ -27,6 +28,8 @@ pub struct Plan {
     pub interval: Interval,
     #[serde(default)]
     pub trial_days: u32,
+    #[serde(default)]
+    pub credits: Vec<CreditAllowance>,
     pub created_at: Option<DateTime<Utc>>,
 }
 
@@ -105,6 +108,7 @@ impl Aggregate for Plan {
                 currency,
                 pricing_data,
                 credit_allowance,
+                credits,
                 interval,
                 trial_days,
             } => {
@@ -124,6 +128,7 @@ impl Aggregate for Plan {
                 }
                 let interval = Interval::parse(interval.as_deref())?;
                 let trial_days = parse_trial_days(trial_days)?;
+                let credits = parse_allowances(credits)?;
                 let event = PlanEvent::PlanCreated {
                     id,
                     price_id,
@@ -135,6 +140,7 @@ impl Aggregate for Plan {
                     credit_allowance,
                     interval,
                     trial_days,
+                    credits,
                     at,
                 };
                 sink.write(event, self).await;
@@ -156,8 +162,10 @@ impl Aggregate for Plan {
                 credit_allowance,
                 interval,
                 trial_days,
+                credits,
                 at,
             } => {
+                self.credits = credits;
                 self.id = Some(id);
                 self.price_id = Some(price_id);
                 self.tenant = Some(tenant);

@@ -1,4 +1,5 @@
 use crate::id::{PlanId, PriceId};
+use crate::plan::AllowanceInput;
 use crate::tenant::Tenant;
 
 /// What a caller can ask of a plan. Values arrive raw; the aggregate parses them.
@@ -13,6 +14,8 @@ pub enum PlanCommand {
         currency: Option<String>,
         pricing_data: Option<serde_json::Value>,
         credit_allowance: Option<i64>,
+        /// The credits it grants each period, per feature.
+        credits: Vec<AllowanceInput>,
         /// `month` or `year`; none is a month.
         interval: Option<String>,
         trial_days: Option<i64>,

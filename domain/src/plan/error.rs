@@ -18,6 +18,8 @@ pub enum PlanError {
     InvalidTrialDays,
     #[error("creditAllowance must be zero or more")]
     InvalidCreditAllowance,
+    #[error("{0}")]
+    InvalidCredits(String),
     #[error("Plan already exists")]
     AlreadyExists,
 }

@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::currency::Currency;
 use crate::id::{PlanId, PriceId};
-use crate::plan::Interval;
+use crate::plan::{CreditAllowance, Interval};
 use crate::tenant::Tenant;
 
 /// What happened to a plan. Type names and payload shapes are stored forever: never rename or
@@ -28,6 +28,9 @@ pub enum PlanEvent {
         interval: Interval,
         #[serde(default)]
         trial_days: u32,
+        /// Added with credits: a plan stored before grants none.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        credits: Vec<CreditAllowance>,
         at: DateTime<Utc>,
     },
 }

@@ -2,6 +2,7 @@
 //! credits it grants. A subscription keeps a snapshot of its plan taken when it starts.
 
 mod aggregate;
+mod allowance;
 mod command;
 mod error;
 mod event;
@@ -11,6 +12,7 @@ mod services;
 mod tests;
 
 pub use aggregate::Plan;
+pub use allowance::{AllowanceInput, CreditAllowance};
 pub use command::PlanCommand;
 pub use error::PlanError;
 pub use event::PlanEvent;

@@ -6,10 +6,12 @@ use cqrs_es::Aggregate;
 use serde_json::json;
 
 use crate::clock::FixedClock;
+use crate::credit::FeatureSlug;
 use crate::currency::Currency;
 use crate::id::{PlanId, PriceId};
 use crate::plan::{
-    Interval, Plan, PlanCommand, PlanError, PlanEvent, PlanServices, PricingComponent,
+    AllowanceInput, CreditAllowance, Interval, Plan, PlanCommand, PlanError, PlanEvent,
+    PlanServices, PricingComponent,
 };
 use crate::subscription::PlanSnapshot;
 use crate::tenant::{Mode, Tenant};
@@ -79,6 +81,7 @@ fn create(raw: Raw) -> PlanCommand {
         credit_allowance: raw.credit_allowance,
         interval: raw.interval.map(str::to_owned),
         trial_days: raw.trial_days,
+        credits: Vec::new(),
     }
 }
 
@@ -94,6 +97,7 @@ fn created() -> PlanEvent {
         credit_allowance: Some(1000),
         interval: Interval::Month,
         trial_days: 0,
+        credits: Vec::new(),
         at: now(),
     }
 }
@@ -126,6 +130,7 @@ fn create_plan_needs_no_description_nor_credit_allowance() {
             credit_allowance: None,
             interval: Interval::Month,
             trial_days: 0,
+            credits: Vec::new(),
             at: now(),
         }]);
 }
@@ -415,4 +420,116 @@ fn invoicing_reads_the_components_it_knows_of_an_older_plan_and_skips_the_rest()
             amount_cents: 5000
         }]
     );
+}
+
+// --- Credit allowances -----------------------------------------------------------------------
+
+fn allowance(slug: &str, amount: i64) -> AllowanceInput {
+    AllowanceInput {
+        feature_slug: Some(slug.into()),
+        name: None,
+        amount: Some(amount),
+        rollover: None,
+    }
+}
+
+fn create_with_credits(credits: Vec<AllowanceInput>) -> PlanCommand {
+    match create(Raw::default()) {
+        PlanCommand::CreatePlan {
+            id,
+            price_id,
+            tenant,
+            name,
+            description,
+            currency,
+            pricing_data,
+            credit_allowance,
+            interval,
+            trial_days,
+            ..
+        } => PlanCommand::CreatePlan {
+            id,
+            price_id,
+            tenant,
+            name,
+            description,
+            currency,
+            pricing_data,
+            credit_allowance,
+            interval,
+            trial_days,
+            credits,
+        },
+    }
+}
+
+#[test]
+fn a_plan_grants_credits_per_feature_named_by_their_slug_unless_named() {
+    let mut credits = vec![
+        allowance("api_calls", 1000),
+        AllowanceInput {
+            name: Some(" Exports ".into()),
+            rollover: Some(true),
+            ..allowance("exports", 5)
+        },
+    ];
+    let mut expected = created();
+    if let PlanEvent::PlanCreated {
+        credits: granted, ..
+    } = &mut expected
+    {
+        *granted = vec![
+            CreditAllowance {
+                feature_slug: FeatureSlug::parse("api_calls").unwrap(),
+                name: "api_calls".into(),
+                amount: 1000,
+                rollover: false,
+            },
+            CreditAllowance {
+                feature_slug: FeatureSlug::parse("exports").unwrap(),
+                name: "Exports".into(),
+                amount: 5,
+                rollover: true,
+            },
+        ];
+    }
+    PlanTester::with(services())
+        .given_no_previous_events()
+        .when(create_with_credits(std::mem::take(&mut credits)))
+        .then_expect_events(vec![expected]);
+}
+
+#[test]
+fn bad_credit_allowances_are_refused() {
+    for (credits, message) in [
+        (vec![allowance("api_calls", 0)], "credits[0]: amount must be from 1 to 1000000000000"),
+        (vec![allowance("API", 5)], "credits[0]: featureSlug must be 1 to 64 lowercase letters, digits, _ or -, starting with a letter"),
+        (
+            vec![allowance("api_calls", 5), allowance("api_calls", 6)],
+            "credits[1]: a feature is granted once",
+        ),
+        (
+            vec![AllowanceInput {
+                feature_slug: None,
+                ..allowance("x", 1)
+            }],
+            "credits[0]: featureSlug is required",
+        ),
+    ] {
+        PlanTester::with(services())
+            .given_no_previous_events()
+            .when(create_with_credits(credits))
+            .then_expect_error_message(message);
+    }
+}
+
+#[test]
+fn a_plan_stored_before_credits_reads_back_with_none() {
+    let mut stored = serde_json::to_value(created()).unwrap();
+    stored["PlanCreated"]
+        .as_object_mut()
+        .unwrap()
+        .remove("credits");
+    let event: PlanEvent = serde_json::from_value(stored).unwrap();
+    assert_eq!(event, created());
 }

@@ -29,11 +29,13 @@ pub struct PlanView {
     pub credit_allowance: Option<i64>,
     pub interval: String,
     pub trial_days: i32,
+    /// `[{featureSlug, name, amount, rollover}]`: the credits it grants each period.
+    pub credits: Value,
     pub created_at: DateTime<Utc>,
 }
 
 const COLUMNS: &str = "id, price_id, name, description, currency, pricing_data, \
-    credit_allowance, interval, trial_days, created_at";
+    credit_allowance, interval, trial_days, credits, created_at";
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct PlanListProjection;
@@ -108,6 +110,7 @@ impl InlineProjection for PlanListProjection {
                 credit_allowance,
                 interval,
                 trial_days,
+                credits,
                 at,
             }) = decode::<Plan>(event)?
             else {
@@ -124,6 +127,10 @@ impl InlineProjection for PlanListProjection {
             row.set("credit_allowance", Cell::OptionalInt(credit_allowance));
             row.set("interval", Cell::text(interval.as_str()));
             row.set("trial_days", Cell::Int(i64::from(trial_days)));
+            row.set(
+                "credits",
+                Cell::Json(serde_json::to_value(credits).unwrap_or_default()),
+            );
             row.set("created_at", Cell::Time(Some(at)));
             id = Some(plan_id.to_string());
         }

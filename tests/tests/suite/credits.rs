@@ -275,3 +275,53 @@ async fn the_portal_shows_its_customers_credits_and_no_one_elses() {
     let (status, body) = app.get("/v1/customers/portal/credits").await;
     assert_eq!(status, 400, "{body}");
 }
+
+#[tokio::test]
+async fn a_plan_takes_its_credit_allowances_and_refuses_bad_ones() {
+    let app = TestApp::spawn().await;
+    let plan = |credits: Value| {
+        json!({"name": "Pro", "currency": "USD", "creditAllowance": 1000,
+            "pricingData": {"components": [{"type": "flat", "name": "Pro", "amountCents": 900}]},
+            "credits": credits})
+    };
+    let (status, created) = app
+        .post(
+            "/v1/plans",
+            plan(
+                json!([{"featureSlug": "api_calls", "name": "API calls", "amount": 1000},
+                {"featureSlug": "exports", "amount": 3, "rollover": true}]),
+            ),
+        )
+        .await;
+    assert_eq!(status, 201, "{created}");
+    assert_eq!(
+        created["plan"]["creditAllowance"], 1000,
+        "the seed's field still works"
+    );
+    assert_eq!(
+        created["plan"]["credits"],
+        json!([{"featureSlug": "api_calls", "name": "API calls", "amount": 1000, "rollover": false},
+            {"featureSlug": "exports", "name": "exports", "amount": 3, "rollover": true}])
+    );
+    let id = created["plan"]["id"].as_str().unwrap();
+    let (status, listed) = app.get("/v1/plans").await;
+    assert_eq!(status, 200, "{listed}");
+    let listed = listed["plans"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["id"] == id)
+        .unwrap()
+        .clone();
+    assert_eq!(listed["credits"], created["plan"]["credits"]);
+    for bad in [
+        json!([{"featureSlug": "api_calls", "amount": 0}]),
+        json!([{"featureSlug": "API", "amount": 5}]),
+        json!([{"amount": 5}]),
+        json!([{"featureSlug": "a", "amount": 1}, {"featureSlug": "a", "amount": 2}]),
+        json!([{"featureSlug": "a", "amount": 1.5}]),
+    ] {
+        let refused = app.post("/v1/plans", plan(bad.clone())).await;
+        assert_eq!(refused.0, 400, "{bad}: {}", refused.1);
+    }
+}
