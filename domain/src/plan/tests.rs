@@ -474,25 +474,23 @@ fn a_plan_grants_credits_per_feature_named_by_their_slug_unless_named() {
         },
     ];
     let mut expected = created();
-    if let PlanEvent::PlanCreated {
+    let PlanEvent::PlanCreated {
         credits: granted, ..
-    } = &mut expected
-    {
-        *granted = vec![
-            CreditAllowance {
-                feature_slug: FeatureSlug::parse("api_calls").unwrap(),
-                name: "api_calls".into(),
-                amount: 1000,
-                rollover: false,
-            },
-            CreditAllowance {
-                feature_slug: FeatureSlug::parse("exports").unwrap(),
-                name: "Exports".into(),
-                amount: 5,
-                rollover: true,
-            },
-        ];
-    }
+    } = &mut expected;
+    *granted = vec![
+        CreditAllowance {
+            feature_slug: FeatureSlug::parse("api_calls").unwrap(),
+            name: "api_calls".into(),
+            amount: 1000,
+            rollover: false,
+        },
+        CreditAllowance {
+            feature_slug: FeatureSlug::parse("exports").unwrap(),
+            name: "Exports".into(),
+            amount: 5,
+            rollover: true,
+        },
+    ];
     PlanTester::with(services())
         .given_no_previous_events()
         .when(create_with_credits(std::mem::take(&mut credits)))
