@@ -19,6 +19,8 @@ use domain::invoice::{
 use domain::plan::pricing::invoiced_components;
 use domain::plan::PricingComponent;
 use domain::subscription::{Subscription, SubscriptionCommand, SubscriptionError};
+use domain::tenant::Tenant;
+use projections::read_models::credit_balances::CreditBalancesProjection;
 use projections::read_models::invoice_list::InvoiceListProjection;
 use projections::ClaimKind;
 use sha2::{Digest, Sha256};
@@ -45,7 +47,7 @@ pub fn period_invoice_id(subscription: &SubscriptionId, period_start: DateTime<U
 }
 
 /// The lines of one period: the plan's flat components once, its per-seat ones times the
-/// seats. (Usage is billed in arrears, from the credits issue on.)
+/// seats. (Usage is billed in arrears: [`App::overage_lines`].)
 fn period_lines(
     subscription: &Subscription,
     period_start: DateTime<Utc>,
@@ -83,7 +85,85 @@ fn period_lines(
     lines
 }
 
+/// The most a line's quantity may be; more units are billed as one line of their total.
+const MAX_LINE_QUANTITY: i64 = 1_000_000;
+
 impl App {
+    /// The usage of the period before `period_start` that credits did not cover, for each
+    /// `usage` component of the plan: billed in arrears on the next period's invoice. Usage
+    /// counts for the period it was recorded in.
+    async fn overage_lines(
+        &self,
+        tenant: &Tenant,
+        subscription: &Subscription,
+        subscription_id: &SubscriptionId,
+        period_start: DateTime<Utc>,
+    ) -> Result<Vec<LineInput>, AppError> {
+        let (Some(plan), Some(customer_id)) = (&subscription.plan, &subscription.customer_id)
+        else {
+            return Ok(Vec::new());
+        };
+        let metered: Vec<(String, String, i64)> = invoiced_components(&plan.pricing_data)
+            .into_iter()
+            .filter_map(|component| match component {
+                PricingComponent::Usage {
+                    name,
+                    feature_slug,
+                    unit_amount_cents,
+                } => Some((name, feature_slug, unit_amount_cents)),
+                _ => None,
+            })
+            .collect();
+        if metered.is_empty() {
+            return Ok(Vec::new());
+        }
+        let Some(previous) = InvoiceListProjection::previous_period_start(
+            &self.pool,
+            subscription_id.as_str(),
+            period_start,
+        )
+        .await?
+        else {
+            return Ok(Vec::new());
+        };
+        let mut lines = Vec::new();
+        for (name, feature_slug, unit_amount_cents) in metered {
+            let units = CreditBalancesProjection::overage_units(
+                &self.pool,
+                tenant,
+                customer_id.as_str(),
+                &feature_slug,
+                previous,
+                period_start,
+            )
+            .await?;
+            if units == 0 {
+                continue;
+            }
+            let (quantity, unit_amount_cents, description) = if units <= MAX_LINE_QUANTITY {
+                (
+                    units,
+                    unit_amount_cents,
+                    format!("{name} (usage beyond credits)"),
+                )
+            } else {
+                (
+                    1,
+                    units.saturating_mul(unit_amount_cents),
+                    format!("{name} (usage beyond credits, {units} units)"),
+                )
+            };
+            lines.push(LineInput {
+                description,
+                quantity,
+                unit_amount_cents,
+                period_start: Some(previous),
+                period_end: Some(period_start),
+            });
+        }
+        Ok(lines)
+    }
+
     /// Invoices, issues and charges the subscription's period starting at `period_start`: a
     /// recorded flow.
     pub async fn bill_period(
@@ -135,7 +215,14 @@ impl App {
                 .ok_or_else(|| AppError::internal("Failed to bill", "no customer"))?,
             subscription_id: Some(subscription_id.clone()),
             currency: plan.currency.as_str().to_owned(),
-            lines: period_lines(&subscription, period_start, period_end),
+            lines: {
+                let mut lines = period_lines(&subscription, period_start, period_end);
+                lines.extend(
+                    self.overage_lines(&tenant, &subscription, subscription_id, period_start)
+                        .await?,
+                );
+                lines
+            },
             period_start: Some(period_start),
             period_end: Some(period_end),
         };

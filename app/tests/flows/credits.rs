@@ -462,3 +462,82 @@ async fn a_plan_grants_its_credits_each_period_and_they_expire_at_its_end() {
         .unwrap();
     assert!(grants.iter().all(|grant| grant.source == "subscription"));
 }
+
+#[tokio::test]
+async fn usage_beyond_the_credits_is_billed_on_the_next_periods_invoice() {
+    let f = Fixture::new().await;
+    let customer = f.customer("arrears@example.com").await;
+    let plan = f
+        .app
+        .create_plan(
+            &f.metadata,
+            NewPlan {
+                name: Some("Metered".into()),
+                currency: Some("USD".into()),
+                pricing_data: Some(json!({"components": [
+                    {"type": "flat", "name": "Base", "amountCents": 1000},
+                    {"type": "usage", "name": "API calls", "featureSlug": "api_calls",
+                     "unitAmountCents": 2},
+                ]})),
+                credits: vec![domain::plan::AllowanceInput {
+                    feature_slug: Some("api_calls".into()),
+                    amount: Some(10),
+                    ..domain::plan::AllowanceInput::default()
+                }],
+                ..NewPlan::default()
+            },
+        )
+        .await
+        .unwrap();
+    let card = f.card(&customer, "4242").await;
+    let started = f
+        .start(&customer, &plan.id.unwrap(), Some(&card))
+        .await
+        .unwrap();
+    let (period_start, period_end) = (
+        started.current_period_start.unwrap(),
+        started.current_period_end.unwrap(),
+    );
+    let used = f
+        .app
+        .record_usage(&f.metadata, usage_of(&customer, 25, "k1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        (used.outcome.credits_consumed, used.outcome.overage_units),
+        (10, 15)
+    );
+    f.app
+        .advance_test_clock(f.principal(), period_end + Duration::hours(1))
+        .await
+        .unwrap();
+    let filter = projections::read_models::invoice_list::InvoiceFilter {
+        customer_id: Some(customer.to_string()),
+        ..Default::default()
+    };
+    let (invoices, _) = f
+        .app
+        .list_invoices(f.principal(), &filter, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(invoices.len(), 2);
+    let renewal = &invoices[0];
+    // The base in advance, and the first period's 15 units beyond credits at 2 cents.
+    assert_eq!(renewal.total_amount_cents, 1000 + 15 * 2);
+    let overage = renewal
+        .lines
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|line| line["description"] == "API calls (usage beyond credits)")
+        .expect("an overage line")
+        .clone();
+    assert_eq!(overage["quantity"], 15);
+    assert_eq!(
+        overage["periodStart"].as_str().map(str::to_owned),
+        Some(period_start.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+    );
+    assert_eq!(renewal.status, "paid");
+    // The first invoice had no usage to bill: it was the first period.
+    assert_eq!(invoices[1].total_amount_cents, 1000);
+}

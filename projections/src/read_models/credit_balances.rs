@@ -172,6 +172,29 @@ impl CreditBalancesProjection {
         Ok((rows, more))
     }
 
+    /// The overage units of the customer's usage of a feature recorded in [`from`, `until`).
+    pub async fn overage_units(
+        pool: &PgPool,
+        tenant: &Tenant,
+        customer_id: &str,
+        feature_slug: &str,
+        from: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<i64, sqlx::Error> {
+        sqlx::query_scalar(&format!(
+            "SELECT coalesce(sum(overage_units), 0)::bigint FROM {TRANSACTIONS} \
+             WHERE tenant = $1 AND customer_id = $2 AND feature_slug = $3 AND kind = 'usage' \
+               AND at >= $4 AND at < $5"
+        ))
+        .bind(tenant.key())
+        .bind(customer_id)
+        .bind(feature_slug)
+        .bind(from)
+        .bind(until)
+        .fetch_one(pool)
+        .await
+    }
+
     /// The tenant's grant `id`.
     pub async fn grant(
         pool: &PgPool,

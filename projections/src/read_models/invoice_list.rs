@@ -138,6 +138,23 @@ impl InvoiceListProjection {
         .await
     }
 
+    /// The start of the period `subscription_id` was invoiced for before `before`: the period
+    /// whose usage a renewal bills in arrears.
+    pub async fn previous_period_start(
+        pool: &PgPool,
+        subscription_id: &str,
+        before: DateTime<Utc>,
+    ) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+        sqlx::query_scalar(&format!(
+            "SELECT max(period_start) FROM {TABLE} WHERE subscription_id = $1 \
+             AND document_type = 'standard' AND period_start < $2"
+        ))
+        .bind(subscription_id)
+        .bind(before)
+        .fetch_one(pool)
+        .await
+    }
+
     /// The standard invoice of `subscription_id` for the period starting at `period_start`.
     pub async fn for_period(
         pool: &PgPool,
