@@ -4,6 +4,7 @@
 //! No test here may depend on having a process of its own: tests of every module run side by
 //! side on the test harness's threads, each with its own runtime, app and database.
 
+mod billing_workload;
 mod cascade_delete;
 mod catch_up;
 mod concurrency;
