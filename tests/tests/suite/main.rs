@@ -5,6 +5,7 @@
 //! side on the test harness's threads, each with its own runtime, app and database.
 
 mod billing_lists;
+mod billing_workload;
 mod cascade_delete;
 mod catch_up;
 mod concurrency;
