@@ -20,6 +20,7 @@ use projections::read_models::invoice_list::InvoiceListProjection;
 use projections::read_models::payment_list::{PaymentFilter, PaymentListProjection};
 use projections::read_models::payment_method_list::PaymentMethodListProjection;
 use projections::tables::{merchants, provider_links};
+use projections::ClaimKind;
 use providers::gateway::{ChargeRequest, ChargeStatus, GatewayError};
 use sha2::{Digest, Sha256};
 
@@ -27,7 +28,7 @@ use crate::context::App;
 use crate::error::AppError;
 use crate::flows::FlowInput;
 use crate::principal::CommandMetadata;
-use crate::refusals::command_error;
+use crate::refusals::{command_error, is_claim};
 
 /// How long a past-due subscription has to pay before it is canceled, unless its merchant
 /// set its own `gracePeriodDays` (`billstream merchants create --grace-period-days`).
@@ -35,6 +36,8 @@ pub const GRACE_PERIOD_DAYS: i64 = 7;
 /// Retries after the first failure, in days from it.
 pub const RETRY_AFTER_DAYS: [i64; 3] = [1, 3, 5];
 pub const NO_PAYMENT_METHOD: &str = "No payment method on file";
+/// A pay of an invoice while another charge of it is pending or succeeded.
+pub const CHARGE_IN_PROGRESS: &str = "The invoice is being charged already; retry in a moment";
 
 /// What a charge came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,6 +144,19 @@ impl App {
                 Err(cqrs_es::AggregateError::UserError(
                     domain::payment::PaymentError::AlreadyExists,
                 )) => {}
+                // The invoice has another charge pending or succeeded (`payment_list`'s one
+                // live charge per invoice, claimed in the append): a second pay racing the
+                // first must not reach the provider. Unless that charge is this very one.
+                Err(e) if is_claim(&e, ClaimKind::InvoiceCharge) => {
+                    let raced = self
+                        .payments
+                        .current(payment_id.as_str())
+                        .await
+                        .map_err(command_error::<Payment>)?;
+                    if !raced.exists() {
+                        return Err(AppError::conflict(CHARGE_IN_PROGRESS));
+                    }
+                }
                 Err(e) => return Err(command_error::<Payment>(e)),
             }
         }
@@ -580,6 +596,16 @@ impl App {
             | Err(cqrs_es::AggregateError::UserError(
                 domain::payment::PaymentError::AlreadyExists,
             )) => {}
+            // A charge of ours for this invoice is pending or succeeded: the provider's report
+            // is of a payment the invoice does not need a second time.
+            Err(e) if is_claim(&e, ClaimKind::InvoiceCharge) => {
+                tracing::warn!(
+                    invoice = %invoice_id,
+                    provider_payment_id,
+                    "a provider's charge of an invoice with a live charge of ours: not recorded"
+                );
+                return Ok(());
+            }
             Err(e) => return Err(command_error::<Payment>(e)),
         }
         let outcome = match failure {

@@ -418,3 +418,55 @@ async fn a_merchants_own_prefixes_name_its_series_and_stay_once_it_has_numbers()
         .is_err());
     assert_eq!(issued(&f, 900).await.number.as_deref(), Some("ACME-0003"));
 }
+
+#[tokio::test]
+async fn two_pays_of_one_invoice_racing_charge_it_once() {
+    let f = Fixture::new().await;
+    let customer = f.customer("double-click@example.com").await;
+    f.card(&customer, "4242").await;
+    let draft = f
+        .app
+        .create_invoice(
+            &f.metadata,
+            NewInvoice {
+                customer_id: Some(customer.to_string()),
+                currency: Some("usd".into()),
+                lines: Some(vec![line("Support", 1, 5000)]),
+            },
+        )
+        .await
+        .unwrap();
+    f.app
+        .finalize_invoice(&f.metadata, &draft.id)
+        .await
+        .unwrap();
+    // Two apps, as two instances behind a load balancer: a double click.
+    let other = App::new(f.pool.clone());
+    let (first, second) = tokio::join!(
+        f.app.pay_invoice(&f.metadata, &draft.id),
+        other.pay_invoice(&f.metadata, &draft.id),
+    );
+    // Each is answered paid (the same charge, when both took the same attempt) or refused
+    // while the other's charge is live; never a second charge.
+    for outcome in [&first, &second] {
+        assert!(
+            match outcome {
+                Ok(invoice) => invoice.status == "paid",
+                Err(AppError::Conflict { message, .. }) => {
+                    message == app::charges::CHARGE_IN_PROGRESS
+                        || message == "Invoice is already paid"
+                }
+                Err(_) => false,
+            },
+            "{outcome:?}"
+        );
+    }
+    let succeeded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM payment_list WHERE invoice_id = $1 AND status = 'succeeded'",
+    )
+    .bind(&draft.id)
+    .fetch_one(&f.pool)
+    .await
+    .unwrap();
+    assert_eq!(succeeded, 1);
+}

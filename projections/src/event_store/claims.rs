@@ -19,6 +19,8 @@ pub enum ClaimKind {
     PeriodInvoiced,
     /// The document number was taken (or its predecessor is not issued yet).
     DocumentNumber,
+    /// The invoice has a charge pending or succeeded already.
+    InvoiceCharge,
 }
 
 /// An append refused because it would break a claim another aggregate holds. It reaches the

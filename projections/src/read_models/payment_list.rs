@@ -11,6 +11,7 @@ use crate::event_store::append::{
     decode, AppendStatement, InlineProjection, InlineProjectionError,
 };
 use crate::event_store::row_write::{Cell, RowWrite};
+use crate::event_store::{ClaimConflict, ClaimKind};
 
 pub const TABLE: &str = "payment_list";
 
@@ -150,6 +151,12 @@ impl InlineProjection for PaymentListProjection {
 
     fn name(&self) -> &'static str {
         TABLE
+    }
+
+    fn refusal(&self, constraint: &str) -> Option<ClaimConflict> {
+        (constraint == "payment_list_one_live_charge").then_some(ClaimConflict {
+            kind: ClaimKind::InvoiceCharge,
+        })
     }
 
     fn writes(
