@@ -5,9 +5,10 @@ use chrono::Utc;
 use reqwest::Method;
 use serde_json::{json, Value};
 
-const PLAN_FIELDS: [&str; 10] = [
+const PLAN_FIELDS: [&str; 11] = [
     "createdAt",
     "creditAllowance",
+    "credits",
     "currency",
     "description",
     "id",
