@@ -124,8 +124,8 @@ pub async fn renewals(pool: &PgPool, count: usize, clients: usize) -> Result<Ren
     .await
     .map_err(|e| e.to_string())?;
     let last_number: Option<String> = sqlx::query_scalar(
-        "SELECT number FROM invoice_list WHERE tenant = $1 AND number IS NOT NULL \
-         ORDER BY number DESC LIMIT 1",
+        "SELECT number FROM document_numbers WHERE tenant = $1 AND series = 'INV' \
+         ORDER BY seq DESC LIMIT 1",
     )
     .bind(&key)
     .fetch_optional(pool)
