@@ -25,7 +25,10 @@
 //!    raw create rate of phase 1: single-row INSERT transactions at `--clients`;
 //! 7. invoice PDFs over HTTP: up to 1,000 documents once each (a cold cache: each rendered),
 //!    then 100 of them five times (a warm one);
-//! 8. rebuild: `customer_list` rebuilt from a log of `--rebuild-events` events, against a raw
+//! 8. credits (`credits.rs`): usage (`POST /v1/usage`, quantity 1) across `--usage-customers`
+//!    customers with a grant each, and on one hot customer, against raw create; balance reads
+//!    against raw get;
+//! 9. rebuild: `customer_list` rebuilt from a log of `--rebuild-events` events, against a raw
 //!    scan decoding the same rows into structs.
 //!
 //! It prints markdown tables (rates, the ratio against its target, latencies) and drops the
@@ -33,6 +36,7 @@
 //! failure; any error (a non-2xx answer, a failed query) makes the exit code 1.
 
 mod billing;
+mod credits;
 mod http1;
 
 use std::future::Future;
@@ -91,6 +95,7 @@ usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N] [--rounds 
   --rebuild-events N  events in the log for the rebuild phase (default 1000000)
   --rounds N      raw and HTTP create alternate this many times (default 3)
   --renewals N    subscriptions renewed in the renewal phase (default 10000; 0 skips it)
+  --usage-customers N  customers of the credits phases (default 1000; 0 skips them)
   --never-analyze no ANALYZE at all: the tables keep no statistics
 
 The PostgreSQL server is TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432);
@@ -105,6 +110,7 @@ struct Args {
     rebuild_events: i64,
     rounds: u32,
     renewals: usize,
+    usage_customers: usize,
 }
 
 impl Args {
@@ -117,6 +123,7 @@ impl Args {
             rebuild_events: 1_000_000,
             rounds: 3,
             renewals: 10_000,
+            usage_customers: 1000,
         };
         let mut iter = std::env::args().skip(1);
         while let Some(flag) = iter.next() {
@@ -142,6 +149,7 @@ impl Args {
                 "--rebuild-events" => args.rebuild_events = number(&name, &value)?,
                 "--rounds" => args.rounds = number(&name, &value)?,
                 "--renewals" => args.renewals = number(&name, &value)?,
+                "--usage-customers" => args.usage_customers = number(&name, &value)?,
                 _ => return Err(format!("unknown argument {name}")),
             }
         }
@@ -395,6 +403,14 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         None
     };
 
+    // 8. credits: usage spread and hot, balance reads.
+    let credit_stats = if args.usage_customers > 0 {
+        checkpoint(&raw_pool).await;
+        Some(credits::measure(&http, clients, timing, args.usage_customers).await?)
+    } else {
+        None
+    };
+
     // The HTTP phases are over. The server goes now: its catch-up projection would otherwise
     // spend the rebuild phase feeding on the events written for it, and share the CPU.
     let (tenant, merchant_id) = (http.tenant.clone(), http.merchant_id.clone());
@@ -465,6 +481,56 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         println!();
         print_billing(renewals, cold, warm, &raw_create);
     }
+    if let Some(stats) = &credit_stats {
+        println!();
+        println!(
+            "| credits ({} customers, a grant each) | billstream ops/s | raw ops/s | ratio | target | p50 billstream / raw | p99 billstream / raw |",
+            stats.customers
+        );
+        println!("|---|---:|---:|---:|---:|---:|---:|");
+        println!(
+            "{}",
+            row(
+                "usage vs raw create",
+                &stats.usage,
+                &raw_create,
+                USAGE_TARGET
+            )
+        );
+        println!(
+            "{}",
+            row(
+                "balance vs raw get",
+                &stats.balance,
+                &raw_get,
+                BALANCE_TARGET
+            )
+        );
+        let hot = stats.hot.ops_per_second();
+        println!(
+            "| usage on one hot customer | {hot:.0} | | | {HOT_USAGE_TARGET:.0}/s{} | {} | {} |",
+            if hot >= HOT_USAGE_TARGET {
+                ""
+            } else {
+                " BELOW TARGET"
+            },
+            millis(stats.hot.percentile(0.50)),
+            millis(stats.hot.percentile(0.99)),
+        );
+        for (name, phase) in [
+            ("usage", &stats.usage),
+            ("hot usage", &stats.hot),
+            ("balance", &stats.balance),
+        ] {
+            if phase.errors > 0 {
+                println!(
+                    "ERRORS in {name}: {} (first: {})",
+                    phase.errors,
+                    phase.first_error.as_deref().unwrap_or("?")
+                );
+            }
+        }
+    }
     println!();
     let rebuild_ratio = rebuild_rate / raw_rate;
     println!("| rebuild of customer_list from {log_events} events | billstream events/s | raw decode events/s | ratio | target |");
@@ -510,7 +576,9 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
                 .map_or("?".to_owned(), |c| percent(c.machine_busy)),
         );
     }
-    let mut errors = 0;
+    let mut errors = credit_stats.as_ref().map_or(0, |stats| {
+        stats.usage.errors + stats.hot.errors + stats.balance.errors
+    });
     for (name, stats) in [
         ("raw create", &raw_create),
         ("http create", &http_create),
@@ -529,6 +597,12 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     }
     Ok(errors)
 }
+
+/// Usage must go at least this fraction of raw single-row INSERT transactions, and a balance
+/// read this fraction of a raw SELECT by key; one hot customer at least this many usages/s.
+const USAGE_TARGET: f64 = 0.3;
+const BALANCE_TARGET: f64 = 0.5;
+const HOT_USAGE_TARGET: f64 = 1000.0;
 
 /// Renewals must go at least this fraction of raw single-row INSERT transactions.
 const RENEWAL_TARGET: f64 = 0.1;

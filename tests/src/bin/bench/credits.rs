@@ -1,0 +1,128 @@
+//! The credits phases: usage recorded over HTTP across many customers and on one hot
+//! customer, and balance reads, each against the raw phases of the same run.
+
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+
+use crate::{drive, Http, Stats, Timing};
+
+/// What the credits phases measured.
+pub struct CreditsStats {
+    pub customers: usize,
+    pub usage: Stats,
+    pub hot: Stats,
+    pub balance: Stats,
+}
+
+/// Makes `customers` customers with a large grant each, then measures usage spread over
+/// them, usage on one of them, and balance reads.
+pub async fn measure(
+    http: &Arc<Http>,
+    clients: usize,
+    timing: Timing,
+    customers: usize,
+) -> Result<CreditsStats, String> {
+    eprintln!("credits: {customers} customers with a grant each ...");
+    let mut ids = Vec::with_capacity(customers);
+    for n in 0..customers {
+        let id = http
+            .create(&format!("credits-{}-{n}@example.com", http.run))
+            .await?;
+        http.post_ok(
+            "/v1/credits/grants",
+            &json!({"customerId": id, "featureSlug": "api_calls", "amount": 1_000_000_000_i64}),
+        )
+        .await?;
+        ids.push(id);
+    }
+    let ids = Arc::new(ids);
+    let usage_of = |spread: bool| {
+        let http = http.clone();
+        let ids = ids.clone();
+        move |ctx: crate::Ctx| {
+            let http = http.clone();
+            let ids = ids.clone();
+            async move {
+                let customer = if spread {
+                    &ids[(ctx.random % ids.len() as u64) as usize]
+                } else {
+                    &ids[0]
+                };
+                let key = format!("{}-{}-{}-{}", http.run, spread, ctx.task, ctx.seq);
+                let body = json!({"customerId": customer, "featureSlug": "api_calls",
+                    "quantity": 1, "idempotencyKey": key});
+                let answer = http.post_ok("/v1/usage", &body).await?;
+                if answer["usage"]["creditsConsumed"] != 1 {
+                    return Err(format!("usage answered {answer}"));
+                }
+                Ok(())
+            }
+        }
+    };
+    eprintln!("credits: usage across {customers} customers ...");
+    let usage = drive(clients, timing, usage_of(true)).await;
+    eprintln!("credits: usage on one hot customer ...");
+    let hot = drive(clients, timing, usage_of(false)).await;
+    eprintln!("credits: balance reads ...");
+    let balance = {
+        let http = http.clone();
+        let ids = ids.clone();
+        drive(clients, timing, move |ctx| {
+            let http = http.clone();
+            let ids = ids.clone();
+            async move {
+                let customer = &ids[(ctx.random % ids.len() as u64) as usize];
+                let answer = http
+                    .get_ok(&format!("/v1/credits/customers/{customer}/balance"))
+                    .await?;
+                if answer["balances"][0]["featureSlug"] != "api_calls" {
+                    return Err(format!("balance answered {answer}"));
+                }
+                Ok(())
+            }
+        })
+        .await
+    };
+    Ok(CreditsStats {
+        customers,
+        usage,
+        hot,
+        balance,
+    })
+}
+
+impl Http {
+    /// `POST path` with a JSON body; the answer's JSON, or an error for anything but 2xx.
+    pub async fn post_ok(&self, path: &str, body: &Value) -> Result<Value, String> {
+        let body = serde_json::to_vec(body).map_err(|e| e.to_string())?;
+        let (status, answer) = self
+            .connections
+            .send("POST", path, &self.key, Some(&body))
+            .await
+            .map_err(|e| format!("POST {path}: {e}"))?;
+        if !(200..300).contains(&status) {
+            return Err(format!(
+                "POST {path}: {status} {}",
+                String::from_utf8_lossy(&answer)
+            ));
+        }
+        serde_json::from_slice(&answer).map_err(|e| format!("POST {path}: {e}"))
+    }
+
+    /// `GET path`; the answer's JSON, or an error for anything but 2xx.
+    pub async fn get_ok(&self, path: &str) -> Result<Value, String> {
+        let (status, answer) = self
+            .connections
+            .send("GET", path, &self.key, None)
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?;
+        if !(200..300).contains(&status) {
+            return Err(format!(
+                "GET {path}: {status} {}",
+                String::from_utf8_lossy(&answer)
+            ));
+        }
+        serde_json::from_slice(&answer).map_err(|e| format!("GET {path}: {e}"))
+    }
+}
