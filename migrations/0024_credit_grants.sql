@@ -44,6 +44,9 @@ CREATE TABLE credit_transactions
     usage_id      text,
     quantity      bigint,
     overage_units bigint,
+    -- A usage's: the caller's key, and the balance it left (its answer, for a repeat).
+    idempotency_key text,
+    remaining_after bigint,
     at            timestamptz NOT NULL,
     -- Orders transactions of one instant as their ledger recorded them.
     ledger_sequence bigint    NOT NULL,
@@ -52,3 +55,9 @@ CREATE TABLE credit_transactions
 
 CREATE INDEX credit_transactions_customer
     ON credit_transactions (tenant, customer_id, at, ledger_sequence, entry);
+
+-- A usage's idempotency key is recorded once per ledger: a repeat's append breaks this claim,
+-- and is answered with the first usage (app/src/credits.rs).
+CREATE UNIQUE INDEX credit_transactions_usage_key
+    ON credit_transactions (tenant, customer_id, feature_slug, idempotency_key)
+    WHERE kind = 'usage';

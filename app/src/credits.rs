@@ -8,7 +8,7 @@ use cqrs_es::AggregateError;
 use domain::credit::{
     CreditCommand, CreditError, CreditLedger, FeatureSlug, GrantSource, NewGrant, UsageOutcome,
 };
-use domain::id::{CreditGrantId, CustomerId, PrefixedId};
+use domain::id::{CreditGrantId, CustomerId, PrefixedId, UsageId};
 use domain::plan::pricing::invoiced_components;
 use domain::plan::{CreditAllowance, PricingComponent};
 use domain::subscription::Subscription;
@@ -19,6 +19,7 @@ use projections::read_models::credit_balances::{
 use projections::read_models::customer_list::CustomerListProjection;
 use projections::read_models::plan_list::PlanListProjection;
 use projections::read_models::subscription_list::SubscriptionListProjection;
+use projections::ClaimKind;
 use sha2::{Digest, Sha256};
 
 use crate::context::App;
@@ -26,7 +27,7 @@ use crate::customers::NOT_FOUND as CUSTOMER_NOT_FOUND;
 use crate::error::AppError;
 use crate::ids::{parse_id, required_id};
 use crate::principal::{CommandMetadata, Principal};
-use crate::refusals::command_error;
+use crate::refusals::{command_error, is_claim};
 
 pub const GRANT_NOT_FOUND: &str = "Credit grant not found";
 
@@ -163,25 +164,48 @@ impl App {
             .bills_usage_of(&tenant, &customer_id, &feature_slug)
             .await?;
         let ledger = ledger_id(&customer_id, &feature_slug);
+        let usage_id: UsageId = metadata.new_id("usage");
+        let key = key.trim().to_owned();
         let command = CreditCommand::RecordUsage {
-            tenant,
-            customer_id,
+            tenant: tenant.clone(),
+            customer_id: customer_id.clone(),
             feature_slug: feature_slug.clone(),
-            usage_id: metadata.new_id("usage"),
+            usage_id: usage_id.clone(),
             idempotency_key: key.clone(),
             quantity,
             occurred_at: usage.timestamp,
             overage_billed,
         };
-        let after = self
-            .credits
-            .execute(&ledger, command, metadata)
-            .await
-            .map_err(command_error::<CreditLedger>)?;
-        let outcome = after
-            .usage(key.trim())
-            .cloned()
-            .ok_or_else(|| AppError::internal("Failed to record usage", "no usage after it"))?;
+        let outcome = match self.credits.execute(&ledger, command, metadata).await {
+            Ok(after) => after
+                .usage(&usage_id)
+                .cloned()
+                .ok_or_else(|| AppError::internal("Failed to record usage", "no usage after it"))?,
+            // Recorded before under this key (the read model's claim, in the append): the
+            // answer is the first recording's, and nothing is consumed again.
+            Err(e) if is_claim(&e, ClaimKind::UsageKey) => {
+                let first = CreditBalancesProjection::usage_by_key(
+                    &self.pool,
+                    &tenant,
+                    customer_id.as_str(),
+                    feature_slug.as_str(),
+                    &key,
+                )
+                .await?
+                .ok_or_else(|| {
+                    AppError::internal("Failed to record usage", "a key with no usage")
+                })?;
+                UsageOutcome {
+                    usage_id: parse_id(first.usage_id.as_deref().unwrap_or_default())?,
+                    quantity: first.quantity.unwrap_or_default(),
+                    credits_consumed: -first.amount,
+                    overage_units: first.overage_units.unwrap_or_default(),
+                    remaining_after: first.remaining_after.unwrap_or_default(),
+                    at: first.at,
+                }
+            }
+            Err(e) => return Err(command_error::<CreditLedger>(e)),
+        };
         Ok(RecordedUsage {
             feature_slug: feature_slug.to_string(),
             outcome,

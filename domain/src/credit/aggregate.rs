@@ -1,6 +1,4 @@
-use std::collections::BTreeMap;
-
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
@@ -18,8 +16,6 @@ const DEFAULT_PRIORITY: i32 = 50;
 const MAX_PRIORITY: i32 = 100;
 const MAX_KEY_CHARS: usize = 255;
 const MAX_TEXT_CHARS: usize = 500;
-/// How long an idempotency key is remembered: a repeat within this answers the first usage.
-pub const USAGE_KEYS_KEPT: Duration = Duration::days(30);
 
 /// What a recorded usage answered, kept by its idempotency key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -54,8 +50,10 @@ pub struct CreditLedger {
     pub feature_slug: Option<FeatureSlug>,
     /// In the order granted.
     pub grants: Vec<CreditGrant>,
-    /// Recent usages by idempotency key (see [`USAGE_KEYS_KEPT`]).
-    pub usages: BTreeMap<String, UsageOutcome>,
+    /// The last usage recorded: what its command answers. Earlier usages are not kept, so the
+    /// state stays small however busy the ledger; a repeated idempotency key is refused by
+    /// the `credit_balances` read model's claim, in the append (see `app/src/credits.rs`).
+    pub last_usage: Option<UsageOutcome>,
 }
 
 impl CreditLedger {
@@ -81,9 +79,11 @@ impl CreditLedger {
         }
     }
 
-    /// The usage recorded under `key`, if it still is.
-    pub fn usage(&self, key: &str) -> Option<&UsageOutcome> {
-        self.usages.get(key)
+    /// The usage recorded by the command that made `usage_id`, if this ledger's last one.
+    pub fn usage(&self, usage_id: &UsageId) -> Option<&UsageOutcome> {
+        self.last_usage
+            .as_ref()
+            .filter(|usage| &usage.usage_id == usage_id)
     }
 
     /// Opened for `tenant`'s customer and feature, or not yet opened: commands from
@@ -224,9 +224,6 @@ impl Aggregate for CreditLedger {
                 if key.is_empty() || key.chars().count() > MAX_KEY_CHARS {
                     return Err(CreditError::InvalidIdempotencyKey);
                 }
-                if self.usages.contains_key(key) {
-                    return Ok(());
-                }
                 if !(1..=MAX_CREDITS).contains(&quantity) {
                     return Err(CreditError::InvalidQuantity);
                 }
@@ -340,7 +337,6 @@ impl Aggregate for CreditLedger {
                 customer_id,
                 feature_slug,
                 usage_id,
-                idempotency_key,
                 quantity,
                 credits_consumed,
                 overage_units,
@@ -351,21 +347,14 @@ impl Aggregate for CreditLedger {
                 self.tenant = Some(tenant);
                 self.customer_id = Some(customer_id);
                 self.feature_slug = Some(feature_slug);
-                // Keys older than their keeping time are forgotten as new ones arrive, so the
-                // state does not grow with every usage ever made.
-                self.usages
-                    .retain(|_, usage| usage.at + USAGE_KEYS_KEPT > at);
-                self.usages.insert(
-                    idempotency_key,
-                    UsageOutcome {
-                        usage_id,
-                        quantity,
-                        credits_consumed,
-                        overage_units,
-                        remaining_after,
-                        at,
-                    },
-                );
+                self.last_usage = Some(UsageOutcome {
+                    usage_id,
+                    quantity,
+                    credits_consumed,
+                    overage_units,
+                    remaining_after,
+                    at,
+                });
             }
             CreditEvent::CreditsConsumed { draws, .. } => {
                 for draw in draws {

@@ -29,8 +29,8 @@ pub enum CreditCommand {
     },
     /// Consumes `quantity` of the feature. What credits do not cover is overage when
     /// `overage_billed` (the plan bills the feature's usage), else the whole usage is refused.
-    /// The same `idempotency_key` is recorded once: a repeat changes nothing and its answer
-    /// is the first one's.
+    /// The `idempotency_key` is recorded with it; that a key is recorded once is the read
+    /// model's claim, kept in the append.
     RecordUsage {
         tenant: Tenant,
         customer_id: CustomerId,

@@ -286,46 +286,29 @@ fn usage_beyond_the_credits_is_refused_whole_unless_the_plan_bills_it() {
 }
 
 #[test]
-fn the_same_idempotency_key_is_recorded_once() {
-    let first = vec![
+fn a_usage_answers_from_the_ledger_its_outcome() {
+    let ledger = ledger(vec![
         granted(1, 10, 50, None),
         recorded(1, "k1", 4, 4, 6),
         consumed(1, &[(1, 4)]),
-    ];
-    LedgerTester::with(services())
-        .given(first.clone())
-        .when(usage(2, "k1", 4, false))
-        .then_expect_events(vec![]);
-    // Even asked for something else under it: the key names the first usage.
-    LedgerTester::with(services())
-        .given(first.clone())
-        .when(usage(2, "k1", 9, false))
-        .then_expect_events(vec![]);
-    let ledger = ledger(first);
-    let outcome = ledger.usage("k1").unwrap();
+    ]);
+    let outcome = ledger.usage(&usg(1)).unwrap();
     assert_eq!(
         (
-            outcome.usage_id.clone(),
             outcome.credits_consumed,
+            outcome.overage_units,
             outcome.remaining_after
         ),
-        (usg(1), 4, 6)
+        (4, 0, 6)
     );
-}
-
-#[test]
-fn a_key_is_forgotten_after_thirty_days() {
-    let mut old = recorded(1, "k1", 1, 1, 9);
-    if let CreditEvent::UsageRecorded { at, .. } = &mut old {
-        *at = now() - Duration::days(31);
-    }
-    let ledger = ledger(vec![
-        granted(1, 10, 50, None),
-        old,
-        recorded(2, "k2", 1, 1, 8),
-    ]);
-    assert!(ledger.usage("k1").is_none());
-    assert!(ledger.usage("k2").is_some());
+    // Only the last is kept: the state does not grow with every usage.
+    let ledger = {
+        let mut next = ledger;
+        next.apply(recorded(2, "k2", 1, 1, 5));
+        next
+    };
+    assert!(ledger.usage(&usg(1)).is_none());
+    assert!(ledger.usage(&usg(2)).is_some());
 }
 
 #[test]

@@ -21,6 +21,8 @@ pub enum ClaimKind {
     DocumentNumber,
     /// The invoice has a charge pending or succeeded already.
     InvoiceCharge,
+    /// The ledger recorded a usage under this idempotency key already.
+    UsageKey,
 }
 
 /// An append refused because it would break a claim another aggregate holds. It reaches the

@@ -20,6 +20,7 @@ use sqlx::PgPool;
 use crate::event_store::append::{
     decode, AppendStatement, InlineProjection, InlineProjectionError,
 };
+use crate::event_store::{ClaimConflict, ClaimKind};
 
 pub const NAME: &str = "credit_balances";
 pub const TABLE: &str = "credit_grants";
@@ -39,11 +40,13 @@ pub struct TransactionView {
     pub usage_id: Option<String>,
     pub quantity: Option<i64>,
     pub overage_units: Option<i64>,
+    /// A usage's: the balance it left.
+    pub remaining_after: Option<i64>,
     pub at: DateTime<Utc>,
 }
 
 const TRANSACTION_COLUMNS: &str = "id, customer_id, feature_slug, kind, amount, grant_id, \
-    usage_id, quantity, overage_units, at";
+    usage_id, quantity, overage_units, remaining_after, at";
 
 /// A customer's balance of one feature at a moment.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -172,6 +175,27 @@ impl CreditBalancesProjection {
         Ok((rows, more))
     }
 
+    /// The usage the ledger recorded under `key`.
+    pub async fn usage_by_key(
+        pool: &PgPool,
+        tenant: &Tenant,
+        customer_id: &str,
+        feature_slug: &str,
+        key: &str,
+    ) -> Result<Option<TransactionView>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {TRANSACTION_COLUMNS} FROM {TRANSACTIONS} WHERE tenant = $1 \
+               AND customer_id = $2 AND feature_slug = $3 AND idempotency_key = $4 \
+               AND kind = 'usage'"
+        ))
+        .bind(tenant.key())
+        .bind(customer_id)
+        .bind(feature_slug)
+        .bind(key)
+        .fetch_optional(pool)
+        .await
+    }
+
     /// The overage units of the customer's usage of a feature recorded in [`from`, `until`).
     pub async fn overage_units(
         pool: &PgPool,
@@ -223,6 +247,12 @@ impl InlineProjection for CreditBalancesProjection {
         NAME
     }
 
+    fn refusal(&self, constraint: &str) -> Option<ClaimConflict> {
+        (constraint == "credit_transactions_usage_key").then_some(ClaimConflict {
+            kind: ClaimKind::UsageKey,
+        })
+    }
+
     fn writes(
         &self,
         events: &[SerializedEvent],
@@ -248,6 +278,8 @@ impl InlineProjection for CreditBalancesProjection {
                     usage_id: None,
                     quantity: None,
                     overage_units: None,
+                    idempotency_key: None,
+                    remaining_after: None,
                     at,
                     sequence,
                 });
@@ -277,9 +309,11 @@ impl InlineProjection for CreditBalancesProjection {
                     customer_id,
                     feature_slug,
                     usage_id,
+                    idempotency_key,
                     quantity,
                     credits_consumed,
                     overage_units,
+                    remaining_after,
                     at,
                     ..
                 } => {
@@ -293,6 +327,8 @@ impl InlineProjection for CreditBalancesProjection {
                         last.usage_id = Some(usage_id.to_string());
                         last.quantity = Some(*quantity);
                         last.overage_units = Some(*overage_units);
+                        last.idempotency_key = Some(idempotency_key.clone());
+                        last.remaining_after = Some(*remaining_after);
                     }
                 }
                 CreditEvent::CreditGrantExpired {
@@ -387,8 +423,8 @@ impl InlineProjection for CreditBalancesProjection {
             append.write(move |query| {
                 query.push(format!(
                     "INSERT INTO {TRANSACTIONS} (id, tenant, customer_id, feature_slug, kind, \
-                     amount, grant_id, usage_id, quantity, overage_units, at, ledger_sequence, \
-                     entry) "
+                     amount, grant_id, usage_id, quantity, overage_units, idempotency_key, \
+                     remaining_after, at, ledger_sequence, entry) "
                 ));
                 match owner {
                     Some((tenant, customer_id, feature_slug)) => {
@@ -425,6 +461,10 @@ impl InlineProjection for CreditBalancesProjection {
                     .push_bind(entry.quantity)
                     .push(", ")
                     .push_bind(entry.overage_units)
+                    .push(", ")
+                    .push_bind(entry.idempotency_key)
+                    .push(", ")
+                    .push_bind(entry.remaining_after)
                     .push(", ")
                     .push_bind(entry.at)
                     .push(", ")
@@ -493,6 +533,8 @@ struct Entry {
     usage_id: Option<String>,
     quantity: Option<i64>,
     overage_units: Option<i64>,
+    idempotency_key: Option<String>,
+    remaining_after: Option<i64>,
     at: DateTime<Utc>,
     sequence: i64,
 }
