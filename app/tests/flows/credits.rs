@@ -76,7 +76,10 @@ async fn a_hundred_concurrent_usages_of_one_against_fifty_credits_accept_exactly
         .await
         .unwrap();
     assert_eq!(grants[0].remaining_amount, 0);
-    assert_eq!(grants[0].status_at(chrono::Utc::now()), "depleted");
+    assert_eq!(
+        grants[0].status_at(f.app.clock.now_for(f.tenant())),
+        "depleted"
+    );
 }
 
 #[tokio::test]
