@@ -90,35 +90,38 @@ impl App {
         principal: &Principal,
         id: &str,
     ) -> Result<InvoicePdf, AppError> {
-        let view = self.invoice(principal, id).await?;
-        // A portal session reads its own customer's documents only.
-        if !principal.reaches_customer(&view.customer_id) {
-            return Err(AppError::not_found(NOT_FOUND));
-        }
-        let Some(number) = view.number.clone() else {
-            return Err(AppError::conflict(DRAFT_HAS_NO_PDF));
-        };
+        let id: InvoiceId = parse_id(id).map_err(|_| AppError::not_found(NOT_FOUND))?;
+        // The log is the document's source: the aggregate, read once, answers every question.
         let mut invoice = self
             .invoices
-            .current(id)
+            .current(id.as_str())
             .await
             .map_err(command_error::<Invoice>)?;
+        let customer_id = match (&invoice.tenant, &invoice.customer_id) {
+            (Some(owner), Some(customer)) if owner == &principal.tenant => customer.clone(),
+            _ => return Err(AppError::not_found(NOT_FOUND)),
+        };
+        // A portal session reads its own customer's documents only.
+        if !principal.reaches_customer(customer_id.as_str()) {
+            return Err(AppError::not_found(NOT_FOUND));
+        }
+        let Some(number) = invoice.number.clone() else {
+            return Err(AppError::conflict(DRAFT_HAS_NO_PDF));
+        };
         if invoice.header.is_none() {
             // Issued before headers were recorded: the customer as they are now.
-            let original_number = match &view.original_invoice_id {
+            let original_number = match &invoice.original_invoice_id {
                 Some(original) => self
-                    .invoice(principal, original)
+                    .invoices
+                    .current(original.as_str())
                     .await
                     .ok()
                     .and_then(|original| original.number),
                 None => None,
             };
-            let customer_id: CustomerId = parse_id(&view.customer_id)?;
             invoice.header = Some(DocumentHeader {
                 original_number,
-                ..self
-                    .document_header(&principal.tenant, &customer_id)
-                    .await?
+                ..self.document_header(&principal.tenant, &customer_id).await?
             });
         }
         let filename = format!("{number}.pdf");
