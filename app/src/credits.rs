@@ -62,6 +62,17 @@ pub struct NewUsage {
     pub timestamp: Option<DateTime<Utc>>,
 }
 
+/// A customer's credits as the balance and the portal show them.
+#[derive(Debug, Clone)]
+pub struct CreditSummary {
+    pub balances: Vec<BalanceView>,
+    pub grants: Vec<GrantView>,
+    /// The latest ledger entries asked for, in the order they happened.
+    pub transactions: Vec<TransactionView>,
+    /// The tenant's now, at which the balances were summed.
+    pub now: DateTime<Utc>,
+}
+
 /// A recorded usage, as its first recording answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RecordedUsage {
@@ -258,6 +269,33 @@ impl App {
             now,
         )
         .await?)
+    }
+
+    /// What a customer's credits look like now: each feature's balance, every grant, and the
+    /// latest `transactions` ledger entries — with one check that the customer is the
+    /// tenant's.
+    pub async fn credit_summary(
+        &self,
+        principal: &Principal,
+        customer_id: &str,
+        transactions: i64,
+    ) -> Result<CreditSummary, AppError> {
+        let customer_id: CustomerId =
+            parse_id(customer_id).map_err(|_| AppError::not_found(CUSTOMER_NOT_FOUND))?;
+        self.own_customer(&principal.tenant, &customer_id).await?;
+        let (tenant, id) = (&principal.tenant, customer_id.as_str());
+        let now = self.clock.now_for(tenant);
+        Ok(CreditSummary {
+            balances: CreditBalancesProjection::balances(&self.pool, tenant, id, now).await?,
+            grants: CreditBalancesProjection::grants(&self.pool, tenant, id, None).await?,
+            transactions: if transactions > 0 {
+                CreditBalancesProjection::latest_transactions(&self.pool, tenant, id, transactions)
+                    .await?
+            } else {
+                Vec::new()
+            },
+            now,
+        })
     }
 
     /// The customer's grants, of one feature or all, oldest first.

@@ -121,7 +121,9 @@ impl App {
             };
             invoice.header = Some(DocumentHeader {
                 original_number,
-                ..self.document_header(&principal.tenant, &customer_id).await?
+                ..self
+                    .document_header(&principal.tenant, &customer_id)
+                    .await?
             });
         }
         let filename = format!("{number}.pdf");

@@ -1,7 +1,7 @@
 //! Credits: grants (`POST /v1/credits/grants`, list, revoke), usage (`POST /v1/usage`) and a
 //! customer's balances (`GET /v1/credits/customers/{customerId}/balance`).
 
-use app::credits::{NewCreditGrant, NewUsage, RecordedUsage};
+use app::credits::{CreditSummary, NewCreditGrant, NewUsage, RecordedUsage};
 use app::App;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -300,12 +300,23 @@ pub async fn balance(
     Caller(principal): Caller,
     Path(customer_id): Path<String>,
 ) -> Result<Json<BalanceEnvelope>, ApiError> {
-    let balances: Vec<BalanceView> = app.credit_balances(&principal, &customer_id).await?;
-    let grants = app.credit_grants(&principal, &customer_id, None).await?;
-    let now = app.clock.now_for(&principal.tenant);
-    let balances = balances
+    let summary = app.credit_summary(&principal, &customer_id, 0).await?;
+    Ok(Json(BalanceEnvelope {
+        balances: balance_bodies(summary),
+    }))
+}
+
+/// Each feature's balance with its grants, as the balance and the portal show them.
+fn balance_bodies(summary: CreditSummary) -> Vec<BalanceBody> {
+    let CreditSummary {
+        balances,
+        grants,
+        now,
+        ..
+    } = summary;
+    balances
         .into_iter()
-        .map(|balance| BalanceBody {
+        .map(|balance: BalanceView| BalanceBody {
             name: balance.feature_slug.clone(),
             grants: grants
                 .iter()
@@ -319,8 +330,7 @@ pub async fn balance(
             used: balance.used,
             next_expiry: balance.next_expiry,
         })
-        .collect();
-    Ok(Json(BalanceEnvelope { balances }))
+        .collect()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -455,7 +465,7 @@ pub struct PortalCreditsEnvelope {
 }
 
 /// How many of its latest ledger entries the portal's credits view shows.
-const PORTAL_TRANSACTIONS: usize = 20;
+const PORTAL_TRANSACTIONS: i64 = 20;
 
 /// The portal customer's credits: balances with their grants, and the latest ledger entries.
 #[utoipa::path(get, path = "/v1/customers/portal/credits", tag = "portal",
@@ -472,38 +482,18 @@ pub async fn portal_credits(
     let customer = app
         .portal_customer(&principal, query.external_customer_id.as_deref())
         .await?;
-    let id = customer.id.to_string();
-    let Json(BalanceEnvelope { balances }) = balance(
-        State(app.clone()),
-        Caller(principal.clone()),
-        Path(id.clone()),
-    )
-    .await?;
-    let (mut entries, mut more) = app
-        .credit_transactions(&principal, &id, None, None, 1000)
+    let mut summary = app
+        .credit_summary(&principal, customer.id.as_str(), PORTAL_TRANSACTIONS)
         .await?;
-    while more {
-        let after = entries.last().map(|entry| entry.id.clone());
-        let (next, next_more) = app
-            .credit_transactions(&principal, &id, None, after.as_deref(), 1000)
-            .await?;
-        entries.extend(next);
-        more = next_more;
-        // Only the latest are shown: keep the tail while paging through.
-        if entries.len() > PORTAL_TRANSACTIONS {
-            entries.drain(..entries.len() - PORTAL_TRANSACTIONS);
-        }
-    }
-    let skip = entries.len().saturating_sub(PORTAL_TRANSACTIONS);
+    let transactions = std::mem::take(&mut summary.transactions)
+        .into_iter()
+        .map(TransactionBody::from)
+        .collect();
     Ok(Json(PortalCreditsEnvelope {
         credits: PortalCreditsBody {
-            balances,
+            balances: balance_bodies(summary),
             top_ups: Vec::new(),
-            transactions: entries
-                .into_iter()
-                .skip(skip)
-                .map(TransactionBody::from)
-                .collect(),
+            transactions,
         },
     }))
 }

@@ -175,6 +175,27 @@ impl CreditBalancesProjection {
         Ok((rows, more))
     }
 
+    /// The customer's latest `count` ledger entries, in the order they happened.
+    pub async fn latest_transactions(
+        pool: &PgPool,
+        tenant: &Tenant,
+        customer_id: &str,
+        count: i64,
+    ) -> Result<Vec<TransactionView>, sqlx::Error> {
+        let mut latest: Vec<TransactionView> = sqlx::query_as(&format!(
+            "SELECT {TRANSACTION_COLUMNS} FROM {TRANSACTIONS} \
+             WHERE tenant = $1 AND customer_id = $2 \
+             ORDER BY at DESC, ledger_sequence DESC, entry DESC LIMIT $3"
+        ))
+        .bind(tenant.key())
+        .bind(customer_id)
+        .bind(count)
+        .fetch_all(pool)
+        .await?;
+        latest.reverse();
+        Ok(latest)
+    }
+
     /// The usage the ledger recorded under `key`.
     pub async fn usage_by_key(
         pool: &PgPool,
