@@ -1,5 +1,6 @@
-//! Lists asked for without `limit`: the whole list, as the seed's "get all" does, read and
-//! written a page at a time, so a list of any length costs the server one page of memory.
+//! Lists as the service's convention says: a page of `limit` with `hasMore`, or without
+//! `limit` the whole list, as the seed's "get all" does, read and written a page at a time,
+//! so a list of any length costs the server one page of memory.
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -8,10 +9,13 @@ use std::sync::Arc;
 use axum::body::{Body, Bytes};
 use axum::http::header::CONTENT_TYPE;
 use axum::response::{IntoResponse, Response};
+use axum::Json;
 use futures::{Stream, StreamExt};
 use serde::Serialize;
 
 use app::AppError;
+
+use crate::error::ApiError;
 
 /// Rows read per page of a whole list.
 pub const STREAM_PAGE: i64 = 500;
@@ -94,4 +98,32 @@ pub fn streamed_list<T: Serialize>(
         Body::from_stream(open.chain(items).chain(close)),
     )
         .into_response()
+}
+
+/// `{"<name>": […], "hasMore": …}`: the page of `limit` after `starting_after` that `fetch`
+/// reads, or without a limit every page, streamed.
+pub async fn paged_list<T, F, Fut>(
+    name: &'static str,
+    limit: Option<i64>,
+    starting_after: Option<String>,
+    fetch: F,
+    id_of: fn(&T) -> String,
+) -> Result<Response, ApiError>
+where
+    T: Serialize + Send + 'static,
+    F: Fn(Option<String>, i64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<(Vec<T>, bool), AppError>> + Send + 'static,
+{
+    let Some(limit) = limit else {
+        let pages = all_pages(starting_after, fetch, id_of).await?;
+        return Ok(streamed_list(name, pages));
+    };
+    let (items, has_more) = fetch(starting_after, limit).await?;
+    let mut envelope = serde_json::Map::new();
+    envelope.insert(
+        name.to_owned(),
+        serde_json::to_value(items).map_err(|e| AppError::internal("Internal server error", e))?,
+    );
+    envelope.insert("hasMore".to_owned(), has_more.into());
+    Ok(Json(envelope).into_response())
 }

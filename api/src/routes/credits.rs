@@ -5,7 +5,7 @@ use app::credits::{CreditSummary, NewCreditGrant, NewUsage, RecordedUsage};
 use app::App;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use projections::read_models::credit_balances::{BalanceView, GrantView, TransactionView};
@@ -16,7 +16,7 @@ use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::pagination::page_limit;
 use crate::responses::ErrorBody;
-use crate::streamed_list::{all_pages, streamed_list};
+use crate::streamed_list::paged_list;
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -424,19 +424,14 @@ pub async fn transactions(
             Ok((entries, more))
         }
     };
-    let Some(limit) = limit else {
-        let pages = all_pages(query.starting_after, page, |entry: &TransactionBody| {
-            entry.id.clone()
-        })
-        .await?;
-        return Ok(streamed_list("transactions", pages));
-    };
-    let (transactions, has_more) = page(query.starting_after, limit).await?;
-    Ok(Json(TransactionListEnvelope {
-        transactions,
-        has_more,
-    })
-    .into_response())
+    paged_list(
+        "transactions",
+        limit,
+        query.starting_after,
+        page,
+        |entry: &TransactionBody| entry.id.clone(),
+    )
+    .await
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

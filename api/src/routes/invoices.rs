@@ -23,7 +23,7 @@ use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::pagination::page_limit;
 use crate::payment_body::PaymentBody;
 use crate::responses::ErrorBody;
-use crate::streamed_list::{all_pages, streamed_list};
+use crate::streamed_list::paged_list;
 
 /// An invoice, cancellation or credit note as every endpoint shows it.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -274,15 +274,14 @@ pub async fn list_invoices(
             Ok((invoice_bodies(&app, &principal, views).await?, has_more))
         }
     };
-    let Some(limit) = limit else {
-        let pages = all_pages(query.starting_after, page, |invoice: &InvoiceBody| {
-            invoice.id.clone()
-        })
-        .await?;
-        return Ok(streamed_list("invoices", pages));
-    };
-    let (invoices, has_more) = page(query.starting_after, limit).await?;
-    Ok(Json(InvoiceListEnvelope { invoices, has_more }).into_response())
+    paged_list(
+        "invoices",
+        limit,
+        query.starting_after,
+        page,
+        |invoice: &InvoiceBody| invoice.id.clone(),
+    )
+    .await
 }
 
 /// Get an invoice by its ID.

@@ -3,7 +3,7 @@
 
 use app::App;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use projections::read_models::payment_list::PaymentFilter;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,7 @@ use crate::extract::{Caller, QueryParams};
 use crate::pagination::page_limit;
 use crate::payment_body::PaymentBody;
 use crate::responses::ErrorBody;
-use crate::streamed_list::{all_pages, streamed_list};
+use crate::streamed_list::paged_list;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PaymentEnvelope {
@@ -77,15 +77,14 @@ pub async fn list_payments(
             Ok((payments, has_more))
         }
     };
-    let Some(limit) = limit else {
-        let pages = all_pages(query.starting_after, page, |payment: &PaymentBody| {
-            payment.id.clone()
-        })
-        .await?;
-        return Ok(streamed_list("payments", pages));
-    };
-    let (payments, has_more) = page(query.starting_after, limit).await?;
-    Ok(Json(PaymentListEnvelope { payments, has_more }).into_response())
+    paged_list(
+        "payments",
+        limit,
+        query.starting_after,
+        page,
+        |payment: &PaymentBody| payment.id.clone(),
+    )
+    .await
 }
 
 /// Get a payment by its ID.

@@ -3,7 +3,7 @@
 
 use app::App;
 use axum::extract::{Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use projections::read_models::portal_overview::PortalOverview;
@@ -15,7 +15,7 @@ use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::openapi::formats;
 use crate::pagination::page_limit;
 use crate::responses::{ErrorBody, Success};
-use crate::streamed_list::{all_pages, streamed_list};
+use crate::streamed_list::paged_list;
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -313,12 +313,7 @@ pub async fn invoices(
                 .await
         }
     };
-    let Some(limit) = limit else {
-        let pages = all_pages(query.starting_after, page, item_id).await?;
-        return Ok(streamed_list("invoices", pages));
-    };
-    let (invoices, has_more) = page(query.starting_after, limit).await?;
-    Ok(Json(PortalInvoicesEnvelope { invoices, has_more }).into_response())
+    paged_list("invoices", limit, query.starting_after, page, item_id).await
 }
 
 /// The customer's payments (charges and refunds), newest first.
@@ -341,12 +336,7 @@ pub async fn payments(
                 .await
         }
     };
-    let Some(limit) = limit else {
-        let pages = all_pages(query.starting_after, page, item_id).await?;
-        return Ok(streamed_list("payments", pages));
-    };
-    let (payments, has_more) = page(query.starting_after, limit).await?;
-    Ok(Json(PortalPaymentsEnvelope { payments, has_more }).into_response())
+    paged_list("payments", limit, query.starting_after, page, item_id).await
 }
 
 /// The id of a listed invoice or payment: the cursor after it.
