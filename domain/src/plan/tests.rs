@@ -53,6 +53,7 @@ struct Raw {
     credit_allowance: Option<i64>,
     interval: Option<&'static str>,
     trial_days: Option<i64>,
+    credits: Vec<AllowanceInput>,
 }
 
 impl Default for Raw {
@@ -65,6 +66,7 @@ impl Default for Raw {
             credit_allowance: Some(1000),
             interval: None,
             trial_days: None,
+            credits: Vec::new(),
         }
     }
 }
@@ -81,7 +83,7 @@ fn create(raw: Raw) -> PlanCommand {
         credit_allowance: raw.credit_allowance,
         interval: raw.interval.map(str::to_owned),
         trial_days: raw.trial_days,
-        credits: Vec::new(),
+        credits: raw.credits,
     }
 }
 
@@ -434,33 +436,10 @@ fn allowance(slug: &str, amount: i64) -> AllowanceInput {
 }
 
 fn create_with_credits(credits: Vec<AllowanceInput>) -> PlanCommand {
-    match create(Raw::default()) {
-        PlanCommand::CreatePlan {
-            id,
-            price_id,
-            tenant,
-            name,
-            description,
-            currency,
-            pricing_data,
-            credit_allowance,
-            interval,
-            trial_days,
-            ..
-        } => PlanCommand::CreatePlan {
-            id,
-            price_id,
-            tenant,
-            name,
-            description,
-            currency,
-            pricing_data,
-            credit_allowance,
-            interval,
-            trial_days,
-            credits,
-        },
-    }
+    create(Raw {
+        credits,
+        ..Raw::default()
+    })
 }
 
 #[test]
