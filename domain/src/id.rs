@@ -152,6 +152,12 @@ prefixed_id!(
     "usg_",
     "usage"
 );
+prefixed_id!(
+    /// Credits a merchant offers its customers to buy.
+    TopUpId,
+    "tu_",
+    "top-up"
+);
 
 #[cfg(test)]
 mod tests {

@@ -18,4 +18,5 @@ pub mod ports;
 pub mod provider;
 pub mod subscription;
 pub mod tenant;
+pub mod top_up;
 pub mod upcast;

@@ -12,6 +12,7 @@ use crate::payment::{
 };
 use crate::provider::Provider;
 use crate::tenant::Tenant;
+use crate::top_up::TopUpPurchase;
 
 /// A payment as its events describe it. `Default` is the payment that was never initiated:
 /// cqrs-es loads an unknown id that way.
@@ -37,6 +38,9 @@ pub struct Payment {
     pub error_code: Option<String>,
     pub provider_reference: Option<String>,
     pub refunded_payment_id: Option<PaymentId>,
+    /// What it buys, when it is a top-up's charge.
+    #[serde(default)]
+    pub top_up: Option<TopUpPurchase>,
     pub created_at: Option<DateTime<Utc>>,
     pub settled_at: Option<DateTime<Utc>>,
 }
@@ -88,6 +92,7 @@ impl Aggregate for Payment {
                 amount_cents,
                 currency,
                 refunded_payment_id,
+                top_up,
             } => {
                 if self.exists() {
                     return Err(PaymentError::AlreadyExists);
@@ -105,6 +110,11 @@ impl Aggregate for Payment {
                         .ok_or(PaymentError::InvalidAmount)?,
                     (PaymentKind::Refund, None) => return Err(PaymentError::RefundWithoutPayment),
                 };
+                if let Some(purchase) = &top_up {
+                    if kind != PaymentKind::Charge || purchase.amount_cents() != amount_cents {
+                        return Err(PaymentError::TopUpAmountMismatch);
+                    }
+                }
                 let event = PaymentEvent::PaymentInitiated {
                     id,
                     tenant,
@@ -116,6 +126,7 @@ impl Aggregate for Payment {
                     amount_cents,
                     currency,
                     refunded_payment_id,
+                    top_up,
                     at,
                 };
                 sink.write(event, self).await;
@@ -162,8 +173,10 @@ impl Aggregate for Payment {
                 amount_cents,
                 currency,
                 refunded_payment_id,
+                top_up,
                 at,
             } => {
+                self.top_up = top_up;
                 self.id = Some(id);
                 self.tenant = Some(tenant);
                 self.customer_id = Some(customer_id);

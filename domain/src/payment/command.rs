@@ -3,6 +3,7 @@ use crate::id::{CustomerId, InvoiceId, PaymentId, PaymentMethodId};
 use crate::payment::PaymentKind;
 use crate::provider::Provider;
 use crate::tenant::Tenant;
+use crate::top_up::TopUpPurchase;
 
 /// What a caller can ask of a payment. That the customer, invoice, payment method and
 /// refunded payment exist and belong to the tenant is checked by the caller, which loads them.
@@ -23,6 +24,9 @@ pub enum PaymentCommand {
         currency: Currency,
         /// The charge a refund gives back; only for a refund.
         refunded_payment_id: Option<PaymentId>,
+        /// What the charge buys, when it is a top-up purchase: its amount must be the
+        /// purchase's.
+        top_up: Option<TopUpPurchase>,
     },
     /// The provider's answer, or its webhook: whichever arrives first settles the payment.
     Settle {

@@ -12,6 +12,9 @@ pub enum PaymentError {
     RefundWithoutPayment,
     #[error("A charge refunds no payment")]
     ChargeRefundsNothing,
+    /// A top-up's charge is of what the purchase costs, and is a charge.
+    #[error("A top-up's charge must be of what the purchase costs")]
+    TopUpAmountMismatch,
     /// The provider already gave the other answer: one of the two reports is wrong, and
     /// the first one stands.
     #[error("Payment is already settled")]

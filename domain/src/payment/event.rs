@@ -7,6 +7,7 @@ use crate::id::{CustomerId, InvoiceId, PaymentId, PaymentMethodId};
 use crate::payment::PaymentKind;
 use crate::provider::Provider;
 use crate::tenant::Tenant;
+use crate::top_up::TopUpPurchase;
 
 /// What happened to a payment. Type names and payload shapes are stored forever: never
 /// rename or reshape one; add a new version and an upcaster instead.
@@ -28,6 +29,9 @@ pub enum PaymentEvent {
         amount_cents: i64,
         currency: Currency,
         refunded_payment_id: Option<PaymentId>,
+        /// Added with top-ups: what a top-up's charge buys, made once it succeeds.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        top_up: Option<TopUpPurchase>,
         at: DateTime<Utc>,
     },
     #[serde(rename_all = "camelCase")]

@@ -60,6 +60,7 @@ fn initiate(kind: PaymentKind, amount_cents: i64, refunded: Option<u32>) -> Paym
         amount_cents,
         currency: Currency::parse("EUR").unwrap(),
         refunded_payment_id: refunded.map(pay),
+        top_up: None,
     }
 }
 
@@ -75,6 +76,7 @@ fn initiated(kind: PaymentKind, amount_cents: i64, refunded: Option<u32>) -> Pay
         amount_cents,
         currency: Currency::parse("EUR").unwrap(),
         refunded_payment_id: refunded.map(pay),
+        top_up: None,
         at: now(),
     }
 }
@@ -323,4 +325,92 @@ fn stored_payment_events_are_camel_case() {
             "at": "2026-01-02T03:04:08Z",
         }})
     );
+}
+
+fn purchase(quantity: i64, unit_amount_cents: i64) -> crate::top_up::TopUpPurchase {
+    crate::top_up::TopUpPurchase {
+        top_up_id: crate::id::TopUpId::parse("tu_1").unwrap(),
+        feature_slug: crate::credit::FeatureSlug::parse("api_calls").unwrap(),
+        name: "API calls".to_owned(),
+        quantity,
+        unit_amount_cents,
+        credits: quantity * 1000,
+        expires_at: None,
+        invoice_id: InvoiceId::parse("inv_9").unwrap(),
+        grant_id: crate::id::CreditGrantId::parse("cg_9").unwrap(),
+    }
+}
+
+fn initiate_top_up(kind: PaymentKind, amount_cents: i64) -> PaymentCommand {
+    let PaymentCommand::Initiate {
+        id,
+        tenant,
+        customer_id,
+        payment_method_id,
+        provider,
+        currency,
+        ..
+    } = initiate(PaymentKind::Charge, 1, None)
+    else {
+        unreachable!("initiate() makes an Initiate")
+    };
+    PaymentCommand::Initiate {
+        id,
+        tenant,
+        customer_id,
+        invoice_id: None,
+        payment_method_id,
+        provider,
+        kind,
+        amount_cents,
+        currency,
+        refunded_payment_id: kind.eq(&PaymentKind::Refund).then(|| pay(2)),
+        top_up: Some(purchase(3, 500)),
+    }
+}
+
+#[test]
+fn a_top_up_charge_records_what_it_buys() {
+    PaymentTester::with(services())
+        .given_no_previous_events()
+        .when(initiate_top_up(PaymentKind::Charge, 1500))
+        .then_expect_events(vec![PaymentEvent::PaymentInitiated {
+            id: pay(1),
+            tenant: tenant(),
+            customer_id: CustomerId::parse("cust_1").unwrap(),
+            invoice_id: None,
+            payment_method_id: Some(PaymentMethodId::parse("pm_1").unwrap()),
+            provider: Provider::Stripe,
+            kind: PaymentKind::Charge,
+            amount_cents: 1500,
+            currency: Currency::parse("EUR").unwrap(),
+            refunded_payment_id: None,
+            top_up: Some(purchase(3, 500)),
+            at: now(),
+        }]);
+}
+
+#[test]
+fn a_top_up_charge_of_another_amount_than_the_purchase_or_a_refund_is_refused() {
+    PaymentTester::with(services())
+        .given_no_previous_events()
+        .when(initiate_top_up(PaymentKind::Charge, 1499))
+        .then_expect_error(PaymentError::TopUpAmountMismatch);
+    PaymentTester::with(services())
+        .given_no_previous_events()
+        .when(initiate_top_up(PaymentKind::Refund, 1500))
+        .then_expect_error(PaymentError::TopUpAmountMismatch);
+}
+
+#[test]
+fn a_payment_stored_before_top_ups_reads_as_buying_nothing() {
+    let mut stored = serde_json::to_value(charge_initiated()).unwrap();
+    let payload = stored
+        .get_mut("PaymentInitiated")
+        .and_then(|p| p.as_object_mut())
+        .unwrap();
+    assert!(!payload.contains_key("topUp"), "{payload:?}");
+    payload.remove("topUp");
+    let event: PaymentEvent = serde_json::from_value(stored).unwrap();
+    assert_eq!(state_after(vec![event]).top_up, None);
 }
