@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     credits, customers, events, invoices, organizations, payments, plans, portal, portal_sessions,
-    setup_intents, subscriptions, test_clock, webhooks,
+    setup_intents, subscriptions, test_clock, top_ups, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -70,6 +70,9 @@ use crate::routes::{
         credits::balance,
         credits::transactions,
         credits::portal_credits,
+        top_ups::create_top_up,
+        top_ups::list_top_ups,
+        top_ups::purchase_top_up,
     ),
     // Path parameters' schemas are not collected from the handlers: every shape is named here.
     components(schemas(crate::responses::ErrorBody, formats::CustomerId, formats::PaymentMethodId,

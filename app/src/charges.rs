@@ -132,6 +132,7 @@ impl App {
                     .clone()
                     .ok_or_else(|| AppError::internal("Failed to charge", "no currency"))?,
                 refunded_payment_id: None,
+                top_up: None,
             };
             match self
                 .payments
@@ -356,6 +357,9 @@ impl App {
             .id
             .clone()
             .ok_or_else(|| AppError::internal("Failed to charge", "no payment"))?;
+        if let Some(purchase) = &payment.top_up {
+            return self.settle_top_up(metadata, payment, purchase).await;
+        }
         let Some(invoice_id) = payment.invoice_id.clone() else {
             return Ok(ChargeOutcome::Succeeded { payment_id });
         };
@@ -587,6 +591,7 @@ impl App {
                         .clone()
                         .ok_or_else(|| AppError::internal("Failed to record", "no currency"))?,
                     refunded_payment_id: None,
+                    top_up: None,
                 },
                 metadata,
             )

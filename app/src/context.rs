@@ -15,6 +15,7 @@ use domain::payment::{Payment, PaymentServices};
 use domain::payment_method::{PaymentMethod, PaymentMethodServices};
 use domain::plan::{Plan, PlanServices};
 use domain::subscription::{Subscription, SubscriptionServices};
+use domain::top_up::{TopUp, TopUpServices};
 use projections::catch_up::CatchUpRunner;
 use projections::read_models::customer_uniqueness::PgCustomerUniqueness;
 use projections::read_models::registry;
@@ -46,6 +47,7 @@ pub struct App {
     pub invoices: Arc<CommandRunner<Invoice>>,
     pub payments: Arc<CommandRunner<Payment>>,
     pub credits: Arc<CommandRunner<CreditLedger>>,
+    pub top_ups: Arc<CommandRunner<TopUp>>,
     /// Issues of one tenant's series take turns in this process (`invoices.rs`).
     pub(crate) numbering: Arc<AggregateLocks>,
     /// Rendered PDFs by their recorded digest (`pdf_cache.rs`).
@@ -122,6 +124,12 @@ impl App {
             payments: Arc::new(CommandRunner::new(
                 log.clone(),
                 PaymentServices {
+                    clock: clock.clone(),
+                },
+            )),
+            top_ups: Arc::new(CommandRunner::new(
+                log.clone(),
+                TopUpServices {
                     clock: clock.clone(),
                 },
             )),

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use domain::id::{CustomerId, InvoiceId, PaymentMethodId, PrefixedId, SubscriptionId};
+use domain::id::{CustomerId, InvoiceId, PaymentMethodId, PrefixedId, SubscriptionId, TopUpId};
 use domain::invoice::DocumentType;
 use domain::payment_method::PaymentMethodCommand;
 use projections::read_models::payment_method_list::PaymentMethodListProjection;
@@ -216,6 +216,12 @@ pub(crate) enum FlowInput {
         amount_cents: Option<i64>,
         reason: Option<String>,
     },
+    #[serde(rename = "credits.purchase", rename_all = "camelCase")]
+    PurchaseTopUp {
+        customer_id: CustomerId,
+        top_up_id: TopUpId,
+        quantity: i64,
+    },
     #[serde(rename = "paymentMethod.add", rename_all = "camelCase")]
     AddPaymentMethod {
         customer_id: CustomerId,
@@ -236,6 +242,7 @@ impl FlowInput {
             FlowInput::BillPeriod { .. } => "subscription.bill",
             FlowInput::EndPeriod { .. } => "subscription.periodEnd",
             FlowInput::ChargeInvoice { .. } => "invoice.charge",
+            FlowInput::PurchaseTopUp { .. } => "credits.purchase",
         }
     }
 }
@@ -446,6 +453,14 @@ impl App {
                 .charge_in_flow(&metadata, invoice_id, *attempt)
                 .await
                 .map(drop),
+            FlowInput::PurchaseTopUp {
+                customer_id,
+                top_up_id,
+                quantity,
+            } => self
+                .purchase_in_flow(&metadata, customer_id, top_up_id, *quantity)
+                .await
+                .map(drop),
         };
         if let Err(error @ AppError::Internal { .. }) = outcome {
             return Err(error);
@@ -462,7 +477,8 @@ impl App {
             FlowInput::AdjustInvoice { .. }
             | FlowInput::BillPeriod { .. }
             | FlowInput::EndPeriod { .. }
-            | FlowInput::ChargeInvoice { .. } => None,
+            | FlowInput::ChargeInvoice { .. }
+            | FlowInput::PurchaseTopUp { .. } => None,
             FlowInput::StartSubscription { customer_id, .. }
             | FlowInput::DeleteCustomer { customer_id }
             | FlowInput::MoveSubscription { customer_id, .. }

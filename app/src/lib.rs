@@ -52,6 +52,7 @@ pub mod scheduler_status;
 pub mod setup_intents;
 pub mod subscriptions;
 pub mod test_clock;
+pub mod top_ups;
 
 pub use context::App;
 pub use error::AppError;

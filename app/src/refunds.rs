@@ -76,6 +76,7 @@ impl App {
                 amount_cents,
                 currency: charge.currency.clone().ok_or_else(incomplete)?,
                 refunded_payment_id: charge.id.clone(),
+                top_up: None,
             };
             self.payments
                 .execute(id.as_str(), command, metadata)

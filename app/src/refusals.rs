@@ -11,6 +11,7 @@ use domain::payment::{Payment, PaymentError};
 use domain::payment_method::{PaymentMethod, PaymentMethodError};
 use domain::plan::{Plan, PlanError};
 use domain::subscription::{Subscription, SubscriptionError};
+use domain::top_up::{TopUp, TopUpError};
 use projections::{ClaimConflict, ClaimKind};
 
 use crate::error::AppError;
@@ -160,6 +161,25 @@ impl Refusals for Plan {
 
     fn changed_concurrently() -> &'static str {
         "The plan was changed by concurrent requests; retry the request"
+    }
+}
+
+impl Refusals for TopUp {
+    fn refusal(error: TopUpError) -> AppError {
+        let message = error.to_string();
+        match error {
+            TopUpError::AlreadyExists => AppError::conflict(message),
+            TopUpError::NotFound => AppError::not_found(message),
+            _ => AppError::invalid(message),
+        }
+    }
+
+    fn failure() -> &'static str {
+        "Failed to create top-up"
+    }
+
+    fn changed_concurrently() -> &'static str {
+        "The top-up was changed by concurrent requests; retry the request"
     }
 }
 

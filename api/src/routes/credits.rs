@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::pagination::page_limit;
 use crate::responses::ErrorBody;
+use crate::routes::top_ups::TopUpBody;
 use crate::streamed_list::paged_list;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -447,9 +448,8 @@ pub struct PortalCreditsQuery {
 #[serde(rename_all = "camelCase")]
 pub struct PortalCreditsBody {
     pub balances: Vec<BalanceBody>,
-    /// Top-ups offered to the customer's plan (none until top-ups are sold).
-    #[schema(value_type = Vec<Object>)]
-    pub top_ups: Vec<serde_json::Value>,
+    /// Top-ups offered on the customer's plan.
+    pub top_ups: Vec<TopUpBody>,
     /// The most recent ledger entries, newest last.
     pub transactions: Vec<TransactionBody>,
 }
@@ -480,6 +480,12 @@ pub async fn portal_credits(
     let mut summary = app
         .credit_summary(&principal, customer.id.as_str(), PORTAL_TRANSACTIONS)
         .await?;
+    let top_ups = app
+        .offered_top_ups(&principal.tenant, &customer.id)
+        .await?
+        .into_iter()
+        .map(TopUpBody::from)
+        .collect();
     let transactions = std::mem::take(&mut summary.transactions)
         .into_iter()
         .map(TransactionBody::from)
@@ -487,7 +493,7 @@ pub async fn portal_credits(
     Ok(Json(PortalCreditsEnvelope {
         credits: PortalCreditsBody {
             balances: balance_bodies(summary),
-            top_ups: Vec::new(),
+            top_ups,
             transactions,
         },
     }))

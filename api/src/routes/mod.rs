@@ -13,6 +13,7 @@ pub mod portal_sessions;
 pub mod setup_intents;
 pub mod subscriptions;
 pub mod test_clock;
+pub mod top_ups;
 pub mod webhooks;
 
 use app::App as AppState;
@@ -92,6 +93,10 @@ pub fn v1(state: AppState, gate: auth::Gate) -> Router<AppState> {
             get(credits::transactions),
         )
         .route("/v1/usage", post(credits::record_usage))
+        .route(
+            "/v1/credits/top-ups",
+            get(top_ups::list_top_ups).post(top_ups::create_top_up),
+        )
         .route("/v1/payments", get(payments::list_payments))
         .route("/v1/payments/{id}", get(payments::get_payment))
         .route("/v1/test-clock", get(test_clock::get_test_clock))
@@ -146,6 +151,10 @@ fn portal(state: AppState, gate: auth::Gate) -> Router<AppState> {
         .route("/v1/customers/portal/invoices", get(portal::invoices))
         .route("/v1/customers/portal/payments", get(portal::payments))
         .route("/v1/customers/portal/credits", get(credits::portal_credits))
+        .route(
+            "/v1/customers/portal/credits/purchase",
+            post(top_ups::purchase_top_up),
+        )
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             idempotency::replay_by_key,

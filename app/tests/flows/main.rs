@@ -16,3 +16,4 @@ mod provider_events;
 mod setup_intents;
 mod subscriptions;
 mod support;
+mod top_ups;

@@ -338,6 +338,7 @@ async fn payment_intent_events_settle_pending_charges_once() {
                     amount_cents: 1200,
                     currency: domain::currency::Currency::parse("USD").unwrap(),
                     refunded_payment_id: None,
+                    top_up: None,
                 },
                 &f.metadata,
             )

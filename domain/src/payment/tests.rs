@@ -335,6 +335,7 @@ fn purchase(quantity: i64, unit_amount_cents: i64) -> crate::top_up::TopUpPurcha
         quantity,
         unit_amount_cents,
         credits: quantity * 1000,
+        purchased_at: now(),
         expires_at: None,
         invoice_id: InvoiceId::parse("inv_9").unwrap(),
         grant_id: crate::id::CreditGrantId::parse("cg_9").unwrap(),

@@ -95,6 +95,7 @@ impl TopUp {
             quantity,
             unit_amount_cents: self.unit_amount_cents,
             credits,
+            purchased_at: at,
             expires_at: self
                 .expires_after_days
                 .map(|days| at + Duration::days(i64::from(days))),
@@ -141,12 +142,9 @@ impl Aggregate for TopUp {
                 if self.exists() {
                     return Err(TopUpError::AlreadyExists);
                 }
-                let feature_slug = FeatureSlug::parse(
-                    feature_slug
-                        .as_deref()
-                        .ok_or(TopUpError::FeatureRequired)?,
-                )
-                .map_err(|_| TopUpError::InvalidFeatureSlug)?;
+                let feature_slug =
+                    FeatureSlug::parse(feature_slug.as_deref().ok_or(TopUpError::FeatureRequired)?)
+                        .map_err(|_| TopUpError::InvalidFeatureSlug)?;
                 let name = parse_name(name.as_deref())?;
                 let credits_per_unit = credits_per_unit
                     .filter(|credits| (1..=MAX_CREDITS_PER_UNIT).contains(credits))

@@ -26,6 +26,8 @@ pub struct TopUpPurchase {
     pub unit_amount_cents: i64,
     /// Credits granted: the quantity times the top-up's credits per unit.
     pub credits: i64,
+    /// When it was bought: the grant starts then.
+    pub purchased_at: DateTime<Utc>,
     /// When the granted credits expire: the purchase's time plus the top-up's days.
     pub expires_at: Option<DateTime<Utc>>,
     pub invoice_id: InvoiceId,

@@ -15,3 +15,4 @@ pub mod plan_list;
 pub mod portal_overview;
 pub mod registry;
 pub mod subscription_list;
+pub mod top_up_list;

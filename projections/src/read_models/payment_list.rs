@@ -181,6 +181,7 @@ impl InlineProjection for PaymentListProjection {
                     amount_cents,
                     currency,
                     refunded_payment_id,
+                    top_up: _,
                     at,
                 } => {
                     row.created = true;

@@ -14,6 +14,7 @@ use super::payment_totals::{self, PaymentTotalsProjection};
 use super::plan_list::{self, PlanListProjection};
 use super::portal_overview;
 use super::subscription_list::{self, SubscriptionListProjection};
+use super::top_up_list::{self, TopUpListProjection};
 use crate::event_store::append::InlineProjection;
 
 /// How a read model is fed.
@@ -141,6 +142,14 @@ pub static READ_MODELS: &[ReadModel] = &[
         feeding: Feeding::Inline(&CreditBalancesProjection),
         rebuild: RebuildMethod::InPlace {
             aggregate_type: "CreditLedger",
+        },
+    },
+    ReadModel {
+        name: top_up_list::TABLE,
+        tables: &[top_up_list::TABLE],
+        feeding: Feeding::Inline(&TopUpListProjection),
+        rebuild: RebuildMethod::InPlace {
+            aggregate_type: "TopUp",
         },
     },
 ];
