@@ -39,4 +39,5 @@ mod stripe;
 mod subscriptions;
 mod tenancy;
 mod time_travel;
+mod top_ups;
 mod upcasting;
