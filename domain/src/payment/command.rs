@@ -8,6 +8,9 @@ use crate::top_up::TopUpPurchase;
 /// What a caller can ask of a payment. That the customer, invoice, payment method and
 /// refunded payment exist and belong to the tenant is checked by the caller, which loads them.
 #[derive(Debug, Clone, PartialEq)]
+// Commands are short-lived values, built once and handled once: boxing the large variant
+// would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum PaymentCommand {
     /// Records the payment `pending`, before the provider is asked, so that a crash in
     /// between leaves a payment to settle rather than a charge nobody knows about.
