@@ -56,6 +56,15 @@ enum Command {
         #[arg(long, env = "BILLSTREAM_PUBLIC_URL", value_parser = parse_public_url)]
         public_url: Option<String>,
     },
+    /// Create a demo merchant in test mode whose customer has cards, a subscription,
+    /// invoices, payments and credits, print its portal link, then serve as `serve` does.
+    Demo {
+        #[arg(long, env = "BILLSTREAM_ADDR", default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        /// As for `serve`: the start of the printed portal link.
+        #[arg(long, env = "BILLSTREAM_PUBLIC_URL", value_parser = parse_public_url)]
+        public_url: Option<String>,
+    },
     /// Create the database if needed and apply migrations, then exit.
     Migrate,
     /// Manage merchants.
@@ -188,6 +197,39 @@ async fn run(cli: Cli) -> Result<(), String> {
                 .ok()
                 .and_then(|plan| DeathPlan::parse(&plan));
             let options = server::ServeOptions { public_url, death };
+            server::serve_with(listener, pool, options, server::shutdown_signal())
+                .await
+                .map_err(|e| format!("server failed: {e}"))
+        }
+        Command::Demo { addr, public_url } => {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+            let public_url = match public_url {
+                Some(url) => url,
+                None => format!(
+                    "http://{}",
+                    listener.local_addr().map_err(|e| e.to_string())?
+                ),
+            };
+            let demo = app::App::new(pool.clone())
+                .seed_demo()
+                .await
+                .map_err(|e| format!("cannot create the demo: {e}"))?;
+            println!(
+                "billstream demo: merchant {} (test mode)",
+                demo.merchant.merchant_id
+            );
+            println!("  secret key   {}", demo.merchant.test_secret_key);
+            println!(
+                "  portal       {public_url}/portal?session={}",
+                demo.session_token
+            );
+            println!("  (the portal link works for an hour; serving until Ctrl-C)");
+            let options = server::ServeOptions {
+                public_url: Some(public_url),
+                death: None,
+            };
             server::serve_with(listener, pool, options, server::shutdown_signal())
                 .await
                 .map_err(|e| format!("server failed: {e}"))

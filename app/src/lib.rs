@@ -22,6 +22,7 @@ pub mod context;
 pub mod credits;
 pub mod customer_lock;
 pub mod customers;
+pub mod demo;
 pub mod document_rendering;
 pub mod due_work;
 pub mod error;

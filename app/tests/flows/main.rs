@@ -8,6 +8,7 @@ mod crashes;
 mod credits;
 mod customer_lock;
 mod customers;
+mod demo;
 mod invoices;
 mod organizations;
 mod payment_methods;
