@@ -10,8 +10,11 @@ use crate::principal::Principal;
 
 /// What the page may show for a token.
 pub enum PageSession {
-    /// A live session: the page shows its customer's portal.
-    Open(Principal),
+    /// A live session: the page shows its customer's portal, with the way back.
+    Open {
+        principal: Principal,
+        return_url: Option<String>,
+    },
     /// Expired, unknown or not a session token at all; the way back, if the session had one.
     Refused { return_url: Option<String> },
 }
@@ -23,12 +26,18 @@ impl App {
         if !token.starts_with("ps_") {
             return Ok(PageSession::Refused { return_url: None });
         }
-        match self.authenticate_key_or_session(token).await {
-            Ok(principal) => Ok(PageSession::Open(principal)),
-            Err(AppError::Unauthorized(_)) => Ok(PageSession::Refused {
-                return_url: portal_sessions::return_url(&self.pool, &hash_secret(token)).await?,
-            }),
-            Err(other) => Err(other),
-        }
+        let principal = match self.authenticate_key_or_session(token).await {
+            Ok(principal) => Some(principal),
+            Err(AppError::Unauthorized(_)) => None,
+            Err(other) => return Err(other),
+        };
+        let return_url = portal_sessions::return_url(&self.pool, &hash_secret(token)).await?;
+        Ok(match principal {
+            Some(principal) => PageSession::Open {
+                principal,
+                return_url,
+            },
+            None => PageSession::Refused { return_url },
+        })
     }
 }
