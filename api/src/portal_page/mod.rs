@@ -154,12 +154,7 @@ async fn tab(State(app): State<App>, headers: HeaderMap, Path(name): Path<String
     }
 }
 
-fn refused(
-    status: StatusCode,
-    title: &str,
-    message: &str,
-    return_url: Option<String>,
-) -> Response {
+fn refused(status: StatusCode, title: &str, message: &str, return_url: Option<String>) -> Response {
     let page = RefusedTemplate {
         title,
         message,

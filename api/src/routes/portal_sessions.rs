@@ -22,7 +22,11 @@ pub struct CreateSessionRequest {
     pub external_customer_id: Option<String>,
     /// The merchant's page the hosted portal links back to (an absolute http or https URL),
     /// also shown when the session has expired.
-    #[schema(format = "uri", max_length = 2048, example = "https://example.com/account")]
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://example.com/account"
+    )]
     pub return_url: Option<String>,
 }
 

@@ -140,7 +140,9 @@ async fn every_tab_shows_what_the_seed_lists() {
 
     select_tab(&browser, "invoices").await;
     let invoices = browser.text("#panel-invoices").await;
-    for expected in ["INV-0001", "INV-0002", "Paid", "Open", "Invoice", "Issued", "$29.00"] {
+    for expected in [
+        "INV-0001", "INV-0002", "Paid", "Open", "Invoice", "Issued", "$29.00",
+    ] {
         assert!(invoices.contains(expected), "{expected} in {invoices}");
     }
     // The PDF button fetches the document with the session, as a click does.
@@ -161,13 +163,23 @@ async fn every_tab_shows_what_the_seed_lists() {
 
     select_tab(&browser, "payments").await;
     let payments = browser.text("#panel-payments").await;
-    for expected in ["$50.00", "Failed", "Your card was declined.", "$29.00", "Succeeded"] {
+    for expected in [
+        "$50.00",
+        "Failed",
+        "Your card was declined.",
+        "$29.00",
+        "Succeeded",
+    ] {
         assert!(payments.contains(expected), "{expected} in {payments}");
     }
     let badge_colour = browser
         .run("return getComputedStyle(document.querySelector('#panel-payments .badge-bad')).backgroundColor")
         .await;
-    assert_ne!(badge_colour, json!("rgba(0, 0, 0, 0)"), "a failed badge is coloured");
+    assert_ne!(
+        badge_colour,
+        json!("rgba(0, 0, 0, 0)"),
+        "a failed badge is coloured"
+    );
     browser.screenshot("payments").await;
 
     select_tab(&browser, "credits").await;
@@ -175,7 +187,9 @@ async fn every_tab_shows_what_the_seed_lists() {
     assert!(credits.contains("750 of 1000 left"), "{credits}");
     assert!(credits.contains("next expiry"), "{credits}");
     let meter = browser
-        .run("const m = document.querySelector('#panel-credits progress'); return [m.value, m.max];")
+        .run(
+            "const m = document.querySelector('#panel-credits progress'); return [m.value, m.max];",
+        )
         .await;
     assert_eq!(meter, json!([750, 1000]));
     browser.screenshot("credits").await;
@@ -191,15 +205,15 @@ async fn every_tab_shows_what_the_seed_lists() {
     browser
         .wait_until(
             "the refusal's reason",
-            &format!("return document.querySelector('[data-error-for=\"{good}\"]').innerText.length > 0"),
+            &format!(
+                "return document.querySelector('[data-error-for=\"{good}\"]').innerText.length > 0"
+            ),
         )
         .await;
     let (_, api_refusal) = app
         .delete(&format!("/v1/customers/portal/payment-methods/{good}"))
         .await;
-    let shown = browser
-        .text(&format!("[data-error-for=\"{good}\"]"))
-        .await;
+    let shown = browser.text(&format!("[data-error-for=\"{good}\"]")).await;
     assert_eq!(shown, api_refusal["error"].as_str().unwrap());
 
     // Make the other card the default: the badge moves, and the first one can then go.
@@ -236,7 +250,9 @@ async fn a_sandbox_card_is_added_and_a_decline_shows_the_provider_s_message() {
     let url = session_url(&app).await;
     let browser = Browser::start(1100, 1000).await;
     open(&browser, &url).await;
-    browser.run("document.getElementById('add-card').click()").await;
+    browser
+        .run("document.getElementById('add-card').click()")
+        .await;
     browser
         .wait_until(
             "the card form",
@@ -323,7 +339,10 @@ async fn a_double_click_on_buy_purchases_once() {
         .iter()
         .filter(|p| p["amountCents"] == 2000 && p["status"] == "succeeded")
         .count();
-    assert_eq!(thousand_charges, 1, "one purchase of 2 × $10.00: {payments}");
+    assert_eq!(
+        thousand_charges, 1,
+        "one purchase of 2 × $10.00: {payments}"
+    );
     browser.screenshot("credits-purchased").await;
     browser.close().await;
 }
@@ -441,7 +460,11 @@ async fn axe_finds_no_serious_or_critical_violation_on_any_tab() {
     let url = session_url(&app).await;
     let browser = Browser::start(1100, 1000).await;
     open(&browser, &url).await;
-    browser.client.execute(&axe, vec![]).await.expect("load axe-core");
+    browser
+        .client
+        .execute(&axe, vec![])
+        .await
+        .expect("load axe-core");
     for tab in TABS {
         select_tab(&browser, tab).await;
         let found = browser
@@ -466,7 +489,11 @@ async fn axe_finds_no_serious_or_critical_violation_on_any_tab() {
 async fn a_return_url_must_be_an_absolute_web_url() {
     let app = TestApp::spawn().await;
     customer(&app, false).await;
-    for bad in ["javascript:alert(1)", "/account", "https://u:p@shop.example.com/"] {
+    for bad in [
+        "javascript:alert(1)",
+        "/account",
+        "https://u:p@shop.example.com/",
+    ] {
         let response = app
             .post(
                 "/v1/customers/portal/sessions",
