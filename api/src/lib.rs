@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod openapi;
 pub mod pagination;
 pub mod payment_body;
+pub mod portal_page;
 pub mod progress;
 pub mod request_ids;
 pub mod responses;
@@ -49,6 +50,7 @@ pub fn router(app: AppState) -> Router {
     let request_id = axum::http::HeaderName::from_static(request_ids::HEADER);
     Router::new()
         .merge(routes::public())
+        .merge(portal_page::router())
         .merge(routes::v1(
             app.clone(),
             auth::Gate {
@@ -96,12 +98,13 @@ async fn screen_request(mut request: Request) -> Result<Request, Response> {
 /// limit, say) answer plain text, which callers of a JSON API should never have to parse.
 async fn json_errors(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    let is_json_or_page = response
         .headers()
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
+    // The portal page's own error pages are HTML for a person, and pass as they are.
+    if (status.is_client_error() || status.is_server_error()) && !is_json_or_page {
         let mut replacement = ApiError::for_status(status).into_response();
         if let Some(allow) = response.headers().get(axum::http::header::ALLOW) {
             replacement

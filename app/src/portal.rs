@@ -27,6 +27,7 @@ use crate::customers::NOT_FOUND;
 use crate::error::AppError;
 use crate::portal_billing::OVERVIEW_ITEMS;
 use crate::principal::{CommandMetadata, Principal};
+use crate::return_url::ReturnUrl;
 
 /// How long a portal read waits for its projection to apply writes that committed before it,
 /// while the projection can apply them. Past this the read folds the pending events itself.
@@ -77,6 +78,7 @@ pub struct ActiveSubscription {
 pub struct NewPortalSession {
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    pub return_url: Option<String>,
 }
 
 fn random_token() -> String {
@@ -221,6 +223,18 @@ impl App {
         principal: &Principal,
         external_customer_id: Option<&str>,
     ) -> Result<NewPortalSession, AppError> {
+        self.create_portal_session_returning(principal, external_customer_id, None)
+            .await
+    }
+
+    /// [`App::create_portal_session`] with the merchant's page the hosted portal links back to.
+    pub async fn create_portal_session_returning(
+        &self,
+        principal: &Principal,
+        external_customer_id: Option<&str>,
+        return_url: Option<&str>,
+    ) -> Result<NewPortalSession, AppError> {
+        let return_url = return_url.map(ReturnUrl::parse).transpose()?;
         let customer = self
             .portal_customer(principal, external_customer_id)
             .await?;
@@ -236,9 +250,14 @@ impl App {
                 customer_id: customer.id.as_str(),
                 external_customer_id: customer.external_customer_id.as_deref().unwrap_or_default(),
                 expires_at,
+                return_url: return_url.as_ref().map(ReturnUrl::as_str),
             },
         )
         .await?;
-        Ok(NewPortalSession { token, expires_at })
+        Ok(NewPortalSession {
+            token,
+            expires_at,
+            return_url: return_url.map(|url| url.as_str().to_owned()),
+        })
     }
 }

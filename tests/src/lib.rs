@@ -4,6 +4,7 @@
 //! Each test's database is a copy of a migrated template (`projections::testing`).
 
 pub mod billing;
+pub mod browser;
 
 use std::net::SocketAddr;
 

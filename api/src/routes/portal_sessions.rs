@@ -20,6 +20,14 @@ pub struct CreateSessionRequest {
     /// The customer the session lets in.
     #[schema(value_type = formats::ExternalCustomerId, required = true)]
     pub external_customer_id: Option<String>,
+    /// The merchant's page the hosted portal links back to (an absolute http or https URL),
+    /// also shown when the session has expired.
+    #[schema(
+        format = "uri",
+        max_length = 2048,
+        example = "https://example.com/account"
+    )]
+    pub return_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -29,6 +37,8 @@ pub struct SessionBody {
     pub token: String,
     pub url: String,
     pub expires_at: DateTime<Utc>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub return_url: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -47,7 +57,11 @@ pub async fn create_session(
     JsonBody(request): JsonBody<CreateSessionRequest>,
 ) -> Result<(StatusCode, Json<SessionEnvelope>), ApiError> {
     let session = app
-        .create_portal_session(&principal, request.external_customer_id.as_deref())
+        .create_portal_session_returning(
+            &principal,
+            request.external_customer_id.as_deref(),
+            request.return_url.as_deref(),
+        )
         .await?;
     let url = format!("{}/portal?session={}", app.public_url(), session.token);
     Ok((
@@ -57,6 +71,7 @@ pub async fn create_session(
                 token: session.token,
                 url,
                 expires_at: session.expires_at,
+                return_url: session.return_url,
             },
         }),
     ))

@@ -22,13 +22,15 @@ pub struct NewSession<'a> {
     pub customer_id: &'a str,
     pub external_customer_id: &'a str,
     pub expires_at: DateTime<Utc>,
+    /// The merchant's page to send the customer back to, if it gave one.
+    pub return_url: Option<&'a str>,
 }
 
 pub async fn insert(pool: &PgPool, session: &NewSession<'_>) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO portal_sessions \
-         (id, token_hash, tenant, customer_id, external_customer_id, expires_at) \
-         VALUES ($1, $2, $3, $4, $5, $6)",
+         (id, token_hash, tenant, customer_id, external_customer_id, expires_at, return_url) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
     )
     .bind(session.id)
     .bind(session.token_hash)
@@ -36,6 +38,7 @@ pub async fn insert(pool: &PgPool, session: &NewSession<'_>) -> Result<(), sqlx:
     .bind(session.customer_id)
     .bind(session.external_customer_id)
     .bind(session.expires_at)
+    .bind(session.return_url)
     .execute(pool)
     .await?;
     Ok(())
@@ -66,4 +69,15 @@ pub async fn live(
             })
         }),
     )
+}
+
+/// The return URL of the session whose token hashes to `token_hash`, expired or not: the page
+/// that refuses an expired session still shows the customer the way back.
+pub async fn return_url(pool: &PgPool, token_hash: &[u8]) -> Result<Option<String>, sqlx::Error> {
+    let row: Option<(Option<String>,)> =
+        sqlx::query_as("SELECT return_url FROM portal_sessions WHERE token_hash = $1")
+            .bind(token_hash)
+            .fetch_optional(pool)
+            .await?;
+    Ok(row.and_then(|(url,)| url))
 }

@@ -28,6 +28,7 @@ mod organizations;
 mod plans;
 mod portal;
 mod portal_freshness;
+mod portal_page;
 mod public_url;
 mod rebuild;
 mod rebuild_billing;
