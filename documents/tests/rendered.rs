@@ -90,9 +90,26 @@ fn credit_note() -> InvoiceDocument {
     }
 }
 
+/// Installs poppler with the project's own `.ci/test-deps` the first time it is missing, so
+/// that `cargo test --workspace` on a fresh machine needs no other command.
+fn install_poppler_once() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        if Command::new("pdftotext").arg("-v").output().is_ok() {
+            return;
+        }
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.ci/test-deps");
+        let status = Command::new("bash").arg(&script).status();
+        if !matches!(status, Ok(status) if status.success()) {
+            eprintln!("{} failed: {status:?}", script.display());
+        }
+    });
+}
+
 /// Runs a poppler tool on the PDF and returns what it printed. A missing tool fails the test:
 /// these checks are the only ones that read the file as a viewer does, so they never skip.
 fn poppler(tool: &str, pdf: &[u8], options: &[&str], after_file: &[&str]) -> String {
+    install_poppler_once();
     static FILES: AtomicUsize = AtomicUsize::new(0);
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
         "documents-{}-{}.pdf",

@@ -33,10 +33,15 @@ impl Browser {
     }
 
     async fn launch(width: u32, height: u32, phone: bool) -> Browser {
+        crate::test_deps::ensure(|| {
+            [CHROMIUM, CHROMEDRIVER]
+                .iter()
+                .all(|program| std::path::Path::new(program).exists())
+        });
         for program in [CHROMIUM, CHROMEDRIVER] {
             assert!(
                 std::path::Path::new(program).exists(),
-                "{program} is missing: apt-get install -y chromium chromium-driver (.ci/run does)"
+                "{program} is missing: apt-get install -y chromium chromium-driver (.ci/test-deps does)"
             );
         }
         let port = TcpListener::bind("127.0.0.1:0")
@@ -165,10 +170,11 @@ pub fn workspace_target() -> PathBuf {
 /// the accessibility test fails: it must not pass by not looking.
 pub fn axe_core() -> String {
     let path = workspace_target().join("axe/node_modules/axe-core/axe.min.js");
+    crate::test_deps::ensure(|| path.exists());
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
             "axe-core is missing at {}: {e}; run `npm install --prefix target/axe axe-core@4` \
-             (.ci/run does)",
+             (.ci/test-deps does)",
             path.display()
         )
     })

@@ -5,6 +5,7 @@
 
 pub mod billing;
 pub mod browser;
+pub mod test_deps;
 
 use std::net::SocketAddr;
 

@@ -236,6 +236,7 @@ async fn the_pdf_is_the_same_bytes_each_time_and_reads_as_the_invoice() {
 
     let file = std::env::temp_dir().join(format!("{id}.pdf"));
     std::fs::write(&file, &first).unwrap();
+    billstream_tests::test_deps::ensure(|| billstream_tests::test_deps::on_path("pdftotext"));
     let text = Command::new("pdftotext")
         .args(["-enc", "UTF-8"])
         .arg(&file)
