@@ -24,7 +24,7 @@ use domain::invoice::{
 use domain::payment::{Payment, PaymentCommand, PaymentKind, PaymentStatus};
 use domain::payment_method::PaymentMethod;
 use domain::tenant::Tenant;
-use domain::top_up::{OfferedPlan, PurchaseIds, TopUp, TopUpCommand, TopUpPurchase};
+use domain::top_up::{is_offered, OfferedPlan, PurchaseIds, TopUp, TopUpCommand, TopUpPurchase};
 use projections::read_models::payment_method_list::PaymentMethodListProjection;
 use projections::read_models::plan_list::PlanListProjection;
 use projections::read_models::subscription_list::SubscriptionListProjection;
@@ -134,12 +134,14 @@ impl App {
         let (all, _) = TopUpListProjection::list(&self.pool, tenant, None, None).await?;
         let mut offered = Vec::new();
         for view in all {
-            let top_up = self
-                .top_ups
-                .current(view.id.as_str())
-                .await
-                .map_err(command_error::<TopUp>)?;
-            if top_up.is_offered_to(plan.as_ref()) {
+            let plan_ids: Vec<PlanId> = view
+                .plan_ids()
+                .iter()
+                .filter_map(|id| PlanId::parse(id).ok())
+                .collect();
+            let currency = Currency::parse(&view.currency)
+                .map_err(|e| AppError::internal("Failed to read the top-ups", e))?;
+            if is_offered(&plan_ids, &currency, plan.as_ref()) {
                 offered.push(view);
             }
         }

@@ -49,13 +49,9 @@ impl TopUp {
     /// offered on those; one naming none on every plan in its currency, and to a customer
     /// with no plan, who pays in whatever currency the top-up is priced.
     pub fn is_offered_to(&self, plan: Option<&OfferedPlan>) -> bool {
-        match plan {
-            _ if !self.plan_ids.is_empty() => {
-                plan.is_some_and(|plan| self.plan_ids.contains(&plan.id))
-            }
-            Some(plan) => self.currency.as_ref() == Some(&plan.currency),
-            None => true,
-        }
+        self.currency
+            .as_ref()
+            .is_some_and(|currency| is_offered(&self.plan_ids, currency, plan))
     }
 
     /// `quantity` units of this top-up bought by `tenant` at `at`, priced and counted now,
@@ -102,6 +98,17 @@ impl TopUp {
             invoice_id: ids.invoice_id,
             grant_id: ids.grant_id,
         })
+    }
+}
+
+/// Whether a top-up priced in `currency` and naming `plan_ids` is offered on `plan` (none: to
+/// a customer on no plan), as [`TopUp::is_offered_to`] says; for callers holding a read
+/// model's row rather than the aggregate.
+pub fn is_offered(plan_ids: &[PlanId], currency: &Currency, plan: Option<&OfferedPlan>) -> bool {
+    match plan {
+        _ if !plan_ids.is_empty() => plan.is_some_and(|plan| plan_ids.contains(&plan.id)),
+        Some(plan) => currency == &plan.currency,
+        None => true,
     }
 }
 

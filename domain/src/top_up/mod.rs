@@ -13,7 +13,7 @@ mod services;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::TopUp;
+pub use aggregate::{is_offered, TopUp};
 pub use command::{OfferedPlan, TopUpCommand};
 pub use error::TopUpError;
 pub use event::TopUpEvent;
