@@ -71,7 +71,10 @@ fn the_demo_prints_a_portal_link_that_opens_its_customers_portal() {
             }
         }
     };
-    assert!(page.contains("Jane Doe") || page.contains("jane@example.com"), "{page}");
+    assert!(
+        page.contains("Jane Doe") || page.contains("jane@example.com"),
+        "{page}"
+    );
     assert!(page.contains("4242"), "the demo's card is on the page");
 
     let (status, customers) =

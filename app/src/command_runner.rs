@@ -4,12 +4,21 @@
 //! Loading is ours rather than cqrs-es's: an aggregate starts from its latest snapshot (if
 //! any) and folds only the events after it, so long histories stay cheap. Appends go through
 //! cqrs-es's store.
+//!
+//! A runner may keep the state its commands left in memory ([`CommandRunner::with_state_cache`],
+//! for the hot credit ledgers): the next command starts from it without reading the log. That
+//! is safe because an append names the sequence it follows: if another process appended
+//! meanwhile, the append collides and the command is run again on a fresh load. What the
+//! cached state alone cannot prove — a refusal, or a command that changes nothing — is
+//! decided again on a fresh load before it is answered.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
 use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
+use hashlink::LruCache;
 use projections::event_store::feed;
 use projections::event_store::snapshots::{self, Snapshot};
 use projections::EventLog;
@@ -36,10 +45,14 @@ pub struct CommandRunner<A: Aggregate> {
     store: PersistedEventStore<EventLog, A>,
     services: A::Services,
     locks: AggregateLocks,
+    /// The state each of the most recently commanded aggregates was left in; none unless
+    /// asked for.
+    states: Option<Mutex<LruCache<String, Loaded<A>>>>,
 }
 
 /// An aggregate as loaded: its state, the sequence of its last event, and the sequence its
 /// snapshot (if any) was taken at.
+#[derive(Clone)]
 struct Loaded<A> {
     aggregate: A,
     sequence: usize,
@@ -57,6 +70,40 @@ where
             log,
             services,
             locks: AggregateLocks::default(),
+            states: None,
+        }
+    }
+
+    /// The runner keeping, in memory, the state its commands left in up to `capacity`
+    /// aggregates, to start their next command from (see the module's comment).
+    pub fn with_state_cache(self, capacity: usize) -> Self {
+        Self {
+            states: Some(Mutex::new(LruCache::new(capacity))),
+            ..self
+        }
+    }
+
+    fn cached(&self, aggregate_id: &str) -> Option<Loaded<A>> {
+        let states = self.states.as_ref()?;
+        states
+            .lock()
+            .expect("aggregate states")
+            .get(aggregate_id)
+            .cloned()
+    }
+
+    fn remember(&self, aggregate_id: &str, loaded: Option<Loaded<A>>) {
+        let Some(states) = &self.states else {
+            return;
+        };
+        let mut states = states.lock().expect("aggregate states");
+        match loaded {
+            Some(loaded) => {
+                states.insert(aggregate_id.to_owned(), loaded);
+            }
+            None => {
+                states.remove(aggregate_id);
+            }
         }
     }
 
@@ -147,9 +194,16 @@ where
 
     /// Snapshots the state a command left, when enough events have gathered since the last
     /// snapshot. The command has committed already: a failure here is logged, not returned.
-    async fn maybe_snapshot(&self, aggregate_id: &str, state: &A, sequence: usize, since: usize) {
+    /// Returns the sequence of the snapshot it took, if it took one.
+    async fn maybe_snapshot(
+        &self,
+        aggregate_id: &str,
+        state: &A,
+        sequence: usize,
+        since: usize,
+    ) -> Option<usize> {
         if sequence - since < SNAPSHOT_EVERY {
-            return;
+            return None;
         }
         let snapshot = match serde_json::to_value(state) {
             Ok(state) => Snapshot {
@@ -158,7 +212,7 @@ where
             },
             Err(e) => {
                 tracing::warn!(error = %e, aggregate_id, "cannot encode a snapshot");
-                return;
+                return None;
             }
         };
         if let Err(e) = snapshots::save(
@@ -171,7 +225,9 @@ where
         .await
         {
             tracing::warn!(error = %e, aggregate_id, "cannot save a snapshot");
+            return None;
         }
+        Some(sequence)
     }
 
     async fn run(
@@ -199,16 +255,24 @@ where
             Some(self.locks.lock(aggregate_id).await)
         };
         let mut attempt = 0;
+        // A resumed flow reads what its earlier run wrote: never from memory.
+        let mut from_memory = if resumed_flow.is_none() {
+            self.cached(aggregate_id)
+        } else {
+            None
+        };
         loop {
             attempt += 1;
-            let loaded = if fresh_id && attempt == 1 {
-                Loaded {
+            let remembered = from_memory.take();
+            let was_remembered = remembered.is_some();
+            let loaded = match remembered {
+                Some(loaded) => loaded,
+                None if fresh_id && attempt == 1 => Loaded {
                     aggregate: A::default(),
                     sequence: 0,
                     snapshot_sequence: 0,
-                }
-            } else {
-                self.load(aggregate_id).await?
+                },
+                None => self.load(aggregate_id).await?,
             };
             if let (Some(flow), Some(step)) = (resumed_flow, &step) {
                 let pool = self.log.pool();
@@ -227,13 +291,20 @@ where
                 current_snapshot: None,
             };
             let sink = EventSink::default();
-            context
+            let handled = context
                 .aggregate()
                 .handle(command.clone(), &self.services, &sink)
-                .await
-                .map_err(AggregateError::UserError)?;
+                .await;
             let after = context.aggregate().clone();
             let events = sink.collect().await;
+            // A refusal or a no-op decided on remembered state may be another process's
+            // doing since: decided again on a fresh load (this attempt is not counted).
+            if was_remembered && (handled.is_err() || events.is_empty()) {
+                self.remember(aggregate_id, None);
+                attempt -= 1;
+                continue;
+            }
+            handled.map_err(AggregateError::UserError)?;
             if events.is_empty() {
                 return Ok(after);
             }
@@ -243,9 +314,23 @@ where
                     if let Some(flow) = &metadata.flow {
                         flow.committed();
                     }
-                    self.maybe_snapshot(aggregate_id, &after, sequence, snapshot_sequence)
+                    let snapshotted = self
+                        .maybe_snapshot(aggregate_id, &after, sequence, snapshot_sequence)
                         .await;
+                    self.remember(
+                        aggregate_id,
+                        Some(Loaded {
+                            aggregate: after.clone(),
+                            sequence,
+                            snapshot_sequence: snapshotted.unwrap_or(snapshot_sequence),
+                        }),
+                    );
                     return Ok(after);
+                }
+                Err(AggregateError::AggregateConflict) if was_remembered => {
+                    // Another process appended since: run again on a fresh load, at once.
+                    self.remember(aggregate_id, None);
+                    attempt -= 1;
                 }
                 Err(AggregateError::AggregateConflict) if attempt < MAX_ATTEMPTS => {
                     // Another process appended first. Back off, growing and jittered, so

@@ -33,6 +33,9 @@ use crate::test_clock::TenantClock;
 /// The public URL of a service whose address nobody configured: the default `serve` address.
 const DEFAULT_PUBLIC_URL: &str = "http://127.0.0.1:8080";
 
+/// How many credit ledgers' states a process keeps in memory.
+const LEDGER_STATES: usize = 10_000;
+
 /// How many customers' locks can be held at once per process; more wait for one to end.
 const LOCK_CONNECTIONS: u32 = 4;
 
@@ -133,12 +136,17 @@ impl App {
                     clock: clock.clone(),
                 },
             )),
-            credits: Arc::new(CommandRunner::new(
-                log,
-                CreditServices {
-                    clock: clock.clone(),
-                },
-            )),
+            // Usage hits the same ledgers again and again: their state is kept in memory
+            // (`command_runner.rs` says why that is safe across instances).
+            credits: Arc::new(
+                CommandRunner::new(
+                    log,
+                    CreditServices {
+                        clock: clock.clone(),
+                    },
+                )
+                .with_state_cache(LEDGER_STATES),
+            ),
             numbering: Arc::default(),
             pdfs: Arc::default(),
             clock,

@@ -14,7 +14,7 @@ use domain::plan::{CreditAllowance, PricingComponent};
 use domain::subscription::Subscription;
 use domain::tenant::Tenant;
 use projections::read_models::credit_balances::{
-    BalanceView, CreditBalancesProjection, GrantView, TransactionView,
+    balances_at, BalanceView, CreditBalancesProjection, GrantView, TransactionView,
 };
 use projections::read_models::customer_list::CustomerListProjection;
 use projections::read_models::plan_list::PlanListProjection;
@@ -171,13 +171,10 @@ impl App {
                 ))
             }
         };
-        let overage_billed = self
-            .bills_usage_of(&tenant, &customer_id, &feature_slug)
-            .await?;
         let ledger = ledger_id(&customer_id, &feature_slug);
         let usage_id: UsageId = metadata.new_id("usage");
         let key = key.trim().to_owned();
-        let command = CreditCommand::RecordUsage {
+        let command = |overage_billed: bool| CreditCommand::RecordUsage {
             tenant: tenant.clone(),
             customer_id: customer_id.clone(),
             feature_slug: feature_slug.clone(),
@@ -187,32 +184,47 @@ impl App {
             occurred_at: usage.timestamp,
             overage_billed,
         };
-        let outcome = match self.credits.execute(&ledger, command, metadata).await {
+        // Most usage is covered by credits: whether the plan bills the feature's overage is
+        // asked (two reads) only when they do not cover it.
+        let mut recorded = self
+            .credits
+            .execute(&ledger, command(false), metadata)
+            .await;
+        if matches!(
+            recorded,
+            Err(AggregateError::UserError(CreditError::InsufficientCredits))
+        ) && self
+            .bills_usage_of(&tenant, &customer_id, &feature_slug)
+            .await?
+        {
+            recorded = self.credits.execute(&ledger, command(true), metadata).await;
+        }
+        let outcome = match recorded {
             Ok(after) => after
                 .usage(&usage_id)
                 .cloned()
                 .ok_or_else(|| AppError::internal("Failed to record usage", "no usage after it"))?,
             // Recorded before under this key (the read model's claim, in the append): the
             // answer is the first recording's, and nothing is consumed again.
-            Err(e) if is_claim(&e, ClaimKind::UsageKey) => {
-                let first = CreditBalancesProjection::usage_by_key(
-                    &self.pool,
-                    &tenant,
-                    customer_id.as_str(),
-                    feature_slug.as_str(),
-                    &key,
-                )
+            Err(e) if is_claim(&e, ClaimKind::UsageKey) => self
+                .first_usage(&tenant, &customer_id, &feature_slug, &key)
                 .await?
                 .ok_or_else(|| {
                     AppError::internal("Failed to record usage", "a key with no usage")
-                })?;
-                UsageOutcome {
-                    usage_id: parse_id(first.usage_id.as_deref().unwrap_or_default())?,
-                    quantity: first.quantity.unwrap_or_default(),
-                    credits_consumed: -first.amount,
-                    overage_units: first.overage_units.unwrap_or_default(),
-                    remaining_after: first.remaining_after.unwrap_or_default(),
-                    at: first.at,
+                })?,
+            // Credits ran out since a first recording under this key: a repeat still gets
+            // the first answer, not a 402.
+            Err(AggregateError::UserError(CreditError::InsufficientCredits)) => {
+                match self
+                    .first_usage(&tenant, &customer_id, &feature_slug, &key)
+                    .await?
+                {
+                    Some(first) => first,
+                    None => {
+                        return Err(command_error::<CreditLedger>(AggregateError::UserError(
+                            CreditError::InsufficientCredits,
+                        )))
+                    }
                 }
             }
             Err(e) => return Err(command_error::<CreditLedger>(e)),
@@ -221,6 +233,35 @@ impl App {
             feature_slug: feature_slug.to_string(),
             outcome,
         })
+    }
+
+    /// The answer of the usage first recorded under `key`, if one was.
+    async fn first_usage(
+        &self,
+        tenant: &Tenant,
+        customer_id: &CustomerId,
+        feature_slug: &FeatureSlug,
+        key: &str,
+    ) -> Result<Option<UsageOutcome>, AppError> {
+        let Some(first) = CreditBalancesProjection::usage_by_key(
+            &self.pool,
+            tenant,
+            customer_id.as_str(),
+            feature_slug.as_str(),
+            key,
+        )
+        .await?
+        else {
+            return Ok(None);
+        };
+        Ok(Some(UsageOutcome {
+            usage_id: parse_id(first.usage_id.as_deref().unwrap_or_default())?,
+            quantity: first.quantity.unwrap_or_default(),
+            credits_consumed: -first.amount,
+            overage_units: first.overage_units.unwrap_or_default(),
+            remaining_after: first.remaining_after.unwrap_or_default(),
+            at: first.at,
+        }))
     }
 
     /// Revokes the tenant's grant `id`: what was left of it is forfeited.
@@ -258,17 +299,10 @@ impl App {
         principal: &Principal,
         customer_id: &str,
     ) -> Result<Vec<BalanceView>, AppError> {
-        let customer_id: CustomerId =
-            parse_id(customer_id).map_err(|_| AppError::not_found(CUSTOMER_NOT_FOUND))?;
-        self.own_customer(&principal.tenant, &customer_id).await?;
-        let now = self.clock.now_for(&principal.tenant);
-        Ok(CreditBalancesProjection::balances(
-            &self.pool,
-            &principal.tenant,
-            customer_id.as_str(),
-            now,
-        )
-        .await?)
+        Ok(self
+            .credit_summary(principal, customer_id, 0)
+            .await?
+            .balances)
     }
 
     /// What a customer's credits look like now: each feature's balance, every grant, and the
@@ -282,12 +316,15 @@ impl App {
     ) -> Result<CreditSummary, AppError> {
         let customer_id: CustomerId =
             parse_id(customer_id).map_err(|_| AppError::not_found(CUSTOMER_NOT_FOUND))?;
-        self.own_customer(&principal.tenant, &customer_id).await?;
         let (tenant, id) = (&principal.tenant, customer_id.as_str());
         let now = self.clock.now_for(tenant);
+        // The customer's check and its grants in one read; the balances are summed from them.
+        let grants = CreditBalancesProjection::customer_grants(&self.pool, tenant, id)
+            .await?
+            .ok_or_else(|| AppError::not_found(CUSTOMER_NOT_FOUND))?;
         Ok(CreditSummary {
-            balances: CreditBalancesProjection::balances(&self.pool, tenant, id, now).await?,
-            grants: CreditBalancesProjection::grants(&self.pool, tenant, id, None).await?,
+            balances: balances_at(&grants, now),
+            grants,
             transactions: if transactions > 0 {
                 CreditBalancesProjection::latest_transactions(&self.pool, tenant, id, transactions)
                     .await?

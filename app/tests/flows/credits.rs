@@ -544,3 +544,78 @@ async fn usage_beyond_the_credits_is_billed_on_the_next_periods_invoice() {
     // The first invoice had no usage to bill: it was the first period.
     assert_eq!(invoices[1].total_amount_cents, 1000);
 }
+
+/// A repeated key answers the first recording also once the credits have run out: not a 402.
+#[tokio::test]
+async fn a_repeated_key_answers_the_first_usage_after_the_credits_ran_out() {
+    let f = Fixture::new().await;
+    let customer = f.customer("repeat@example.com").await;
+    f.app
+        .grant_credits(&f.metadata, grant_of(&customer, 10))
+        .await
+        .unwrap();
+    let first = f
+        .app
+        .record_usage(&f.metadata, usage_of(&customer, 10, "all-of-it"))
+        .await
+        .unwrap();
+    assert_eq!(first.outcome.remaining_after, 0);
+    let again = f
+        .app
+        .record_usage(&f.metadata, usage_of(&customer, 10, "all-of-it"))
+        .await
+        .unwrap();
+    assert_eq!(again, first);
+    assert!(insufficient(
+        &f.app
+            .record_usage(&f.metadata, usage_of(&customer, 1, "another"))
+            .await
+    ));
+}
+
+/// Each instance keeps the ledgers' states it used in memory; what another instance wrote
+/// since is never missed: a grant there is drawn here, and usages taking turns between the
+/// two draw exactly what was granted.
+#[tokio::test]
+async fn a_ledger_remembered_by_one_instance_sees_what_another_wrote() {
+    let f = Fixture::new().await;
+    let customer = f.customer("two-instances@example.com").await;
+    let other = app::App::new(f.pool.clone());
+    f.app
+        .grant_credits(&f.metadata, grant_of(&customer, 5))
+        .await
+        .unwrap();
+    f.app
+        .record_usage(&f.metadata, usage_of(&customer, 5, "here-1"))
+        .await
+        .unwrap();
+    // This instance remembers a ledger with nothing left; the other grants more.
+    other
+        .grant_credits(&f.metadata, grant_of(&customer, 7))
+        .await
+        .unwrap();
+    let drawn = f
+        .app
+        .record_usage(&f.metadata, usage_of(&customer, 3, "here-2"))
+        .await
+        .expect("the other instance's grant is drawn");
+    assert_eq!(drawn.outcome.remaining_after, 4);
+    for n in 0..4 {
+        let (app, key) = if n % 2 == 0 {
+            (&other, format!("there-{n}"))
+        } else {
+            (&f.app, format!("here-turn-{n}"))
+        };
+        let used = app
+            .record_usage(&f.metadata, usage_of(&customer, 1, &key))
+            .await
+            .unwrap();
+        assert_eq!(used.outcome.remaining_after, 3 - n, "turn {n}");
+    }
+    assert!(insufficient(
+        &f.app
+            .record_usage(&f.metadata, usage_of(&customer, 1, "here-last"))
+            .await
+    ));
+    assert_eq!(remaining(&f, &customer).await, 0);
+}

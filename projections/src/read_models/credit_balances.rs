@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use cqrs_es::persist::SerializedEvent;
 use domain::credit::{CreditEvent, CreditLedger};
 use domain::tenant::Tenant;
-use sqlx::PgPool;
+use sqlx::{FromRow, PgPool, Row};
 
 use crate::event_store::append::{
     decode, AppendStatement, InlineProjection, InlineProjectionError,
@@ -93,36 +93,84 @@ impl GrantView {
 const COLUMNS: &str = "id, tenant, customer_id, feature_slug, source, priority, initial_amount, \
     remaining_amount, starts_at, expires_at, ended, ended_at, reference_code, notes, created_at";
 
+/// [`COLUMNS`] of the grants table aliased `g`.
+const GRANT_COLUMNS: &str = "g.id, g.tenant, g.customer_id, g.feature_slug, g.source, \
+    g.priority, g.initial_amount, g.remaining_amount, g.starts_at, g.expires_at, g.ended, \
+    g.ended_at, g.reference_code, g.notes, g.created_at";
+
+/// Each feature's balance at `at`, summed from the customer's `grants` (every feature that has
+/// a grant, in slug order): what is left of the live grants that have started, the initial
+/// amounts of the live grants and what was drawn from them, and the soonest expiry of a live,
+/// started grant with something left. Live: neither ended nor past its expiry — an expiry
+/// counts from its time on, recorded or not.
+pub fn balances_at(grants: &[GrantView], at: DateTime<Utc>) -> Vec<BalanceView> {
+    let mut balances: BTreeMap<&str, BalanceView> = BTreeMap::new();
+    for grant in grants {
+        let balance = balances
+            .entry(grant.feature_slug.as_str())
+            .or_insert_with(|| BalanceView {
+                feature_slug: grant.feature_slug.clone(),
+                remaining: 0,
+                total: 0,
+                used: 0,
+                next_expiry: None,
+            });
+        let live = grant.ended.is_none() && grant.expires_at.is_none_or(|end| end > at);
+        if !live {
+            continue;
+        }
+        balance.total += grant.initial_amount;
+        balance.used += grant.initial_amount - grant.remaining_amount;
+        if grant.starts_at <= at {
+            balance.remaining += grant.remaining_amount;
+            if grant.remaining_amount > 0 {
+                if let Some(end) = grant.expires_at {
+                    balance.next_expiry = Some(balance.next_expiry.map_or(end, |n| n.min(end)));
+                }
+            }
+        }
+    }
+    balances.into_values().collect()
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CreditBalancesProjection;
 
 impl CreditBalancesProjection {
-    /// The customer's balance of each feature it has credits for, at `at`.
-    pub async fn balances(
+    /// Every grant of the tenant's live customer `customer_id`, oldest first; `None` when the
+    /// tenant has no such customer. One query answers both, for balance reads.
+    pub async fn customer_grants(
         pool: &PgPool,
         tenant: &Tenant,
         customer_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<Vec<BalanceView>, sqlx::Error> {
-        // Live: neither ended nor past its expiry. Available: live and started.
-        sqlx::query_as(&format!(
-            "SELECT feature_slug, \
-                 coalesce(sum(remaining_amount) FILTER (WHERE live AND starts_at <= $3), 0)::bigint \
-                     AS remaining, \
-                 coalesce(sum(initial_amount) FILTER (WHERE live), 0)::bigint AS total, \
-                 coalesce(sum(initial_amount - remaining_amount) FILTER (WHERE live), 0)::bigint \
-                     AS used, \
-                 min(expires_at) FILTER (WHERE live AND starts_at <= $3 AND remaining_amount > 0) \
-                     AS next_expiry \
-             FROM (SELECT *, ended IS NULL AND (expires_at IS NULL OR expires_at > $3) AS live \
-                   FROM {TABLE} WHERE tenant = $1 AND customer_id = $2) grants \
-             GROUP BY feature_slug ORDER BY feature_slug"
+    ) -> Result<Option<Vec<GrantView>>, sqlx::Error> {
+        let rows = sqlx::query(&format!(
+            "SELECT customer.known, {GRANT_COLUMNS} \
+             FROM (SELECT EXISTS (SELECT 1 FROM customer_list \
+                       WHERE id = $2 AND tenant = $1 AND deleted_at IS NULL) AS known) customer \
+             LEFT JOIN {TABLE} g ON customer.known AND g.tenant = $1 AND g.customer_id = $2 \
+             ORDER BY g.created_at, g.id"
         ))
         .bind(tenant.key())
         .bind(customer_id)
-        .bind(at)
         .fetch_all(pool)
-        .await
+        .await?;
+        let known = rows
+            .first()
+            .map(|row| row.try_get::<bool, _>("known"))
+            .transpose()?
+            .unwrap_or(false);
+        if !known {
+            return Ok(None);
+        }
+        let mut grants = Vec::with_capacity(rows.len());
+        for row in &rows {
+            // The one row of a customer with no grant has none of a grant's columns.
+            if row.try_get::<Option<String>, _>("id")?.is_some() {
+                grants.push(GrantView::from_row(row)?);
+            }
+        }
+        Ok(Some(grants))
     }
 
     /// The customer's grants, of one feature or all, oldest first.
@@ -579,5 +627,108 @@ fn end(
             grant.ended_at = Some(at);
         }
         None => changed.entry(id).or_default().ended = Some((how, at)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::{Duration, TimeZone};
+
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 12, 0, 0).unwrap()
+    }
+
+    fn grant(feature: &str, initial: i64, remaining: i64) -> GrantView {
+        GrantView {
+            id: format!("cg_{feature}_{initial}_{remaining}"),
+            tenant: "merchant_1:test".into(),
+            customer_id: "cust_1".into(),
+            feature_slug: feature.into(),
+            source: "manual".into(),
+            priority: 50,
+            initial_amount: initial,
+            remaining_amount: remaining,
+            starts_at: now() - Duration::days(1),
+            expires_at: None,
+            ended: None,
+            ended_at: None,
+            reference_code: None,
+            notes: None,
+            created_at: now() - Duration::days(1),
+        }
+    }
+
+    #[test]
+    fn a_balance_sums_the_live_grants_and_counts_an_expiry_from_its_time_on() {
+        let expiring_later = GrantView {
+            expires_at: Some(now() + Duration::days(3)),
+            ..grant("calls", 100, 40)
+        };
+        let expired_unrecorded = GrantView {
+            expires_at: Some(now()),
+            ..grant("calls", 50, 50)
+        };
+        let revoked = GrantView {
+            ended: Some("revoked".into()),
+            ..grant("calls", 30, 30)
+        };
+        let not_started = GrantView {
+            starts_at: now() + Duration::hours(1),
+            expires_at: Some(now() + Duration::hours(2)),
+            ..grant("calls", 20, 20)
+        };
+        let spent_soon = GrantView {
+            expires_at: Some(now() + Duration::days(1)),
+            ..grant("calls", 10, 0)
+        };
+        let other = grant("seats", 5, 5);
+        let balances = balances_at(
+            &[
+                other,
+                expiring_later,
+                expired_unrecorded,
+                revoked,
+                not_started,
+                spent_soon,
+            ],
+            now(),
+        );
+        assert_eq!(
+            balances,
+            vec![
+                BalanceView {
+                    feature_slug: "calls".into(),
+                    // 40 left of the one started and live; the one not started waits.
+                    remaining: 40,
+                    total: 130,
+                    used: 70,
+                    // The spent grant's sooner expiry has nothing left to lose.
+                    next_expiry: Some(now() + Duration::days(3)),
+                },
+                BalanceView {
+                    feature_slug: "seats".into(),
+                    remaining: 5,
+                    total: 5,
+                    used: 0,
+                    next_expiry: None,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_feature_whose_grants_all_ended_shows_nothing_left() {
+        let expired = GrantView {
+            expires_at: Some(now() - Duration::seconds(1)),
+            ..grant("calls", 10, 10)
+        };
+        let balances = balances_at(&[expired], now());
+        assert_eq!(balances.len(), 1);
+        assert_eq!(
+            (balances[0].remaining, balances[0].total, balances[0].used),
+            (0, 0, 0)
+        );
     }
 }
