@@ -28,7 +28,9 @@
 //! 8. credits (`credits.rs`): usage (`POST /v1/usage`, quantity 1) across `--usage-customers`
 //!    customers with a grant each, and on one hot customer, against raw create; balance reads
 //!    against raw get;
-//! 9. rebuild: `customer_list` rebuilt from a log of `--rebuild-events` events, against a raw
+//! 9. portal (`portal.rs`): the hosted portal page of `--portal-sessions` customers, p99
+//!    against its 50 ms target;
+//! 10. rebuild: `customer_list` rebuilt from a log of `--rebuild-events` events, against a raw
 //!    scan decoding the same rows into structs.
 //!
 //! It prints markdown tables (rates, the ratio against its target, latencies) and drops the
@@ -38,6 +40,7 @@
 mod billing;
 mod credits;
 mod http1;
+mod portal;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -96,6 +99,7 @@ usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N] [--rounds 
   --rounds N      raw and HTTP create alternate this many times (default 3)
   --renewals N    subscriptions renewed in the renewal phase (default 10000; 0 skips it)
   --usage-customers N  customers of the credits phases (default 1000; 0 skips them)
+  --portal-sessions N  customers whose portal pages are read (default 32; 0 skips it)
   --never-analyze no ANALYZE at all: the tables keep no statistics
 
 The PostgreSQL server is TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432);
@@ -111,6 +115,7 @@ struct Args {
     rounds: u32,
     renewals: usize,
     usage_customers: usize,
+    portal_sessions: usize,
 }
 
 impl Args {
@@ -124,6 +129,7 @@ impl Args {
             rounds: 3,
             renewals: 10_000,
             usage_customers: 1000,
+            portal_sessions: 32,
         };
         let mut iter = std::env::args().skip(1);
         while let Some(flag) = iter.next() {
@@ -150,6 +156,7 @@ impl Args {
                 "--rounds" => args.rounds = number(&name, &value)?,
                 "--renewals" => args.renewals = number(&name, &value)?,
                 "--usage-customers" => args.usage_customers = number(&name, &value)?,
+                "--portal-sessions" => args.portal_sessions = number(&name, &value)?,
                 _ => return Err(format!("unknown argument {name}")),
             }
         }
@@ -411,6 +418,14 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         None
     };
 
+    // 9. the hosted portal page.
+    let portal_stats = if args.portal_sessions > 0 {
+        checkpoint(&raw_pool).await;
+        Some(portal::measure(&http, clients, timing, args.portal_sessions).await?)
+    } else {
+        None
+    };
+
     // The HTTP phases are over. The server goes now: its catch-up projection would otherwise
     // spend the rebuild phase feeding on the events written for it, and share the CPU.
     let (tenant, merchant_id) = (http.tenant.clone(), http.merchant_id.clone());
@@ -531,6 +546,29 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
             }
         }
     }
+    if let Some(stats) = &portal_stats {
+        let p99 = stats.page.percentile(0.99);
+        println!();
+        println!(
+            "| portal page ({} sessions) | pages/s | p50 | p99 (whole answer) | target |",
+            stats.sessions
+        );
+        println!("|---|---:|---:|---:|---:|");
+        println!(
+            "| GET /portal?session=… | {:.0} | {} | {} | p99 first byte < {PORTAL_P99_TARGET_MS:.0} ms{} |",
+            stats.page.ops_per_second(),
+            millis(stats.page.percentile(0.50)),
+            millis(p99),
+            if p99.is_some_and(|ms| ms < PORTAL_P99_TARGET_MS) { "" } else { " ABOVE TARGET" },
+        );
+        if stats.page.errors > 0 {
+            println!(
+                "ERRORS in portal: {} (first: {})",
+                stats.page.errors,
+                stats.page.first_error.as_deref().unwrap_or("?")
+            );
+        }
+    }
     println!();
     let rebuild_ratio = rebuild_rate / raw_rate;
     println!("| rebuild of customer_list from {log_events} events | billstream events/s | raw decode events/s | ratio | target |");
@@ -601,6 +639,8 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
 /// Usage must go at least this fraction of raw single-row INSERT transactions, and a balance
 /// read this fraction of a raw SELECT by key; one hot customer at least this many usages/s.
 const USAGE_TARGET: f64 = 0.3;
+/// The portal page's first byte at `--clients` concurrent sessions, p99 (issue 13).
+const PORTAL_P99_TARGET_MS: f64 = 50.0;
 const BALANCE_TARGET: f64 = 0.5;
 const HOT_USAGE_TARGET: f64 = 1000.0;
 
