@@ -31,7 +31,7 @@
 //! 9. portal (`portal.rs`): the hosted portal page of `--portal-sessions` customers, p99
 //!    against its 50 ms target;
 //! 10. rebuild: `customer_list` rebuilt from a log of `--rebuild-events` events, against a raw
-//!    scan decoding the same rows into structs.
+//!     scan decoding the same rows into structs.
 //!
 //! It prints markdown tables (rates, the ratio against its target, latencies) and drops the
 //! database. A ratio missing its target is reported as BELOW (or ABOVE) TARGET but is not a
