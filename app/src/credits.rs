@@ -126,6 +126,7 @@ impl App {
                 expires_at: new.expires_at,
                 reference_code: new.reference_code,
                 notes: new.notes,
+                feature_name: None,
             },
         };
         self.credits
@@ -432,6 +433,7 @@ impl App {
                     expires_at: (!allowance.rollover).then_some(period_end),
                     reference_code: Some(subscription_id.to_string()),
                     notes: None,
+                    feature_name: Some(allowance.name.clone()),
                 },
             };
             match self

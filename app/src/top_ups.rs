@@ -392,6 +392,7 @@ impl App {
                 expires_at: purchase.expires_at,
                 reference_code: Some(invoice_id.to_string()),
                 notes: None,
+                feature_name: None,
             },
         };
         match self

@@ -155,7 +155,7 @@ pub struct UsageEnvelope {
 #[serde(rename_all = "camelCase")]
 pub struct BalanceBody {
     pub feature_slug: String,
-    /// The feature's name; its slug until plans name their allowances.
+    /// What the merchant calls the feature (its plan allowance's name), or its slug.
     pub name: String,
     /// What usage may draw now.
     pub remaining: i64,
@@ -318,7 +318,7 @@ fn balance_bodies(summary: CreditSummary) -> Vec<BalanceBody> {
     balances
         .into_iter()
         .map(|balance: BalanceView| BalanceBody {
-            name: balance.feature_slug.clone(),
+            name: balance.name.clone(),
             grants: grants
                 .iter()
                 .filter(|grant| grant.feature_slug == balance.feature_slug)

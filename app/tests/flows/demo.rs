@@ -64,6 +64,7 @@ async fn the_demo_fills_every_tab_of_its_customers_portal() {
         .unwrap();
     let calls = &summary.balances[0];
     assert_eq!(calls.feature_slug, "api_calls");
+    assert_eq!(calls.name, "API calls", "named by the plan's allowance");
     assert_eq!(calls.used, 425);
     assert_eq!(
         calls.total, 1500,

@@ -158,7 +158,8 @@ impl CreditLedger {
         let text =
             |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let (reference_code, notes) = (text(grant.reference_code), text(grant.notes));
-        if [&reference_code, &notes].iter().any(|v| {
+        let feature_name = text(grant.feature_name);
+        if [&reference_code, &notes, &feature_name].iter().any(|v| {
             v.as_ref()
                 .is_some_and(|v| v.chars().count() > MAX_TEXT_CHARS)
         }) {
@@ -176,6 +177,7 @@ impl CreditLedger {
             expires_at: grant.expires_at,
             reference_code,
             notes,
+            feature_name,
             at,
         })
     }
@@ -312,6 +314,7 @@ impl Aggregate for CreditLedger {
                 expires_at,
                 reference_code,
                 notes,
+                feature_name: _,
                 at,
             } => {
                 self.tenant = Some(tenant);

@@ -16,6 +16,8 @@ pub struct NewGrant {
     pub expires_at: Option<DateTime<Utc>>,
     pub reference_code: Option<String>,
     pub notes: Option<String>,
+    /// What the merchant calls the feature, for balances to show.
+    pub feature_name: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

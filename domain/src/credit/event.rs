@@ -32,6 +32,10 @@ pub enum CreditEvent {
         expires_at: Option<DateTime<Utc>>,
         reference_code: Option<String>,
         notes: Option<String>,
+        /// What the merchant calls the feature ("API calls"), when the grant says: a plan's
+        /// allowance does. Added after the first grants were stored.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        feature_name: Option<String>,
         at: DateTime<Utc>,
     },
     /// A usage, whole: what credits covered (`credits_consumed`, drawn as its

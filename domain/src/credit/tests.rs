@@ -63,6 +63,7 @@ fn granted(n: u32, amount: i64, priority: i32, expires_in: Option<Duration>) -> 
         expires_at: expires_in.map(|d| now() + d),
         reference_code: None,
         notes: None,
+        feature_name: None,
         at: now() - Duration::days(1),
     }
 }
@@ -77,6 +78,7 @@ fn new_grant(n: u32, amount: i64) -> NewGrant {
         expires_at: None,
         reference_code: None,
         notes: None,
+        feature_name: None,
     }
 }
 
@@ -159,6 +161,7 @@ fn a_first_grant_opens_the_ledger_active_from_now_at_the_default_priority() {
             expires_at: None,
             reference_code: None,
             notes: None,
+            feature_name: None,
             at: now(),
         }]);
 }

@@ -52,6 +52,8 @@ const TRANSACTION_COLUMNS: &str = "id, customer_id, feature_slug, kind, amount, 
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BalanceView {
     pub feature_slug: String,
+    /// What the merchant calls the feature (the latest grant that names it), or its slug.
+    pub name: String,
     pub remaining: i64,
     pub total: i64,
     pub used: i64,
@@ -75,6 +77,7 @@ pub struct GrantView {
     pub reference_code: Option<String>,
     pub notes: Option<String>,
     pub created_at: DateTime<Utc>,
+    pub feature_name: Option<String>,
 }
 
 impl GrantView {
@@ -91,12 +94,13 @@ impl GrantView {
 }
 
 const COLUMNS: &str = "id, tenant, customer_id, feature_slug, source, priority, initial_amount, \
-    remaining_amount, starts_at, expires_at, ended, ended_at, reference_code, notes, created_at";
+    remaining_amount, starts_at, expires_at, ended, ended_at, reference_code, notes, created_at, \
+    feature_name";
 
 /// [`COLUMNS`] of the grants table aliased `g`.
 const GRANT_COLUMNS: &str = "g.id, g.tenant, g.customer_id, g.feature_slug, g.source, \
     g.priority, g.initial_amount, g.remaining_amount, g.starts_at, g.expires_at, g.ended, \
-    g.ended_at, g.reference_code, g.notes, g.created_at";
+    g.ended_at, g.reference_code, g.notes, g.created_at, g.feature_name";
 
 /// Each feature's balance at `at`, summed from the customer's `grants` (every feature that has
 /// a grant, in slug order): what is left of the live grants that have started, the initial
@@ -110,11 +114,16 @@ pub fn balances_at(grants: &[GrantView], at: DateTime<Utc>) -> Vec<BalanceView> 
             .entry(grant.feature_slug.as_str())
             .or_insert_with(|| BalanceView {
                 feature_slug: grant.feature_slug.clone(),
+                name: grant.feature_slug.clone(),
                 remaining: 0,
                 total: 0,
                 used: 0,
                 next_expiry: None,
             });
+        // Grants come oldest first: the latest that names the feature names it.
+        if let Some(name) = &grant.feature_name {
+            balance.name.clone_from(name);
+        }
         let live = grant.ended.is_none() && grant.expires_at.is_none_or(|end| end > at);
         if !live {
             continue;
@@ -445,6 +454,7 @@ impl InlineProjection for CreditBalancesProjection {
                     expires_at,
                     reference_code,
                     notes,
+                    feature_name,
                     at,
                 } => {
                     made.insert(
@@ -465,6 +475,7 @@ impl InlineProjection for CreditBalancesProjection {
                             reference_code,
                             notes,
                             created_at: at,
+                            feature_name,
                         },
                     );
                 }
@@ -568,7 +579,8 @@ impl InlineProjection for CreditBalancesProjection {
                     .push_bind(grant.ended_at)
                     .push_bind(grant.reference_code)
                     .push_bind(grant.notes)
-                    .push_bind(grant.created_at);
+                    .push_bind(grant.created_at)
+                    .push_bind(grant.feature_name);
                 query.push(")");
             });
         }
@@ -657,6 +669,7 @@ mod tests {
             reference_code: None,
             notes: None,
             created_at: now() - Duration::days(1),
+            feature_name: None,
         }
     }
 
@@ -664,6 +677,7 @@ mod tests {
     fn a_balance_sums_the_live_grants_and_counts_an_expiry_from_its_time_on() {
         let expiring_later = GrantView {
             expires_at: Some(now() + Duration::days(3)),
+            feature_name: Some("API calls".into()),
             ..grant("calls", 100, 40)
         };
         let expired_unrecorded = GrantView {
@@ -700,6 +714,7 @@ mod tests {
             vec![
                 BalanceView {
                     feature_slug: "calls".into(),
+                    name: "API calls".into(),
                     // 40 left of the one started and live; the one not started waits.
                     remaining: 40,
                     total: 130,
@@ -709,6 +724,7 @@ mod tests {
                 },
                 BalanceView {
                     feature_slug: "seats".into(),
+                    name: "seats".into(),
                     remaining: 5,
                     total: 5,
                     used: 0,
