@@ -58,6 +58,22 @@ pub enum ChargeOutcome {
     },
 }
 
+impl ChargeOutcome {
+    /// What payment `payment_id` came to as `payment` stands: succeeded, failed with the
+    /// provider's code and message, or still pending.
+    pub(crate) fn of(payment_id: PaymentId, payment: &Payment) -> Self {
+        match payment.status {
+            Some(PaymentStatus::Succeeded) => ChargeOutcome::Succeeded { payment_id },
+            Some(PaymentStatus::Failed) => ChargeOutcome::Failed {
+                payment_id,
+                code: payment.error_code.clone(),
+                message: payment.error_message.clone().unwrap_or_default(),
+            },
+            _ => ChargeOutcome::Pending { payment_id },
+        }
+    }
+}
+
 /// The id of charge `attempt` of `invoice`: the same in every run of the flow that makes it,
 /// so the provider (whose idempotency key it is) charges it once.
 pub fn charge_id(invoice: &InvoiceId, issued_at: DateTime<Utc>, attempt: u32) -> PaymentId {
@@ -403,13 +419,9 @@ impl App {
                     .await
                     .map_err(command_error::<Invoice>)?;
                 self.mark_past_due(metadata, &invoice).await?;
-                Ok(ChargeOutcome::Failed {
-                    payment_id,
-                    code: payment.error_code.clone(),
-                    message: payment.error_message.clone().unwrap_or_default(),
-                })
+                Ok(ChargeOutcome::of(payment_id, payment))
             }
-            _ => Ok(ChargeOutcome::Pending { payment_id }),
+            _ => Ok(ChargeOutcome::of(payment_id, payment)),
         }
     }
 

@@ -286,19 +286,11 @@ impl App {
             .id
             .clone()
             .ok_or_else(|| AppError::internal("Failed to buy credits", "no payment"))?;
-        match payment.status {
-            Some(PaymentStatus::Succeeded) => {
-                self.deliver_top_up(metadata, payment, &payment_id, purchase)
-                    .await?;
-                Ok(ChargeOutcome::Succeeded { payment_id })
-            }
-            Some(PaymentStatus::Failed) => Ok(ChargeOutcome::Failed {
-                payment_id,
-                code: payment.error_code.clone(),
-                message: payment.error_message.clone().unwrap_or_default(),
-            }),
-            _ => Ok(ChargeOutcome::Pending { payment_id }),
+        if payment.status == Some(PaymentStatus::Succeeded) {
+            self.deliver_top_up(metadata, payment, &payment_id, purchase)
+                .await?;
         }
+        Ok(ChargeOutcome::of(payment_id, payment))
     }
 
     /// The paid invoice of one line, then the grant: each step skipped when done already.
