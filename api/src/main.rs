@@ -196,7 +196,11 @@ async fn run(cli: Cli) -> Result<(), String> {
             let death = std::env::var("BILLSTREAM_DIE_AFTER")
                 .ok()
                 .and_then(|plan| DeathPlan::parse(&plan));
-            let options = server::ServeOptions { public_url, death };
+            let options = server::ServeOptions {
+                public_url,
+                death,
+                ..server::ServeOptions::default()
+            };
             server::serve_with(listener, pool, options, server::shutdown_signal())
                 .await
                 .map_err(|e| format!("server failed: {e}"))

@@ -17,7 +17,7 @@ use utoipa::{Modify, OpenApi};
 
 use crate::routes::{
     credits, customers, events, invoices, organizations, payments, plans, portal, portal_sessions,
-    setup_intents, subscriptions, test_clock, top_ups, webhooks,
+    portal_stream, setup_intents, subscriptions, test_clock, top_ups, webhooks,
 };
 
 #[derive(OpenApi)]
@@ -73,6 +73,7 @@ use crate::routes::{
         top_ups::create_top_up,
         top_ups::list_top_ups,
         top_ups::purchase_top_up,
+        portal_stream::stream,
     ),
     // Path parameters' schemas are not collected from the handlers: every shape is named here.
     components(schemas(crate::responses::ErrorBody, formats::CustomerId, formats::PaymentMethodId,

@@ -41,6 +41,8 @@ pub struct ServeOptions {
     pub public_url: Option<String>,
     /// Where to die, for crash tests (`BILLSTREAM_DIE_AFTER`); `None` in service.
     pub death: Option<DeathPlan>,
+    /// How often an idle portal stream sends a heartbeat; `None` is every 15 s.
+    pub stream_heartbeat: Option<Duration>,
 }
 
 /// Serves the app on `listener` until `shutdown` resolves, then finishes the requests in
@@ -67,6 +69,9 @@ pub async fn serve_with(
     let mut app = App::new(pool).with_public_url(&public_url);
     if let Some(death) = options.death {
         app = app.with_death(death);
+    }
+    if let Some(heartbeat) = options.stream_heartbeat {
+        app = app.with_stream_heartbeat(heartbeat);
     }
     app.spawn_idempotency_expiry();
     // Flows that an instance killed midway left unfinished (this one, before a restart,
@@ -132,6 +137,8 @@ pub async fn serve_with(
 
     drop(listener);
     tracing::info!("shutting down: finishing requests in flight");
+    // Live streams never finish by themselves: they end here, and their pages reconnect.
+    reactions.end_portal_streams();
     if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
         .await
         .is_err()

@@ -28,6 +28,7 @@ use crate::command_runner::CommandRunner;
 use crate::flows::DeathPlan;
 use crate::instance::Instance;
 use crate::key_cache::KeyCache;
+use crate::portal_stream::PortalStreams;
 use crate::test_clock::TenantClock;
 
 /// The public URL of a service whose address nobody configured: the default `serve` address.
@@ -66,6 +67,10 @@ pub struct App {
     pub(crate) lock_connections: PgPool,
     /// The `portal_overview` consumer of this process, nudged by portal reads.
     pub(crate) portal: CatchUpRunner,
+    /// This process's open portal streams (`portal_stream/`), and what wakes their tailer:
+    /// each append of this process.
+    pub(crate) portal_streams: PortalStreams,
+    pub(crate) appends: tokio::sync::watch::Receiver<u64>,
     /// Where callers reach this service: the start of every URL it hands out (portal links,
     /// confirm URLs), never the request's `Host` header, which the caller controls.
     public_url: Arc<str>,
@@ -87,6 +92,7 @@ impl App {
         let clock: Arc<dyn Clock> = tenant_clock.clone();
         // Every append writes the inline read models of the registry in the same statement.
         let log = EventLog::new(pool.clone(), registry::inline_projections());
+        let appends = log.appends();
         let customer_services = CustomerServices {
             uniqueness: Arc::new(PgCustomerUniqueness::new(pool.clone())),
             clock: clock.clone(),
@@ -157,6 +163,8 @@ impl App {
             pool,
             keys: KeyCache::default(),
             portal: CatchUpRunner::default(),
+            portal_streams: PortalStreams::default(),
+            appends,
             public_url: Arc::from(DEFAULT_PUBLIC_URL),
             instance: Instance::default(),
             death: None,
@@ -182,6 +190,14 @@ impl App {
     /// The start of every URL the service hands out.
     pub fn public_url(&self) -> &str {
         &self.public_url
+    }
+
+    /// The app whose idle portal streams send a heartbeat this often (15 s by default).
+    pub fn with_stream_heartbeat(self, heartbeat: std::time::Duration) -> Self {
+        Self {
+            portal_streams: PortalStreams::with_heartbeat(heartbeat),
+            ..self
+        }
     }
 
     /// The app with the process's running `portal_overview` consumer to nudge.

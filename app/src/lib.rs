@@ -44,6 +44,7 @@ pub mod plans;
 pub mod portal;
 pub mod portal_billing;
 pub mod portal_page;
+pub mod portal_stream;
 pub mod principal;
 pub mod provider_events;
 pub mod reactions;

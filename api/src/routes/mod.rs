@@ -10,6 +10,7 @@ pub mod payments;
 pub mod plans;
 pub mod portal;
 pub mod portal_sessions;
+pub mod portal_stream;
 pub mod setup_intents;
 pub mod subscriptions;
 pub mod test_clock;
@@ -160,9 +161,22 @@ fn portal(state: AppState, gate: auth::Gate) -> Router<AppState> {
             idempotency::replay_by_key,
         ))
         .route_layer(middleware::from_fn_with_state(
+            gate.clone(),
+            auth::require_key_or_session,
+        ))
+        .merge(live_stream(gate))
+}
+
+/// The portal's live stream: authenticated as the portal is, also by `?session=` (see
+/// `portal_stream.rs`); a GET, so no idempotency layer (which would read a body).
+fn live_stream(gate: auth::Gate) -> Router<AppState> {
+    Router::new()
+        .route(portal_stream::PATH, get(portal_stream::stream))
+        .route_layer(middleware::from_fn_with_state(
             gate,
             auth::require_key_or_session,
         ))
+        .route_layer(middleware::map_request(portal_stream::session_from_query))
 }
 
 /// Routes anyone may call: liveness, readiness, the API description, and the providers'

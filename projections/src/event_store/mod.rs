@@ -18,6 +18,7 @@ pub use self::claims::{ClaimConflict, ClaimKind};
 
 pub mod append;
 mod claims;
+pub mod customer_changes;
 pub mod feed;
 pub(crate) mod row_write;
 pub mod snapshots;
@@ -37,6 +38,8 @@ pub const TENANT_METADATA: &str = "tenant";
 pub struct EventLog {
     pool: PgPool,
     inline: Arc<Vec<&'static dyn InlineProjection>>,
+    /// Counts this process's committed appends: the portal's live stream wakes on it.
+    appended: Arc<tokio::sync::watch::Sender<u64>>,
 }
 
 const SELECT_EVENTS: &str = "SELECT aggregate_type, aggregate_id, sequence, event_type, \
@@ -47,7 +50,13 @@ impl EventLog {
         Self {
             pool,
             inline: Arc::new(inline),
+            appended: Arc::new(tokio::sync::watch::Sender::new(0)),
         }
+    }
+
+    /// Changes each time an append of this log has committed.
+    pub fn appends(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -88,7 +97,10 @@ impl EventLog {
         }
         let result = append.finish().build().execute(&self.pool).await;
         match result {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                self.appended.send_modify(|n| *n = n.wrapping_add(1));
+                Ok(())
+            }
             Err(sqlx::Error::Database(db)) if db.constraint().is_some() => {
                 let constraint = db.constraint().unwrap_or_default().to_owned();
                 let same_aggregate = constraint == "events_pkey"
