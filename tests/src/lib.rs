@@ -43,6 +43,19 @@ impl TestApp {
     /// A new app on an existing database (to restart over the same data), with a new merchant.
     /// The database's migrations are brought up to date first (a no-op on a migrated one).
     pub async fn spawn_on(url: &str) -> TestApp {
+        Self::spawn_on_with(url, billstream::server::ServeOptions::default()).await
+    }
+
+    /// A new app on a new database, served as `options` say, with one merchant.
+    pub async fn spawn_with(options: billstream::server::ServeOptions) -> TestApp {
+        let database = TestDatabase::create().await;
+        let mut app = Self::spawn_on_with(&database.url, options).await;
+        app.database = Some(database);
+        app
+    }
+
+    /// [`TestApp::spawn_on`], served as `options` say.
+    pub async fn spawn_on_with(url: &str, options: billstream::server::ServeOptions) -> TestApp {
         let pool = projections::database::connect_and_migrate(url, 8)
             .await
             .expect("test database");
@@ -54,9 +67,14 @@ impl TestApp {
             .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (shutdown, stop) = oneshot::channel::<()>();
-        let server = tokio::spawn(billstream::server::serve(listener, pool.clone(), async {
-            let _ = stop.await;
-        }));
+        let server = tokio::spawn(billstream::server::serve_with(
+            listener,
+            pool.clone(),
+            options,
+            async {
+                let _ = stop.await;
+            },
+        ));
         TestApp {
             addr,
             client: reqwest::Client::new(),

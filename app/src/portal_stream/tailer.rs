@@ -88,7 +88,7 @@ async fn tail(pool: PgPool, streams: PortalStreams, wake: Arc<Notify>) {
     // reading the log itself, so nothing older is ever needed here.
     loop {
         match customer_changes::head(&pool).await {
-            Ok(head) => {
+            Ok((head, _)) => {
                 streams.begin_at(head);
                 break;
             }
@@ -127,9 +127,13 @@ async fn read_once(pool: &PgPool, streams: &PortalStreams) -> Result<Next, sqlx:
     if streams.is_idle() {
         // No stream open here: nothing to read events for, only the place to move to, so that
         // the next stream starts at the log's end.
-        let head = customer_changes::head(pool).await?;
+        let (head, held_back) = customer_changes::head(pool).await?;
         if streams.skip_to(head) {
-            return Ok(Next::WhenWoken);
+            return Ok(if held_back {
+                Next::HeldBack
+            } else {
+                Next::WhenWoken
+            });
         }
     }
     let mut connection = pool.acquire().await?;

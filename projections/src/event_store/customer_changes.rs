@@ -5,6 +5,12 @@
 //! transaction is older than every transaction still running ("settled"). A position alone is
 //! no cursor: an event with a lower position can commit after one with a higher. A settled
 //! cursor never finds a new event behind it, so a reader that resumes from one misses nothing.
+//!
+//! Settled here means: older than every transaction still running *in this database*
+//! (`LOCAL_HORIZON`). Transaction ids are server-wide, and the feed waits for every
+//! transaction of the server; but one of another database never writes this log, and a long
+//! one (a migration, a batch job, another service's work) would hold every page's live
+//! updates back for as long as it runs.
 
 use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
@@ -68,6 +74,16 @@ const CUSTOMER_OF_EVENT: &str = "CASE e.aggregate_type \
             AND f.sequence = 1)) \
      END";
 
+/// The oldest transaction id that may still write to this database's log, in SQL: the
+/// lowest of the transactions running at the statement's snapshot that is not known to be
+/// another database's (a session never changes database, so one that shows the id is its
+/// owner), or the snapshot's first unassigned id when there is none. One that ended since
+/// the snapshot counts as ours: the next read sees it.
+const LOCAL_HORIZON: &str = "(SELECT coalesce(min(x), pg_snapshot_xmax(pg_current_snapshot())) \
+     FROM pg_snapshot_xip(pg_current_snapshot()) AS x \
+     WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a \
+                       WHERE a.backend_xid = xid(x) AND a.datname <> current_database()))";
+
 fn columns() -> String {
     format!(
         "e.transaction_id::text::bigint AS transaction_id, e.position, e.tenant, \
@@ -76,21 +92,29 @@ fn columns() -> String {
     )
 }
 
-/// The last settled event of the log: a reader starting now starts after it.
-pub async fn head(pool: &PgPool) -> Result<CommitCursor, sqlx::Error> {
-    let last: Option<(i64, i64)> = sqlx::query_as(
-        "SELECT transaction_id::text::bigint, position FROM events \
-         WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
-         ORDER BY transaction_id DESC, position DESC LIMIT 1",
+/// The last settled event of the log (a reader starting now starts after it), and whether
+/// events have committed after it that are not settled yet.
+pub async fn head(pool: &PgPool) -> Result<(CommitCursor, bool), sqlx::Error> {
+    let (transaction_id, position, held_back): (Option<i64>, Option<i64>, bool) = sqlx::query_as(
+        &format!(
+            "SELECT last.transaction_id, last.position, \
+                    EXISTS (SELECT 1 FROM events WHERE transaction_id >= h.horizon) \
+             FROM (SELECT {LOCAL_HORIZON} AS horizon) h LEFT JOIN LATERAL ( \
+                 SELECT transaction_id::text::bigint AS transaction_id, position FROM events \
+                 WHERE transaction_id < h.horizon \
+                 ORDER BY transaction_id DESC, position DESC LIMIT 1) last ON true"
+        ),
     )
-    .fetch_optional(pool)
+    .fetch_one(pool)
     .await?;
-    Ok(last.map_or(CommitCursor::START, |(transaction_id, position)| {
-        CommitCursor {
+    let head = match (transaction_id, position) {
+        (Some(transaction_id), Some(position)) => CommitCursor {
             transaction_id,
             position,
-        }
-    }))
+        },
+        _ => CommitCursor::START,
+    };
+    Ok((head, held_back))
 }
 
 /// Where the event at `position` stands in commit order; `None` when there is no such event.
@@ -125,7 +149,7 @@ pub async fn settled_after(
     // Settled rows sort before unsettled ones (their transaction ids are lower), so one read
     // answers both what to publish and whether to look again soon.
     let sql = format!(
-        "SELECT {columns}, e.transaction_id < pg_snapshot_xmin(pg_current_snapshot()) AS settled \
+        "SELECT {columns}, e.transaction_id < {LOCAL_HORIZON} AS settled \
          FROM events e \
          WHERE (e.transaction_id, e.position) > ($1::text::xid8, $2) \
          ORDER BY e.transaction_id, e.position LIMIT $3",

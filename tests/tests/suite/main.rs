@@ -29,6 +29,7 @@ mod plans;
 mod portal;
 mod portal_freshness;
 mod portal_page;
+mod portal_stream;
 mod public_url;
 mod rebuild;
 mod rebuild_billing;
