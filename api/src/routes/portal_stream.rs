@@ -64,6 +64,21 @@ pub struct StreamChange {
     pub recorded_at: chrono::DateTime<chrono::Utc>,
 }
 
+/// One server-sent event as the stream sends it (comment lines aside): the shape each event
+/// of the `text/event-stream` answer has.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StreamEvent {
+    /// The position in the log up to which the page has been told (a change's own; absent on
+    /// `reload` and `lagged`): what `Last-Event-ID` resumes from.
+    pub id: Option<String>,
+    /// `ready`, `reload`, `lagged`, or what changed: `customer`, `payment_method`,
+    /// `subscription`, `invoice`, `payment`, `credits`, `organization`.
+    pub event: String,
+    /// JSON: a `StreamChange` for a change, `{"position"}` for `ready`, `{"reason"}` for
+    /// `reload` and `lagged`.
+    pub data: String,
+}
+
 /// The short name a page listens for, by the aggregate that changed.
 fn kind(aggregate_type: &str) -> &'static str {
     match aggregate_type {
@@ -122,7 +137,7 @@ fn sse_event(item: LiveItem) -> Event {
 #[utoipa::path(get, path = "/v1/customers/portal/stream", tag = "portal", params(StreamQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event the page got: the stream resumes after it")),
     responses((status = 200, description = "A stream of server-sent events (see above)",
-            content_type = "text/event-stream", body = String),
+            content_type = "text/event-stream", body = StreamEvent),
         (status = 400, body = ErrorBody, description = "A secret key without `externalCustomerId`"),
         (status = 404, body = ErrorBody)),
     security(("secret_key" = []), ("portal_session" = [])))]

@@ -36,8 +36,6 @@ struct Inner {
 struct Published {
     /// Every settled event up to here has been published; the next published comes after.
     cursor: CommitCursor,
-    /// Whether a tailer publishes here (not in tools that use the app without serving).
-    tailing: bool,
     channels: HashMap<String, HashMap<String, broadcast::Sender<Arc<CustomerChange>>>>,
 }
 
@@ -85,7 +83,6 @@ impl PortalStreams {
             inner: Arc::new(Inner {
                 state: Mutex::new(Published {
                     cursor: CommitCursor::START,
-                    tailing: false,
                     channels: HashMap::new(),
                 }),
                 heartbeat,
@@ -128,16 +125,10 @@ impl PortalStreams {
         }
     }
 
-    /// Whether a tailer publishes to this process's streams.
-    pub fn is_tailing(&self) -> bool {
-        self.state().tailing
-    }
-
     /// Publishes `changes` (settled, in commit order, right after the cursor) to the streams
     /// of their customers, and moves the cursor past them, in one step for subscribers.
     pub(crate) fn publish(&self, changes: Vec<CustomerChange>) {
         let mut state = self.state();
-        state.tailing = true;
         for change in changes {
             state.cursor = change.cursor();
             let (Some(tenant), Some(customer)) = (&change.tenant, &change.customer_id) else {
@@ -157,7 +148,6 @@ impl PortalStreams {
     /// Where the tailer starts: every stream's events come after `head`.
     pub(crate) fn begin_at(&self, head: CommitCursor) {
         let mut state = self.state();
-        state.tailing = true;
         state.cursor = state.cursor.max(head);
     }
 
@@ -165,7 +155,6 @@ impl PortalStreams {
     /// to care; answers whether it did (a stream opened meanwhile needs the events read).
     pub(crate) fn skip_to(&self, head: CommitCursor) -> bool {
         let mut state = self.state();
-        state.tailing = true;
         if !state.channels.is_empty() {
             return false;
         }
@@ -198,5 +187,62 @@ impl PortalStreams {
         async move {
             let _ = ending.wait_for(|ending| *ending).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(position: i64, tenant: &str, customer: &str) -> CustomerChange {
+        CustomerChange {
+            transaction_id: 100 + position,
+            position,
+            tenant: Some(tenant.into()),
+            customer_id: Some(customer.into()),
+            aggregate_type: "Customer".into(),
+            aggregate_id: customer.into(),
+            event_type: "CustomerDetailsUpdated".into(),
+            recorded_at: chrono::Utc::now(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_stream_gets_its_own_customers_changes_after_its_start_and_no_others() {
+        let streams = PortalStreams::default();
+        streams.publish(vec![change(1, "t1", "c1")]);
+        let mut mine = streams.subscribe("t1", "c1");
+        assert_eq!(mine.from.position, 1, "starts after what was published");
+        streams.publish(vec![
+            change(2, "t1", "c2"),
+            change(3, "t2", "c1"),
+            change(4, "t1", "c1"),
+        ]);
+        let told = mine.receiver.recv().await.unwrap();
+        assert_eq!(told.position, 4);
+        assert!(mine.receiver.try_recv().is_err(), "nothing else");
+        assert_eq!(streams.cursor().position, 4);
+    }
+
+    #[tokio::test]
+    async fn a_stream_that_falls_behind_is_told_and_a_customers_channel_goes_with_its_last_stream()
+    {
+        let streams = PortalStreams::default();
+        let mut slow = streams.subscribe("t1", "c1");
+        let other = streams.subscribe("t1", "c1");
+        assert_eq!(streams.customers_streaming(), 1);
+        let flood = (1..=CHANNEL_CAPACITY as i64 + 10)
+            .map(|p| change(p, "t1", "c1"))
+            .collect();
+        streams.publish(flood);
+        assert!(matches!(
+            slow.receiver.recv().await,
+            Err(broadcast::error::RecvError::Lagged(_))
+        ));
+        drop(slow);
+        assert_eq!(streams.customers_streaming(), 1, "one stream is still open");
+        drop(other);
+        assert_eq!(streams.customers_streaming(), 0);
+        assert!(streams.is_idle());
     }
 }

@@ -30,7 +30,9 @@
 //!    against raw get;
 //! 9. portal (`portal.rs`): the hosted portal page of `--portal-sessions` customers, p99
 //!    against its 50 ms target;
-//! 10. rebuild: `customer_list` rebuilt from a log of `--rebuild-events` events, against a raw
+//! 10. live streams (`streams.rs`): `--streams` portal pages open on the instance, its extra
+//!     memory for them, and whether a change of each customer reaches its page;
+//! 11. rebuild: `customer_list` rebuilt from a log of `--rebuild-events` events, against a raw
 //!     scan decoding the same rows into structs.
 //!
 //! It prints markdown tables (rates, the ratio against its target, latencies) and drops the
@@ -41,6 +43,7 @@ mod billing;
 mod credits;
 mod http1;
 mod portal;
+mod streams;
 
 use std::future::Future;
 use std::process::ExitCode;
@@ -100,6 +103,7 @@ usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N] [--rounds 
   --renewals N    subscriptions renewed in the renewal phase (default 10000; 0 skips it)
   --usage-customers N  customers of the credits phases (default 1000; 0 skips them)
   --portal-sessions N  customers whose portal pages are read (default 32; 0 skips it)
+  --streams N     live portal streams held open in the streams phase (default 1000; 0 skips it)
   --never-analyze no ANALYZE at all: the tables keep no statistics
 
 The PostgreSQL server is TEST_DATABASE_URL (default postgres://postgres@127.0.0.1:5432);
@@ -116,6 +120,7 @@ struct Args {
     renewals: usize,
     usage_customers: usize,
     portal_sessions: usize,
+    streams: usize,
 }
 
 impl Args {
@@ -130,6 +135,7 @@ impl Args {
             renewals: 10_000,
             usage_customers: 1000,
             portal_sessions: 32,
+            streams: 1000,
         };
         let mut iter = std::env::args().skip(1);
         while let Some(flag) = iter.next() {
@@ -157,6 +163,7 @@ impl Args {
                 "--renewals" => args.renewals = number(&name, &value)?,
                 "--usage-customers" => args.usage_customers = number(&name, &value)?,
                 "--portal-sessions" => args.portal_sessions = number(&name, &value)?,
+                "--streams" => args.streams = number(&name, &value)?,
                 _ => return Err(format!("unknown argument {name}")),
             }
         }
@@ -426,6 +433,13 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         None
     };
 
+    // 10. live streams held open, and a change of each customer told to its page.
+    let stream_stats = if args.streams > 0 {
+        Some(streams::measure(&http, addr, clients, args.streams).await?)
+    } else {
+        None
+    };
+
     // The HTTP phases are over. The server goes now: its catch-up projection would otherwise
     // spend the rebuild phase feeding on the events written for it, and share the CPU.
     let (tenant, merchant_id) = (http.tenant.clone(), http.merchant_id.clone());
@@ -495,6 +509,9 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     if let Some((renewals, cold, warm)) = &billing {
         println!();
         print_billing(renewals, cold, warm, &raw_create);
+    }
+    if let Some(stats) = &stream_stats {
+        streams::print(stats);
     }
     if let Some(stats) = &credit_stats {
         println!();
@@ -617,6 +634,10 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     let mut errors = credit_stats.as_ref().map_or(0, |stats| {
         stats.usage.errors + stats.hot.errors + stats.balance.errors
     });
+    // A page its change never reached is an error of the streams phase.
+    errors += stream_stats
+        .as_ref()
+        .map_or(0, |stats| (stats.streams - stats.reached) as u64);
     for (name, stats) in [
         ("raw create", &raw_create),
         ("http create", &http_create),
