@@ -121,9 +121,7 @@ impl App {
                 _ = tokio::time::sleep(STREAM_LIFETIME) => {}
             }
         };
-        Ok(stream::iter(opening)
-            .chain(live)
-            .take_until(Box::pin(end)))
+        Ok(stream::iter(opening).chain(live).take_until(Box::pin(end)))
     }
 
     /// Where a page's `Last-Event-ID` stands in commit order: `None` when it names no event.

@@ -163,13 +163,12 @@ async fn on_own_appends(
         wake.notify_one();
         // The notifying statement commits without waiting for its flush: it changes no data,
         // and a lost notification is made up for by the poll.
-        let sent = sqlx::query(
-            "SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)",
-        )
-        .bind(CHANNEL)
-        .bind(&me)
-        .execute(&pool)
-        .await;
+        let sent =
+            sqlx::query("SELECT set_config('synchronous_commit', 'off', true), pg_notify($1, $2)")
+                .bind(CHANNEL)
+                .bind(&me)
+                .execute(&pool)
+                .await;
         if let Err(e) = sent {
             tracing::debug!(error = %e, "portal stream: cannot notify the other instances");
         }

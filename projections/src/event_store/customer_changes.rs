@@ -95,18 +95,17 @@ fn columns() -> String {
 /// The last settled event of the log (a reader starting now starts after it), and whether
 /// events have committed after it that are not settled yet.
 pub async fn head(pool: &PgPool) -> Result<(CommitCursor, bool), sqlx::Error> {
-    let (transaction_id, position, held_back): (Option<i64>, Option<i64>, bool) = sqlx::query_as(
-        &format!(
+    let (transaction_id, position, held_back): (Option<i64>, Option<i64>, bool) =
+        sqlx::query_as(&format!(
             "SELECT last.transaction_id, last.position, \
                     EXISTS (SELECT 1 FROM events WHERE transaction_id >= h.horizon) \
              FROM (SELECT {LOCAL_HORIZON} AS horizon) h LEFT JOIN LATERAL ( \
                  SELECT transaction_id::text::bigint AS transaction_id, position FROM events \
                  WHERE transaction_id < h.horizon \
                  ORDER BY transaction_id DESC, position DESC LIMIT 1) last ON true"
-        ),
-    )
-    .fetch_one(pool)
-    .await?;
+        ))
+        .fetch_one(pool)
+        .await?;
     let head = match (transaction_id, position) {
         (Some(transaction_id), Some(position)) => CommitCursor {
             transaction_id,
@@ -119,12 +118,11 @@ pub async fn head(pool: &PgPool) -> Result<(CommitCursor, bool), sqlx::Error> {
 
 /// Where the event at `position` stands in commit order; `None` when there is no such event.
 pub async fn cursor_of(pool: &PgPool, position: i64) -> Result<Option<CommitCursor>, sqlx::Error> {
-    let found: Option<i64> = sqlx::query_scalar(
-        "SELECT transaction_id::text::bigint FROM events WHERE position = $1",
-    )
-    .bind(position)
-    .fetch_optional(pool)
-    .await?;
+    let found: Option<i64> =
+        sqlx::query_scalar("SELECT transaction_id::text::bigint FROM events WHERE position = $1")
+            .bind(position)
+            .fetch_optional(pool)
+            .await?;
     Ok(found.map(|transaction_id| CommitCursor {
         transaction_id,
         position,

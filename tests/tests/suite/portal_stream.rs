@@ -7,7 +7,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use billstream::merchants::{create_merchant_with_providers, Provider, ProviderSettings, StripeSettings};
+use billstream::merchants::{
+    create_merchant_with_providers, Provider, ProviderSettings, StripeSettings,
+};
 use billstream::server::ServeOptions;
 use billstream_tests::{assert_error, send, TestApp, TestDatabase};
 use providers::fakes::FakeStripe;
@@ -221,7 +223,8 @@ async fn a_card_added_by_a_webhook_to_another_instance_reaches_the_open_page_wit
     let customer_id = customer(&page_side, key, "user_web").await;
     let token = session(&page_side, key, "user_web").await;
     // As the hosted page's EventSource opens it: the session in the query.
-    let (mut stream, _, _) = open(&page_side, &format!("{STREAM}?session={token}"), None, None).await;
+    let (mut stream, _, _) =
+        open(&page_side, &format!("{STREAM}?session={token}"), None, None).await;
 
     let (status, intent) = page_side
         .post_as(
@@ -237,7 +240,9 @@ async fn a_card_added_by_a_webhook_to_another_instance_reaches_the_open_page_wit
         .unwrap()
         .to_owned();
     stripe.add_card("pm_card_live", &stripe_customer, "visa", "4242", 11, 2031);
-    let delivery = stripe.succeed_setup_intent(intent_id, "pm_card_live").unwrap();
+    let delivery = stripe
+        .succeed_setup_intent(intent_id, "pm_card_live")
+        .unwrap();
     let delivered = send(
         webhook_side
             .client
@@ -259,7 +264,9 @@ async fn a_card_added_by_a_webhook_to_another_instance_reaches_the_open_page_wit
     assert_eq!(data["aggregateType"], "PaymentMethod");
     assert_eq!(data["position"], added.position());
     // The card the page will read is the one the event names.
-    let (_, overview) = page_side.get_as(&token, "/v1/customers/portal/overview").await;
+    let (_, overview) = page_side
+        .get_as(&token, "/v1/customers/portal/overview")
+        .await;
     assert_eq!(overview["portal"]["customer"]["id"], customer_id.as_str());
     assert_eq!(
         overview["portal"]["paymentMethods"][0]["id"],
@@ -292,9 +299,20 @@ async fn usage_consuming_credits_and_a_failed_renewal_reach_the_open_page_within
     assert!(used.elapsed() <= WITHIN);
     // Only this customer's changes arrive (its setup's too, when they committed after the
     // stream's start), the usage's as `credits`.
-    assert!(read.iter().all(|b| b.json()["aggregateId"].as_str().unwrap().starts_with(&customer_id)), "{read:#?}");
-    let usage_told = read.iter().find(|b| b.json()["eventType"] == "UsageRecorded");
-    assert_eq!(usage_told.expect("UsageRecorded").event.as_deref(), Some("credits"));
+    assert!(
+        read.iter().all(|b| b.json()["aggregateId"]
+            .as_str()
+            .unwrap()
+            .starts_with(&customer_id)),
+        "{read:#?}"
+    );
+    let usage_told = read
+        .iter()
+        .find(|b| b.json()["eventType"] == "UsageRecorded");
+    assert_eq!(
+        usage_told.expect("UsageRecorded").event.as_deref(),
+        Some("credits")
+    );
     assert_eq!(read.last().unwrap().event.as_deref(), Some("credits"));
 
     // A subscription charged to a good card, then moved to one that declines.
@@ -323,7 +341,9 @@ async fn usage_consuming_credits_and_a_failed_renewal_reach_the_open_page_within
         )
         .await;
     assert_eq!(status, 200, "{moved}");
-    stream.until("SubscriptionPaymentMethodChanged", SETTLE).await;
+    stream
+        .until("SubscriptionPaymentMethodChanged", SETTLE)
+        .await;
 
     let period_end = billstream_tests::timestamp(&started["subscription"]["currentPeriodEnd"]);
     let (status, advanced) = app
@@ -365,13 +385,15 @@ async fn a_reconnect_with_last_event_id_misses_nothing_and_repeats_nothing_on_an
     usage(&second, &key, "user_resume", "r-3").await;
     usage(&second, &key, "user_other", "o-1").await;
     let (status, _) = first
-        .post(&format!("/v1/customers/{customer_id}"), json!({"name": "Renamed"}))
+        .post(
+            &format!("/v1/customers/{customer_id}"),
+            json!({"name": "Renamed"}),
+        )
         .await;
     assert_eq!(status, 200);
 
     // The page comes back to the other instance.
-    let (mut stream, replayed, ready) =
-        open(&second, &path, Some(&key), Some(&last_heard)).await;
+    let (mut stream, replayed, ready) = open(&second, &path, Some(&key), Some(&last_heard)).await;
     let missed: Vec<i64> = sqlx::query_scalar(
         "SELECT position FROM events \
          WHERE (aggregate_type = 'Customer' AND aggregate_id = $1) \
@@ -443,7 +465,11 @@ async fn another_customers_and_another_tenants_changes_never_reach_a_stream() {
             key.clone()
         };
         let (status, body) = app
-            .post_as(&by, &format!("/v1/customers/{id}"), json!({"name": "Not yours"}))
+            .post_as(
+                &by,
+                &format!("/v1/customers/{id}"),
+                json!({"name": "Not yours"}),
+            )
             .await;
         assert_eq!(status, 200, "{body}");
     }
@@ -456,7 +482,11 @@ async fn another_customers_and_another_tenants_changes_never_reach_a_stream() {
     // have come before this one.
     // (The customer's own creation may come first, if it committed after the stream began.)
     let read = stream.until("CustomerDetailsUpdated", WITHIN).await;
-    assert!(read.iter().all(|b| b.json()["aggregateId"] == mine.as_str()), "{read:#?}");
+    assert!(
+        read.iter()
+            .all(|b| b.json()["aggregateId"] == mine.as_str()),
+        "{read:#?}"
+    );
 }
 
 #[tokio::test]

@@ -102,7 +102,11 @@ async fn open_page(http: &Http, addr: SocketAddr, external_id: &str) -> Result<P
 
 /// Reads into `seen` until it holds `marker`; keeps only what follows the last full line
 /// besides, so a long stream costs no memory.
-async fn read_until(connection: &mut TcpStream, seen: &mut Vec<u8>, marker: &[u8]) -> Result<(), String> {
+async fn read_until(
+    connection: &mut TcpStream,
+    seen: &mut Vec<u8>,
+    marker: &[u8],
+) -> Result<(), String> {
     let mut buffer = [0u8; 2048];
     loop {
         if seen.windows(marker.len()).any(|w| w == marker) {
