@@ -130,9 +130,9 @@ fn sse_event(item: LiveItem) -> Event {
 /// committed change, named by what changed (`customer`, `payment_method`, `subscription`,
 /// `invoice`, `payment`, `credits`, `organization`), its `id` the event's log position and its
 /// `data` a `StreamChange`. `reload` says that what was missed cannot be told (an unknown
-/// `Last-Event-ID`, or more than 1,000 changes): read everything again. `lagged` says the
-/// page read too slowly; the stream ends, and a reconnect with `Last-Event-ID` resumes. A
-/// comment line is sent every 15 s while nothing happens. Every stream ends after ten minutes
+/// `Last-Event-ID`, more than 1,000 changes, or more than 100,000 positions back): read
+/// everything again. `lagged` says the page read too slowly; the stream ends, and a reconnect
+/// with `Last-Event-ID` resumes. A comment line is sent every 15 s while nothing happens. Every stream ends after ten minutes
 /// (the credential is checked again on the reconnect).
 #[utoipa::path(get, path = "/v1/customers/portal/stream", tag = "portal", params(StreamQuery,
         ("Last-Event-ID" = Option<String>, Header, description = "The `id` of the last event the page got: the stream resumes after it")),

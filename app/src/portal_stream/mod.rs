@@ -28,6 +28,10 @@ pub use hub::PortalStreams;
 /// At most this many missed changes are replayed on a reconnect; a page further behind is
 /// told to reload instead.
 pub const REPLAY_LIMIT: usize = 1000;
+/// Nor is a page resumed from further back than this many positions of the log: what it missed
+/// is looked for among its tenant's events in between, and a `Last-Event-ID` of 0, say, would
+/// otherwise read the tenant's whole log on every reconnect.
+pub const REPLAY_SPAN: i64 = 100_000;
 /// A stream ends after this long, and its page reconnects: the credential is checked again
 /// (a session that expired meanwhile no longer streams), and nothing is missed.
 pub const STREAM_LIFETIME: Duration = Duration::from_secs(10 * 60);
@@ -73,6 +77,11 @@ impl App {
                 // The page has heard of more than this process has published (it was on an
                 // instance further ahead): the live changes it has are skipped.
                 Some(resumed) if resumed >= from => told = resumed,
+                Some(resumed) if from.position - resumed.position > REPLAY_SPAN => {
+                    opening.push(LiveItem::Reload {
+                        reason: "too_many_missed",
+                    })
+                }
                 Some(resumed) => {
                     let missed = customer_changes::customer_changes_between(
                         &self.pool,

@@ -433,8 +433,15 @@ async fn a_reconnect_with_last_event_id_misses_nothing_and_repeats_nothing_on_an
             .starts_with(&customer_id));
     }
 
-    // A Last-Event-ID that is no event of the log: the page is told to read everything again.
-    let (_, replayed, _) = open(&second, &path, Some(&key), Some("999999999")).await;
+    // A Last-Event-ID that is no event of the log (here in the query, as a page that opens a
+    // new EventSource itself sends it): the page is told to read everything again.
+    let (_, replayed, _) = open(
+        &second,
+        &format!("{path}&lastEventId=999999999"),
+        Some(&key),
+        None,
+    )
+    .await;
     assert_eq!(replayed.len(), 1, "{replayed:#?}");
     assert_eq!(replayed[0].event.as_deref(), Some("reload"));
 
