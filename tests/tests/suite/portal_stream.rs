@@ -571,3 +571,38 @@ async fn an_idle_stream_sends_heartbeats_and_ends_when_the_server_stops() {
     }
     assert!(ended);
 }
+
+#[tokio::test]
+async fn a_write_held_open_in_another_database_does_not_hold_the_stream_back() {
+    let app = TestApp::spawn().await;
+    let key = app.test_key().to_owned();
+    let customer_id = customer(&app, &key, "user_elsewhere").await;
+    let (mut stream, _, _) = open(
+        &app,
+        &format!("{STREAM}?externalCustomerId=user_elsewhere"),
+        Some(&key),
+        None,
+    )
+    .await;
+    // Another database of the same server, with a write in progress: its transaction id is
+    // older than the change's, and the server-wide horizon would wait for it.
+    let elsewhere = TestDatabase::create().await;
+    let other = sqlx::PgPool::connect(&elsewhere.url).await.unwrap();
+    let mut held = other.begin().await.unwrap();
+    sqlx::query("CREATE TEMPORARY TABLE held (x int)")
+        .execute(&mut *held)
+        .await
+        .unwrap();
+
+    let (status, _) = app
+        .post(&format!("/v1/customers/{customer_id}"), json!({"name": "Now"}))
+        .await;
+    assert_eq!(status, 200);
+    let changed = Instant::now();
+    stream.until("CustomerDetailsUpdated", WITHIN).await;
+    assert!(changed.elapsed() <= WITHIN);
+
+    held.rollback().await.unwrap();
+    other.close().await;
+    drop(elsewhere);
+}
