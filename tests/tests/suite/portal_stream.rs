@@ -595,7 +595,10 @@ async fn a_write_held_open_in_another_database_does_not_hold_the_stream_back() {
         .unwrap();
 
     let (status, _) = app
-        .post(&format!("/v1/customers/{customer_id}"), json!({"name": "Now"}))
+        .post(
+            &format!("/v1/customers/{customer_id}"),
+            json!({"name": "Now"}),
+        )
         .await;
     assert_eq!(status, 200);
     let changed = Instant::now();
