@@ -203,7 +203,7 @@ mod tests {
             aggregate_type: "Customer".into(),
             aggregate_id: customer.into(),
             event_type: "CustomerDetailsUpdated".into(),
-            recorded_at: chrono::Utc::now(),
+            recorded_at: chrono::DateTime::UNIX_EPOCH,
         }
     }
 
