@@ -232,7 +232,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             println!("  (the portal link works for an hour; serving until Ctrl-C)");
             let options = server::ServeOptions {
                 public_url: Some(public_url),
-                death: None,
+                ..server::ServeOptions::default()
             };
             server::serve_with(listener, pool, options, server::shutdown_signal())
                 .await
