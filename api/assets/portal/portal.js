@@ -385,24 +385,25 @@
 
   // ---- Live updates ------------------------------------------------------------------------
 
-  // Which tabs an event of the stream touches; anything unrecognised refreshes them all.
-  function tabsFor(data) {
-    var kind = '';
-    try {
-      var parsed = JSON.parse(data);
-      kind = String(parsed.type || parsed.event || parsed.kind || '');
-    } catch (e) { kind = String(data || ''); }
-    if (/^payment_method|^subscription/.test(kind)) return ['methods'];
-    if (/^invoice/.test(kind)) return ['invoices'];
-    if (/^payment/.test(kind)) return ['payments', 'invoices'];
-    if (/^credit|^usage|^top_?up/.test(kind)) return ['credits'];
-    return ['methods', 'invoices', 'payments', 'credits'];
+  // Which tabs a change of the stream touches, by the event's name (see the stream's
+  // description in /openapi.json); `reload` (the page missed too much) and anything else
+  // refresh every tab. `ready` only says the stream is caught up.
+  var ALL_TABS = ['methods', 'invoices', 'payments', 'credits'];
+  var TABS_OF = {
+    payment_method: ['methods'],
+    subscription: ['methods'],
+    invoice: ['invoices'],
+    payment: ['payments', 'invoices'],
+    credits: ['credits']
+  };
+  function tabsFor(event) {
+    return TABS_OF[event.type] || ALL_TABS;
   }
 
   var pending = {};
   var pendingTimer = null;
   function changed(event) {
-    tabsFor(event.data).forEach(function (name) { pending[name] = true; });
+    tabsFor(event).forEach(function (name) { pending[name] = true; });
     // A burst of events (a renewal is several) refreshes each tab once.
     if (pendingTimer) return;
     pendingTimer = window.setTimeout(function () {
@@ -419,8 +420,8 @@
     try {
       var stream = new EventSource('/v1/customers/portal/stream?session=' + encodeURIComponent(session));
       stream.onmessage = changed;
-      ['portal', 'change', 'changed', 'update', 'payment_method', 'payment_methods', 'invoice',
-        'invoices', 'payment', 'payments', 'credits', 'subscription'].forEach(function (name) {
+      ['customer', 'payment_method', 'subscription', 'invoice', 'payment', 'credits',
+        'organization', 'reload'].forEach(function (name) {
         stream.addEventListener(name, changed);
       });
     } catch (e) { /* no live updates */ }

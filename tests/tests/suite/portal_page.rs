@@ -515,3 +515,49 @@ async fn a_return_url_must_be_an_absolute_web_url() {
     assert_eq!(status, 201, "{body}");
     assert!(body["session"].get("returnUrl").is_none(), "{body}");
 }
+
+/// An open page follows the customer's changes without a reload: usage recorded through the
+/// API shows on the credits tab, and a card added on the merchant's side on the methods tab,
+/// while a marker set on the page before survives (no navigation happened).
+#[tokio::test]
+async fn the_open_page_updates_live_without_a_reload() {
+    let app = TestApp::spawn().await;
+    let jane = customer(&app, false).await;
+    let url = session_url(&app).await;
+    let browser = Browser::start(1100, 900).await;
+    open(&browser, &url).await;
+    browser.run("window.__notReloaded = true").await;
+    select_tab(&browser, "credits").await;
+    let credits = browser.text("#panel-credits").await;
+    assert!(credits.contains("750 of 1000 left"), "{credits}");
+
+    let (status, body) = app
+        .post(
+            "/v1/usage",
+            json!({"customerId": jane.id, "featureSlug": "api_calls", "quantity": 100,
+                "idempotencyKey": "live-usage"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    browser
+        .wait_until(
+            "the usage on the open credits tab",
+            "return document.getElementById('panel-credits').innerText.includes('650 of 1000 left')",
+        )
+        .await;
+
+    Billing::new(&app).card(&jane.id, "1881").await;
+    select_tab(&browser, "methods").await;
+    browser
+        .wait_until(
+            "the merchant's new card on the open methods tab",
+            "return document.getElementById('panel-methods').innerText.includes('1881')",
+        )
+        .await;
+    assert_eq!(
+        browser.run("return window.__notReloaded === true").await,
+        json!(true),
+        "the page was not reloaded"
+    );
+    browser.close().await;
+}
