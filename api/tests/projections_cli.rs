@@ -44,6 +44,7 @@ fn status_lists_every_projection_with_its_mode_checkpoint_and_lag() {
             "payment_list",
             "payment_totals",
             "credit_balances",
+            "top_up_list",
             "portal_overview"
         ]
     );

@@ -497,7 +497,15 @@ impl InlineProjection for CreditBalancesProjection {
                 CreditEvent::UsageRecorded { .. } => {}
             }
         }
-        for (index, entry) in entries.into_iter().enumerate() {
+        // An entry's place among its event's entries: the same however the events were
+        // batched into appends (one at a time live, a whole ledger in a rebuild).
+        let mut previous: Option<(i64, i32)> = None;
+        for entry in entries {
+            let index = match previous {
+                Some((sequence, index)) if sequence == entry.sequence => index + 1,
+                _ => 0,
+            };
+            previous = Some((entry.sequence, index));
             let owner = owner.clone();
             let owner_known = owner.is_some();
             append.write(move |query| {
@@ -550,7 +558,7 @@ impl InlineProjection for CreditBalancesProjection {
                     .push(", ")
                     .push_bind(entry.sequence)
                     .push(", ")
-                    .push_bind(i32::try_from(index).unwrap_or(i32::MAX));
+                    .push_bind(index);
                 if owner_known {
                     query.push(")");
                 } else {

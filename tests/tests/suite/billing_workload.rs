@@ -2,7 +2,9 @@
 //! tenant (customers, sandbox cards that pay and cards that decline, subscriptions on flat,
 //! per-seat and trial plans, cancellations now and at period end, manual invoices finalized,
 //! paid (now and then twice, a double click apart), voided and credited, cards moved and
-//! removed, customers deleted with their subscriptions), with the test clock moved forward
+//! removed, customers deleted with their subscriptions; credits granted, used now and then
+//! under a repeated key, revoked, and bought as top-ups, a double click apart), with the test
+//! clock moved forward
 //! between rounds so that renewals, failed charges, retries and grace ends happen. No request
 //! is answered 5xx; then each billing read model equals its rebuild from the log, and the
 //! billing invariants hold: gapless numbers, each (subscription, period) invoiced once,
@@ -25,7 +27,7 @@ use sqlx::PgPool;
 const CLIENTS: u64 = 8;
 const ROUNDS: u64 = 6;
 /// Operations per client per round: 8 clients × 6 rounds × 7 = 336 operations.
-const OPS_PER_ROUND: u64 = 7;
+const OPS_PER_ROUND: u64 = 9;
 const DEFAULT_SEED: u64 = 10;
 
 /// Sandbox cards: the good ones are charged, the others are added but every charge fails.
@@ -39,7 +41,7 @@ const CARDS: [&str; 6] = [
 ];
 
 /// The billing read models, each with its tables.
-const READ_MODELS: [(&str, &[&str]); 8] = [
+const READ_MODELS: [(&str, &[&str]); 10] = [
     ("plan_list", &["plan_list"]),
     ("subscription_list", &["subscription_list"]),
     ("payment_method_list", &["payment_method_list"]),
@@ -48,6 +50,8 @@ const READ_MODELS: [(&str, &[&str]); 8] = [
     ("payment_list", &["payment_list"]),
     ("payment_totals", &["payment_totals"]),
     ("portal_overview", &["portal_overview"]),
+    ("credit_balances", &["credit_grants", "credit_transactions"]),
+    ("top_up_list", &["top_up_list"]),
 ];
 
 struct Quiet;
@@ -104,6 +108,8 @@ struct World {
     subscriptions: Vec<(String, bool)>,
     /// (invoice id, its status as last seen)
     invoices: Vec<(String, String)>,
+    grants: Vec<String>,
+    top_up: Option<String>,
 }
 
 impl World {
@@ -293,6 +299,10 @@ async fn operate(app: &TestApp, world: &Mutex<World>, dice: &mut Dice, log: &mut
     let to_pay = invoice(&["issued"]);
     let to_void = invoice(&["issued", "draft"]);
     let to_credit = invoice(&["paid"]);
+    // A fifth of the work is credits'.
+    if customers.len() >= 4 && dice.one_in(5) {
+        return credits(app, world, dice, log, &customers, name).await;
+    }
     match roll {
         _ if customers.len() < 4 => create_customer(app, world, log, name).await,
         0..=7 => create_customer(app, world, log, name).await,
@@ -426,6 +436,102 @@ async fn operate(app: &TestApp, world: &Mutex<World>, dice: &mut Dice, log: &mut
     }
 }
 
+/// One change of credits: a grant, a usage (now and then under a key used before), a
+/// revocation, or a top-up bought (now and then clicked twice under one key).
+async fn credits(
+    app: &TestApp,
+    world: &Mutex<World>,
+    dice: &mut Dice,
+    log: &mut Log,
+    customers: &[Customer],
+    name: &str,
+) {
+    let customer = dice.pick(customers).unwrap();
+    let feature = if dice.one_in(3) {
+        "storage"
+    } else {
+        "api_calls"
+    };
+    let (grants, top_up, payers) = {
+        let world = world.lock().unwrap();
+        (
+            world.grants.clone(),
+            world.top_up.clone(),
+            world.payers.clone(),
+        )
+    };
+    match dice.below(10) {
+        0..=2 => {
+            let mut body = json!({"customerId": customer.id, "featureSlug": feature,
+                "amount": 1 + dice.below(300),
+                "source": dice.pick(&["manual", "promotion", "refund"]).unwrap()});
+            if dice.one_in(2) {
+                body["priority"] = json!(dice.below(101));
+            }
+            if dice.one_in(2) {
+                let (status, clock) = app.get("/v1/test-clock").await;
+                assert_eq!(status, 200, "{clock}");
+                let days = 1 + dice.below(40) as i64;
+                let end = timestamp(&clock["testClock"]["now"]) + chrono::Duration::days(days);
+                body["expiresAt"] = json!(end.to_rfc3339_opts(SecondsFormat::Micros, true));
+            }
+            let answer = post(app, log, "grant credits", "/v1/credits/grants", body).await;
+            if let Some(id) = answer["grant"]["id"].as_str() {
+                world.lock().unwrap().grants.push(id.to_owned());
+            }
+        }
+        3..=6 => {
+            let key = if dice.one_in(5) {
+                format!("usage-{}", dice.below(10))
+            } else {
+                format!("usage-{name}")
+            };
+            let mut body = json!({"featureSlug": feature, "quantity": 1 + dice.below(60),
+                "idempotencyKey": key});
+            if dice.one_in(2) {
+                body["customerId"] = json!(customer.id);
+            } else {
+                body["externalCustomerId"] = json!(customer.external_id);
+            }
+            post(app, log, "record usage", "/v1/usage", body).await;
+        }
+        7 if !grants.is_empty() => {
+            let path = format!("/v1/credits/grants/{}/revoke", dice.pick(&grants).unwrap());
+            post(app, log, "revoke grant", &path, json!({})).await;
+        }
+        _ => {
+            let Some(top_up) = top_up else { return };
+            // A customer whose card pays, mostly: a purchase needs one.
+            let paying: Vec<&Customer> = customers
+                .iter()
+                .filter(|c| payers.contains(&c.id))
+                .collect();
+            let customer = match dice.pick(&paying) {
+                Some(payer) if !dice.one_in(4) => payer,
+                _ => &customer,
+            };
+            let path = format!(
+                "/v1/customers/portal/credits/purchase?externalCustomerId={}",
+                customer.external_id
+            );
+            let body = json!({"topUpId": top_up, "quantity": 1 + dice.below(3)});
+            let clicks = if dice.one_in(3) { 2 } else { 1 };
+            let key = format!("buy-{name}");
+            let answers = join_all((0..clicks).map(|_| {
+                send(
+                    app.request(reqwest::Method::POST, &path)
+                        .header("Idempotency-Key", &key)
+                        .json(&body),
+                )
+            }))
+            .await;
+            for (status, answer) in answers {
+                log.record("buy credits", &path, &body, status, &answer);
+            }
+        }
+    }
+}
+
 async fn client(app: &TestApp, world: &Mutex<World>, seed: u64, round: u64, client: u64) -> Log {
     let mut dice = Dice::new(seed * 1000 + round * 100 + client + 1);
     let mut log = Log::default();
@@ -461,7 +567,10 @@ async fn learn_invoices(app: &TestApp, world: &Mutex<World>) {
 async fn create_plans(app: &TestApp, world: &Mutex<World>) {
     let plans = [
         json!({"name": "Flat", "currency": "USD", "interval": "month",
-            "pricingData": {"components": [{"type": "flat", "name": "Flat", "amountCents": 2900}]}}),
+            "pricingData": {"components": [{"type": "flat", "name": "Flat", "amountCents": 2900},
+                {"type": "usage", "name": "API calls", "featureSlug": "api_calls",
+                 "unitAmountCents": 2}]},
+            "credits": [{"featureSlug": "api_calls", "name": "API calls", "amount": 100}]}),
         json!({"name": "Seats", "currency": "USD", "interval": "month",
             "pricingData": {"components": [
                 {"type": "flat", "name": "Base", "amountCents": 500},
@@ -478,6 +587,12 @@ async fn create_plans(app: &TestApp, world: &Mutex<World>) {
         let id = body["plan"]["id"].as_str().unwrap().to_owned();
         world.lock().unwrap().plans.push(id);
     }
+    let top_up = json!({"featureSlug": "api_calls", "name": "1,000 API calls",
+        "creditsPerUnit": 1000, "unitAmountCents": 500, "currency": "USD",
+        "expiresAfterDays": 30, "maxQuantity": 5});
+    let (status, body) = app.post("/v1/credits/top-ups", top_up).await;
+    assert_eq!(status, 201, "{body}");
+    world.lock().unwrap().top_up = Some(body["topUp"]["id"].as_str().unwrap().to_owned());
 }
 
 /// Every row of `table`, as JSON text, in a stable order.
@@ -752,6 +867,10 @@ async fn a_random_billing_workload_leaves_each_read_model_equal_to_its_rebuild()
         ("pay invoice", 402),
         ("void invoice", 200),
         ("credit note", 201),
+        ("grant credits", 201),
+        ("record usage", 200),
+        ("record usage", 402),
+        ("buy credits", 201),
     ] {
         if log.count(op, status) == 0 {
             failures.push(format!("the workload had no {op} answered {status}"));
