@@ -549,6 +549,11 @@ async fn an_idle_stream_sends_heartbeats_and_ends_when_the_server_stops() {
             .next_within(WITHIN)
             .await
             .expect("a heartbeat within a second");
+        // The customer's creation, committed just before the stream opened, may still be on
+        // its way to the tailer: told late is harmless (a page reads its state again).
+        if block.event.as_deref() == Some("customer") {
+            continue;
+        }
         assert!(block.event.is_none(), "{block:?}");
         assert_eq!(block.comment.as_deref(), Some("heartbeat"));
         heartbeats += 1;
