@@ -42,9 +42,14 @@ impl Instance {
 
     /// Ends the liveness as a killed process's ends: its work may be taken over from now on.
     /// For tests that play an instance's death inside one process.
-    pub fn stop_living(&self) {
-        if let Some((_, liveness)) = self.liveness.get() {
-            liveness.lock().expect("liveness").take();
+    /// Answers once the other instances see it gone.
+    pub async fn stop_living(&self) {
+        let liveness = self
+            .liveness
+            .get()
+            .and_then(|(_, liveness)| liveness.lock().expect("liveness").take());
+        if let Some(liveness) = liveness {
+            liveness.end().await;
         }
     }
 }

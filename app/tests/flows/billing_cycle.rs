@@ -302,7 +302,7 @@ async fn a_renewal_cut_after_each_step_is_billed_once_on_resume() {
         })
         .await;
         assert!(died.is_err_and(|e| e.is_panic()), "cut after step {after}");
-        dying.instance.stop_living();
+        dying.instance.stop_living().await;
         f.app.load_test_clocks().await.unwrap();
         assert_eq!(f.app.resume_abandoned_flows().await.unwrap(), 1);
         let billed = invoices(&f, &subscription).await;

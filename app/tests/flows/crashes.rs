@@ -35,7 +35,7 @@ where
         outcome.is_err_and(|e| e.is_panic()),
         "the {kind} flow did not reach its commit {after_commits}"
     );
-    dying.instance.stop_living();
+    dying.instance.stop_living().await;
     let survivor = App::new(f.pool.clone());
     let finished = survivor
         .resume_abandoned_flows()
@@ -258,7 +258,7 @@ async fn a_keyed_create_cut_after_its_write_is_answered_by_its_retry_with_the_sa
         matches!(&in_flight, Err(app::AppError::Conflict { code, .. }) if *code == "idempotency_key_in_flight"),
         "{in_flight:?}"
     );
-    dying.instance.stop_living();
+    dying.instance.stop_living().await;
     let retried = keyed(survivor, f.metadata.clone())
         .await
         .expect("the retry answers");

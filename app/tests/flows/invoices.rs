@@ -251,7 +251,7 @@ async fn a_void_cut_between_its_steps_issues_the_cancellation_on_resume() {
     })
     .await;
     assert!(died.is_err_and(|e| e.is_panic()));
-    dying.instance.stop_living();
+    dying.instance.stop_living().await;
     let original = f.app.invoice(f.principal(), &invoice.id).await.unwrap();
     assert_eq!(original.status, "void", "the first step happened");
     assert!(f

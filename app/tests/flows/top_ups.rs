@@ -248,7 +248,7 @@ async fn a_purchase_cut_after_any_step_is_finished_once_on_resume() {
         })
         .await;
         assert!(died.is_err_and(|e| e.is_panic()), "cut after step {after}");
-        dying.instance.stop_living();
+        dying.instance.stop_living().await;
         assert_eq!(
             f.app.resume_abandoned_flows().await.unwrap(),
             1,

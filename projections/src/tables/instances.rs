@@ -12,7 +12,7 @@ const LIVENESS_CLASS: i32 = 0x6273_696e;
 /// An instance's liveness: the lock, held on its own connection until it is dropped.
 pub struct Liveness {
     pub key: i64,
-    _connection: PgConnection,
+    connection: PgConnection,
 }
 
 /// Takes a liveness lock under a fresh key, on a connection of its own to `pool`'s database.
@@ -27,11 +27,24 @@ pub async fn hold(pool: &PgPool) -> Result<Liveness, sqlx::Error> {
             .fetch_one(&mut connection)
             .await?;
         if taken {
-            return Ok(Liveness {
-                key,
-                _connection: connection,
-            });
+            return Ok(Liveness { key, connection });
         }
+    }
+}
+
+impl Liveness {
+    /// Ends the lock now, as a killed process's connection would, but seen at once: dropping
+    /// the connection ends it only once the server notices, a moment later.
+    pub async fn end(mut self) {
+        let unlocked = sqlx::query("SELECT pg_advisory_unlock($1, $2)")
+            .bind(LIVENESS_CLASS)
+            .bind(self.key as i32)
+            .execute(&mut self.connection)
+            .await;
+        if let Err(e) = unlocked {
+            tracing::warn!(error = %e, "cannot end a liveness lock; it ends with its connection");
+        }
+        let _ = self.connection.close().await;
     }
 }
 
