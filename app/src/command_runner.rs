@@ -327,8 +327,9 @@ where
                     );
                     return Ok(after);
                 }
-                Err(AggregateError::AggregateConflict) if was_remembered => {
-                    // Another process appended since: run again on a fresh load, at once.
+                Err(_) if was_remembered => {
+                    // Another process appended since (a conflict on the sequence, or a claim
+                    // or key its events broke first): decided again on a fresh load, at once.
                     self.remember(aggregate_id, None);
                     attempt -= 1;
                 }

@@ -287,8 +287,21 @@ impl App {
             .clone()
             .ok_or_else(|| AppError::internal("Failed to buy credits", "no payment"))?;
         if payment.status == Some(PaymentStatus::Succeeded) {
-            self.deliver_top_up(metadata, payment, &payment_id, purchase)
-                .await?;
+            // The customer has paid: what it bought must come. Any failure to deliver is
+            // ours, never an answer that ends the purchase: as an internal error the flow is
+            // let go and resumed (and a provider redelivers its webhook) until it is done.
+            if let Err(error) = self
+                .deliver_top_up(metadata, payment, &payment_id, purchase)
+                .await
+            {
+                return Err(match error {
+                    AppError::Internal(_) => error,
+                    refused => AppError::internal(
+                        "Failed to deliver the credits bought; they are being retried",
+                        refused.message(),
+                    ),
+                });
+            }
         }
         Ok(ChargeOutcome::of(payment_id, payment))
     }
@@ -349,13 +362,19 @@ impl App {
                 header: header.clone(),
             };
             let series = self.series_of(&tenant, DocumentType::Standard).await?;
-            match self
+            if let Err(error) = self
                 .with_next_number(&tenant, &series, issue, invoice_id, metadata)
                 .await
             {
-                // Issued by a racing settlement meanwhile.
-                Ok(_) | Err(AppError::Conflict { .. }) => {}
-                Err(e) => return Err(e),
+                // Issued by a racing settlement meanwhile is as good; anything else is not.
+                let now = self
+                    .invoices
+                    .current(invoice_id.as_str())
+                    .await
+                    .map_err(command_error::<Invoice>)?;
+                if now.status == Some(InvoiceStatus::Draft) {
+                    return Err(error);
+                }
             }
         }
         self.invoices

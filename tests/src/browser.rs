@@ -173,7 +173,7 @@ pub fn axe_core() -> String {
     crate::test_deps::ensure(|| path.exists());
     std::fs::read_to_string(&path).unwrap_or_else(|e| {
         panic!(
-            "axe-core is missing at {}: {e}; run `npm install --prefix target/axe axe-core@4` \
+            "axe-core is missing at {}: {e}; run `npm install --prefix target/axe axe-core@4.14.1` \
              (.ci/test-deps does)",
             path.display()
         )

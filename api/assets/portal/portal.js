@@ -345,8 +345,13 @@
     api('POST', '/v1/customers/portal/credits/purchase', { topUpId: topUpId, quantity: quantity }, { 'Idempotency-Key': key })
       .then(function (answer) {
         delete purchasing[topUpId];
-        // A lost answer (status 0) keeps the key: trying again cannot buy twice.
-        if (answer.status !== 0) delete purchaseKeys[topUpId];
+        // A purchase that may still go through keeps its key, so that trying again cannot
+        // buy twice: a lost answer (0), one still running under the key, or a failure on the
+        // server's side (5xx: the server finishes the purchase on its own). Any other answer
+        // ended it: bought, or refused (no card, a decline), and a new try is a new purchase.
+        var inFlight = answer.status === 409 && answer.body &&
+          answer.body.code === 'idempotency_key_in_flight';
+        if (answer.status !== 0 && answer.status < 500 && !inFlight) delete purchaseKeys[topUpId];
         var current = root.querySelector('form[data-top-up="' + CSS.escape(topUpId) + '"]');
         if (current) current.querySelector('button[type="submit"]').disabled = false;
         if (!answer.ok) return showError(topUpId, messageOf(answer));

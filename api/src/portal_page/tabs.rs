@@ -1,18 +1,15 @@
-//! The four tabs' contents, each read through the same use-cases (or, for credits, the same
-//! handler) as the JSON portal API answers from, and rendered by its template. The page
+//! The four tabs' contents, each read through the same use-cases as the JSON portal API
+//! answers from, and rendered by its template. The page
 //! renders all four; `GET /portal/tabs/{tab}` renders one again when the page refreshes it.
 
 use app::{App, Principal};
 use askama::Template;
-use axum::extract::State;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::error::ApiError;
-use crate::extract::{Caller, QueryParams};
 use crate::portal_page::view::{card_brand, document_type, Badge, Money, Stamp};
-use crate::routes::credits::{portal_credits, PortalCreditsQuery};
 
 /// How many invoices and payments the page lists: a customer with more reads the rest through
 /// the paged API (`GET /v1/customers/portal/invoices`), which the page says.
@@ -219,79 +216,28 @@ pub struct TopUpRow {
     pub max_quantity: i64,
 }
 
-/// `GET /v1/customers/portal/credits`' answer, as SPEC.md gives it.
-#[derive(Deserialize)]
-struct PortalCredits {
-    credits: CreditsBody,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CreditsBody {
-    balances: Vec<PortalBalance>,
-    #[serde(default)]
-    top_ups: Vec<PortalTopUp>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PortalBalance {
-    feature_slug: String,
-    name: String,
-    remaining: i64,
-    total: i64,
-    used: i64,
-    next_expiry: Option<DateTime<Utc>>,
-    grants: Vec<PortalGrant>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PortalGrant {
-    remaining_amount: i64,
-    initial_amount: i64,
-    source: String,
-    status: String,
-    expires_at: Option<DateTime<Utc>>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PortalTopUp {
-    id: String,
-    name: String,
-    credits_per_unit: i64,
-    unit_amount_cents: i64,
-    currency: String,
-    max_quantity: Option<i64>,
-}
-
-/// The input's upper bound when a top-up sets none: a typo of a few extra digits is caught in
-/// the browser before it is a charge.
-const DEFAULT_MAX_QUANTITY: i64 = 1000;
+/// How many of its latest ledger entries the credits tab reads: none, it shows balances.
+const NO_TRANSACTIONS: i64 = 0;
 
 async fn credits(app: &App, principal: &Principal) -> Result<CreditsTab, ApiError> {
-    // The credits tab reads the JSON portal endpoint's own answer: balances and the top-ups
-    // offered to the customer's plan are chosen there, once.
-    let answer = portal_credits(
-        State(app.clone()),
-        Caller(principal.clone()),
-        QueryParams(PortalCreditsQuery {
-            external_customer_id: None,
-        }),
-    )
-    .await?;
-    let json = serde_json::to_value(&answer.0)
-        .map_err(|e| ApiError::internal("Internal server error", e))?;
-    let PortalCredits { credits } = typed_one(json)?;
-    let balances = credits
+    // The same use-cases as `GET /v1/customers/portal/credits`: the customer's balances with
+    // their grants, and the top-ups offered on its plan.
+    let customer = app.portal_customer(principal, None).await?;
+    let summary = app
+        .credit_summary(principal, customer.id.as_str(), NO_TRANSACTIONS)
+        .await?;
+    let offered = app.offered_top_ups(&principal.tenant, &customer.id).await?;
+    let now = summary.now;
+    let balances = summary
         .balances
         .into_iter()
         .map(|balance| BalanceRow {
-            grants: balance
+            grants: summary
                 .grants
-                .into_iter()
-                .filter(|grant| grant.status == "active")
+                .iter()
+                .filter(|grant| {
+                    grant.feature_slug == balance.feature_slug && grant.status_at(now) == "active"
+                })
                 .map(|grant| GrantRow {
                     source: grant_source(&grant.source),
                     remaining: grant.remaining_amount,
@@ -307,13 +253,12 @@ async fn credits(app: &App, principal: &Principal) -> Result<CreditsTab, ApiErro
             next_expiry: balance.next_expiry.map(Stamp::date),
         })
         .collect();
-    let top_ups = credits
-        .top_ups
+    let top_ups = offered
         .into_iter()
         .map(|top_up| TopUpRow {
             price: Money::new(top_up.unit_amount_cents, &top_up.currency),
-            max_quantity: top_up.max_quantity.unwrap_or(DEFAULT_MAX_QUANTITY),
-            id: top_up.id,
+            max_quantity: top_up.max_quantity,
+            id: top_up.id.to_string(),
             name: top_up.name,
             credits_per_unit: top_up.credits_per_unit,
         })

@@ -36,6 +36,9 @@ struct Inner {
 struct Published {
     /// Every settled event up to here has been published; the next published comes after.
     cursor: CommitCursor,
+    /// Whether the tailer has found where the log ends: before that, the cursor says nothing
+    /// of what was published, and a resuming stream could not tell what it missed.
+    started: bool,
     channels: HashMap<String, HashMap<String, broadcast::Sender<Arc<CustomerChange>>>>,
 }
 
@@ -83,6 +86,7 @@ impl PortalStreams {
             inner: Arc::new(Inner {
                 state: Mutex::new(Published {
                     cursor: CommitCursor::START,
+                    started: false,
                     channels: HashMap::new(),
                 }),
                 heartbeat,
@@ -149,6 +153,12 @@ impl PortalStreams {
     pub(crate) fn begin_at(&self, head: CommitCursor) {
         let mut state = self.state();
         state.cursor = state.cursor.max(head);
+        state.started = true;
+    }
+
+    /// Whether the tailer has started (see `Published::started`).
+    pub(crate) fn is_started(&self) -> bool {
+        self.state().started
     }
 
     /// Moves the cursor to `head` without reading what lies before it, when no stream is open

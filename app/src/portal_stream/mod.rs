@@ -51,6 +51,8 @@ pub enum LiveItem {
     Lagged,
 }
 
+/// How long a stream opened while the process starts waits for its tailer.
+const STARTING_AT_MOST: std::time::Duration = std::time::Duration::from_secs(10);
 impl App {
     /// The live stream of the portal customer the caller reaches (a session its own, a secret
     /// key the one `externalCustomerId` names), resuming after `last_event_id` when given.
@@ -65,6 +67,18 @@ impl App {
             .await?;
         let tenant = principal.tenant.key();
         let customer_id = customer.id.to_string();
+        // A process just started has not found the log's end yet: a page reconnecting to it
+        // waits for that, or it could not be told what it missed.
+        let starting = std::time::Instant::now();
+        while !self.portal_streams.is_started() {
+            if starting.elapsed() > STARTING_AT_MOST {
+                return Err(AppError::internal(
+                    "The live stream is starting; retry in a moment",
+                    "the portal stream's tailer has not started",
+                ));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
         // Subscribed before the log is read for what was missed: the channel has every change
         // after `from`, the replay every change up to it, so nothing falls between the two.
         let subscription = self.portal_streams.subscribe(&tenant, &customer_id);

@@ -17,7 +17,7 @@ mod services;
 #[cfg(test)]
 mod tests;
 
-pub use aggregate::{CreditBalance, CreditLedger, UsageOutcome};
+pub use aggregate::{CreditBalance, CreditLedger, UsageOutcome, MAX_CREDITS};
 pub use command::{CreditCommand, NewGrant};
 pub use error::CreditError;
 pub use event::{CreditDraw, CreditEvent};

@@ -3,7 +3,7 @@ use cqrs_es::event_sink::EventSink;
 use cqrs_es::Aggregate;
 use serde::{Deserialize, Serialize};
 
-use crate::credit::FeatureSlug;
+use crate::credit::{FeatureSlug, MAX_CREDITS};
 use crate::currency::Currency;
 use crate::id::{PlanId, TopUpId};
 use crate::money::MAX_AMOUNT_CENTS;
@@ -20,8 +20,6 @@ const MAX_QUANTITY: i64 = 10_000;
 const DEFAULT_MAX_QUANTITY: i64 = 100;
 /// The longest a bought credit may last: ten years.
 const MAX_EXPIRY_DAYS: i64 = 3650;
-/// The most credits one purchase grants, as a grant allows.
-const MAX_GRANT: i64 = 1_000_000_000_000;
 
 /// A top-up as its events describe it. `Default` is the top-up never created.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -80,7 +78,7 @@ impl TopUp {
             .is_some_and(|amount| amount <= MAX_AMOUNT_CENTS);
         let credits = quantity
             .checked_mul(self.credits_per_unit)
-            .filter(|credits| *credits <= MAX_GRANT);
+            .filter(|credits| *credits <= MAX_CREDITS);
         let (true, Some(credits)) = (amount_ok, credits) else {
             return Err(TopUpError::InvalidQuantity(self.max_quantity));
         };

@@ -96,13 +96,16 @@ pub async fn pending_payments(
     .await
 }
 
-/// Every tenant with a subscription that is not canceled or a credit grant whose expiry is
-/// not recorded yet: those the scheduler looks at.
+/// Every tenant with a subscription that is not canceled, a credit grant whose expiry is not
+/// recorded yet, or a charge still pending (a top-up's, say, of a customer with no plan):
+/// those the scheduler looks at.
 pub async fn tenants(pool: &PgPool) -> Result<Vec<String>, sqlx::Error> {
     sqlx::query_scalar(
         "SELECT tenant FROM subscription_list WHERE status <> 'canceled' \
          UNION \
-         SELECT tenant FROM credit_grants WHERE ended IS NULL AND expires_at IS NOT NULL",
+         SELECT tenant FROM credit_grants WHERE ended IS NULL AND expires_at IS NOT NULL \
+         UNION \
+         SELECT tenant FROM payment_list WHERE status = 'pending'",
     )
     .fetch_all(pool)
     .await
