@@ -13,6 +13,7 @@ mod view;
 use app::portal_page::PageSession;
 use app::{App, AppError};
 use askama::Template;
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::header::{
     AUTHORIZATION, CACHE_CONTROL, CONTENT_SECURITY_POLICY, CONTENT_TYPE, REFERRER_POLICY,
@@ -22,6 +23,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use futures::StreamExt;
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -52,9 +54,11 @@ struct PageQuery {
     session: Option<String>,
 }
 
+/// The page up to its tabs' contents: sent first, as soon as the session is known, so the
+/// browser fetches the stylesheet and script while the tabs are read.
 #[derive(Template)]
-#[template(path = "portal/page.html")]
-struct PageTemplate<'a> {
+#[template(path = "portal/page_head.html")]
+struct PageHeadTemplate<'a> {
     lang: String,
     token: &'a str,
     customer_name: Option<String>,
@@ -62,10 +66,24 @@ struct PageTemplate<'a> {
     return_url: Option<String>,
     css_url: &'a str,
     js_url: &'a str,
+}
+
+/// The rest of the page: the four tabs' contents.
+#[derive(Template)]
+#[template(path = "portal/page_body.html")]
+struct PageBodyTemplate {
     methods: String,
     invoices: String,
     payments: String,
     credits: String,
+}
+
+/// The rest of the page when its tabs could not be read (the head has gone already, with its
+/// status): says so where the tabs would be.
+#[derive(Template)]
+#[template(path = "portal/page_failed.html")]
+struct PageFailedTemplate {
+    return_url: Option<String>,
 }
 
 #[derive(Template)]
@@ -99,34 +117,57 @@ async fn page(
         }
         Err(e) => return problem(ApiError::from(e), None),
     };
-    let rendered = async {
-        let customer = app.portal_customer(&principal, None).await?;
-        let (methods, invoices, payments, credits) = tokio::try_join!(
-            Tab::Methods.render(&app, &principal),
-            Tab::Invoices.render(&app, &principal),
-            Tab::Payments.render(&app, &principal),
-            Tab::Credits.render(&app, &principal),
-        )?;
-        PageTemplate {
-            lang: locale(&headers),
-            token: token.trim(),
-            customer_name: customer.name,
-            customer_email: customer.email,
-            return_url: return_url.clone(),
-            css_url: &assets::CSS_URL,
-            js_url: &assets::JS_URL,
-            methods,
-            invoices,
-            payments,
-            credits,
-        }
-        .render()
-        .map_err(|e| ApiError::internal("Internal server error", e))
+    let customer = match app.portal_customer(&principal, None).await {
+        Ok(customer) => customer,
+        Err(e) => return problem(ApiError::from(e), return_url),
     };
-    match rendered.await {
-        Ok(html) => html_response(StatusCode::OK, html),
-        Err(e) => problem(e, return_url),
+    let head = PageHeadTemplate {
+        lang: locale(&headers),
+        token: token.trim(),
+        customer_name: customer.name,
+        customer_email: customer.email,
+        return_url: return_url.clone(),
+        css_url: &assets::CSS_URL,
+        js_url: &assets::JS_URL,
     }
+    .render();
+    let head = match head {
+        Ok(head) => head,
+        Err(e) => {
+            return problem(ApiError::internal("Internal server error", e), return_url);
+        }
+    };
+    // The head goes at once; the tabs follow when read (all four at the same time).
+    let rest = async move {
+        let body = async {
+            let (methods, invoices, payments, credits) = tokio::try_join!(
+                Tab::Methods.render(&app, &principal),
+                Tab::Invoices.render(&app, &principal),
+                Tab::Payments.render(&app, &principal),
+                Tab::Credits.render(&app, &principal),
+            )?;
+            PageBodyTemplate {
+                methods,
+                invoices,
+                payments,
+                credits,
+            }
+            .render()
+            .map_err(|e| ApiError::internal("Internal server error", e))
+        }
+        .await;
+        let html = match body {
+            Ok(html) => html,
+            // Logged where the error was made; the page says so where the tabs would be.
+            Err(_) => PageFailedTemplate { return_url }
+                .render()
+                .unwrap_or_default(),
+        };
+        Ok::<_, std::convert::Infallible>(html)
+    };
+    let chunks = futures::stream::once(async move { Ok::<_, std::convert::Infallible>(head) })
+        .chain(futures::stream::once(rest));
+    html_response(StatusCode::OK, Body::from_stream(chunks))
 }
 
 /// `GET /portal/tabs/{tab}` with the session as Bearer: one tab's contents, rendered again.
@@ -186,8 +227,8 @@ fn problem(error: ApiError, return_url: Option<String>) -> Response {
     )
 }
 
-fn html_response(status: StatusCode, html: String) -> Response {
-    let mut response = (status, html).into_response();
+fn html_response(status: StatusCode, html: impl Into<Body>) -> Response {
+    let mut response = (status, html.into()).into_response();
     let headers = response.headers_mut();
     headers.insert(
         CONTENT_TYPE,

@@ -1,10 +1,11 @@
 //! A minimal HTTP/1.1 keep-alive client, in the spirit of wrk: the load generator shares the
 //! machine's two cores with the server and PostgreSQL, so it should cost as little as
-//! possible. Requests are written as bytes; responses must carry a Content-Length (axum's
-//! JSON answers do).
+//! possible. Requests are written as bytes; responses carry a Content-Length (axum's JSON
+//! answers do) or come chunked (the portal page, streamed).
 
 use std::io;
 use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -14,6 +15,9 @@ use tokio::sync::Mutex;
 pub struct Connection {
     stream: TcpStream,
     buffer: Vec<u8>,
+    /// When the last request was sent, and how long until its answer's first byte came.
+    sent_at: Instant,
+    first_byte: Option<Duration>,
 }
 
 impl Connection {
@@ -23,6 +27,8 @@ impl Connection {
         Ok(Self {
             stream,
             buffer: Vec::with_capacity(4096),
+            sent_at: Instant::now(),
+            first_byte: None,
         })
     }
 
@@ -43,6 +49,8 @@ impl Connection {
         .into_bytes();
         request.extend_from_slice(body);
         self.stream.write_all(&request).await?;
+        self.sent_at = Instant::now();
+        self.first_byte = None;
         self.read_response().await
     }
 
@@ -59,14 +67,20 @@ impl Connection {
             .get(9..12)
             .and_then(|s| s.parse::<u16>().ok())
             .ok_or_else(|| invalid("no status code"))?;
-        let length = head
-            .lines()
-            .find_map(|line| {
+        let header = |wanted: &str| {
+            head.lines().find_map(|line| {
                 let (name, value) = line.split_once(':')?;
-                name.eq_ignore_ascii_case("content-length")
-                    .then(|| value.trim().parse::<usize>().ok())
-                    .flatten()
+                name.eq_ignore_ascii_case(wanted)
+                    .then(|| value.trim().to_owned())
             })
+        };
+        if header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            self.buffer.drain(..head_end);
+            let body = self.read_chunks().await?;
+            return Ok((status, body));
+        }
+        let length = header("content-length")
+            .and_then(|value| value.parse::<usize>().ok())
             .ok_or_else(|| invalid("response without Content-Length"))?;
         while self.buffer.len() < head_end + length {
             self.fill().await?;
@@ -74,6 +88,32 @@ impl Connection {
         let body = self.buffer[head_end..head_end + length].to_vec();
         self.buffer.drain(..head_end + length);
         Ok((status, body))
+    }
+
+    /// A chunked body, its head already read: each chunk's size line, its bytes, until the
+    /// empty chunk and the blank line after it (no trailers are sent to us).
+    async fn read_chunks(&mut self) -> io::Result<Vec<u8>> {
+        let mut body = Vec::new();
+        loop {
+            let line_end = loop {
+                if let Some(at) = find(&self.buffer, b"\r\n") {
+                    break at;
+                }
+                self.fill().await?;
+            };
+            let size = std::str::from_utf8(&self.buffer[..line_end])
+                .ok()
+                .and_then(|line| usize::from_str_radix(line.split(';').next()?.trim(), 16).ok())
+                .ok_or_else(|| invalid("bad chunk size"))?;
+            while self.buffer.len() < line_end + 2 + size + 2 {
+                self.fill().await?;
+            }
+            body.extend_from_slice(&self.buffer[line_end + 2..line_end + 2 + size]);
+            self.buffer.drain(..line_end + 2 + size + 2);
+            if size == 0 {
+                return Ok(body);
+            }
+        }
     }
 
     async fn fill(&mut self) -> io::Result<()> {
@@ -86,6 +126,9 @@ impl Connection {
             ));
         }
         self.buffer.extend_from_slice(&chunk[..read]);
+        if self.first_byte.is_none() {
+            self.first_byte = Some(self.sent_at.elapsed());
+        }
         Ok(())
     }
 }
@@ -121,6 +164,18 @@ impl Connections {
         key: &str,
         body: Option<&[u8]>,
     ) -> io::Result<(u16, Vec<u8>)> {
+        let (status, answer, _) = self.send_timed(method, path, key, body).await?;
+        Ok((status, answer))
+    }
+
+    /// [`send`](Self::send), with how long the answer's first byte took.
+    pub async fn send_timed(
+        &self,
+        method: &str,
+        path: &str,
+        key: &str,
+        body: Option<&[u8]>,
+    ) -> io::Result<(u16, Vec<u8>, Duration)> {
         let idle = self.idle.lock().await.pop();
         let (connection, answer) = match idle {
             Some(mut connection) => match connection.send(method, path, key, body).await {
@@ -140,7 +195,8 @@ impl Connections {
                 (fresh, answer)
             }
         };
+        let first_byte = connection.first_byte.unwrap_or_default();
         self.idle.lock().await.push(connection);
-        Ok(answer)
+        Ok((answer.0, answer.1, first_byte))
     }
 }
