@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 
 use crate::context::App;
 use crate::error::AppError;
-use crate::principal::{PortalSession, Principal};
+use crate::principal::Principal;
 
 pub const INVALID_KEY: &str = "Invalid API key";
 pub const INVALID_SESSION: &str = "Invalid or expired portal session";
@@ -53,14 +53,6 @@ impl App {
         let session = portal_sessions::live(&self.pool, &hash_secret(secret), self.clock.now())
             .await?
             .ok_or_else(|| AppError::unauthorized(INVALID_SESSION))?;
-        Ok(Principal {
-            tenant: session.tenant,
-            key_id: format!("portal_session:{}", session.id),
-            session: Some(PortalSession {
-                id: session.id,
-                customer_id: session.customer_id,
-                external_customer_id: session.external_customer_id,
-            }),
-        })
+        Ok(Principal::of_session(session))
     }
 }

@@ -140,6 +140,25 @@ impl App {
         principal: &Principal,
         external_customer_id: Option<&str>,
     ) -> Result<PortalOverview, AppError> {
+        let mut overview = self.portal_account(principal, external_customer_id).await?;
+        // Invoices and payments come from their inline read models: current at once.
+        let customer = overview.customer.id.clone();
+        (overview.invoices, _) = self
+            .customer_invoices(&principal.tenant, &customer, None, OVERVIEW_ITEMS)
+            .await?;
+        (overview.payments, _) = self
+            .customer_payments(&principal.tenant, &customer, None, OVERVIEW_ITEMS)
+            .await?;
+        Ok(overview)
+    }
+
+    /// The overview's customer, subscription and payment methods, without its invoices and
+    /// payments (for the hosted page, whose other tabs list those).
+    pub async fn portal_account(
+        &self,
+        principal: &Principal,
+        external_customer_id: Option<&str>,
+    ) -> Result<PortalOverview, AppError> {
         let lookup = match requested(principal, external_customer_id)? {
             Requested::Own(id) => PortalLookup::Id(id),
             Requested::External(external_id) => PortalLookup::ExternalId(external_id),
@@ -169,16 +188,7 @@ impl App {
             tokio::time::sleep(pause).await;
             pause = (pause * 2).min(Duration::from_millis(20));
         };
-        let mut overview = overview.ok_or_else(|| AppError::not_found(NOT_FOUND))?;
-        // Invoices and payments come from their inline read models: current at once.
-        let customer = overview.customer.id.clone();
-        (overview.invoices, _) = self
-            .customer_invoices(&principal.tenant, &customer, None, OVERVIEW_ITEMS)
-            .await?;
-        (overview.payments, _) = self
-            .customer_payments(&principal.tenant, &customer, None, OVERVIEW_ITEMS)
-            .await?;
-        Ok(overview)
+        overview.ok_or_else(|| AppError::not_found(NOT_FOUND))
     }
 
     /// The customer and its active subscription, if any (past due counts: the customer keeps

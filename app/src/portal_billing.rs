@@ -98,7 +98,8 @@ impl App {
         .await
     }
 
-    pub(crate) async fn customer_invoices(
+    /// The invoices of customer `customer_id`, whom the caller found to be the tenant's.
+    pub async fn customer_invoices(
         &self,
         tenant: &Tenant,
         customer_id: &str,
@@ -130,7 +131,8 @@ impl App {
         Ok((invoices, more))
     }
 
-    pub(crate) async fn customer_payments(
+    /// The payments of customer `customer_id`, whom the caller found to be the tenant's.
+    pub async fn customer_payments(
         &self,
         tenant: &Tenant,
         customer_id: &str,

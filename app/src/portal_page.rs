@@ -26,12 +26,10 @@ impl App {
         if !token.starts_with("ps_") {
             return Ok(PageSession::Refused { return_url: None });
         }
-        let principal = match self.authenticate_key_or_session(token).await {
-            Ok(principal) => Some(principal),
-            Err(AppError::Unauthorized(_)) => None,
-            Err(other) => return Err(other),
-        };
-        let return_url = portal_sessions::return_url(&self.pool, &hash_secret(token)).await?;
+        // The session and its way back in one read: the page's first byte waits for it.
+        let (session, return_url) =
+            portal_sessions::for_page(&self.pool, &hash_secret(token), self.clock.now()).await?;
+        let principal = session.map(Principal::of_session);
         Ok(match principal {
             Some(principal) => PageSession::Open {
                 principal,

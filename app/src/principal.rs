@@ -28,6 +28,19 @@ pub struct PortalSession {
 }
 
 impl Principal {
+    /// The caller a live portal session stands for: its tenant, acting for its one customer.
+    pub fn of_session(session: projections::tables::portal_sessions::LiveSession) -> Self {
+        Principal {
+            tenant: session.tenant,
+            key_id: format!("portal_session:{}", session.id),
+            session: Some(PortalSession {
+                id: session.id,
+                customer_id: session.customer_id,
+                external_customer_id: session.external_customer_id,
+            }),
+        }
+    }
+
     /// Whose `Idempotency-Key`s this caller's are among: a secret key's tenant, or a portal
     /// session's one customer, so that two customers' sessions never share a stored response.
     pub fn idempotency_scope(&self) -> String {

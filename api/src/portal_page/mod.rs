@@ -121,6 +121,7 @@ async fn page(
         Ok(customer) => customer,
         Err(e) => return problem(ApiError::from(e), return_url),
     };
+    let customer_id = customer.id.clone();
     let head = PageHeadTemplate {
         lang: locale(&headers),
         token: token.trim(),
@@ -140,11 +141,12 @@ async fn page(
     // The head goes at once; the tabs follow when read (all four at the same time).
     let rest = async move {
         let body = async {
+            let id = &customer_id;
             let (methods, invoices, payments, credits) = tokio::try_join!(
-                Tab::Methods.render(&app, &principal),
-                Tab::Invoices.render(&app, &principal),
-                Tab::Payments.render(&app, &principal),
-                Tab::Credits.render(&app, &principal),
+                Tab::Methods.render_for(&app, &principal, id),
+                Tab::Invoices.render_for(&app, &principal, id),
+                Tab::Payments.render_for(&app, &principal, id),
+                Tab::Credits.render_for(&app, &principal, id),
             )?;
             PageBodyTemplate {
                 methods,

@@ -5,6 +5,7 @@
 use app::{App, Principal};
 use askama::Template;
 use chrono::{DateTime, Utc};
+use domain::id::CustomerId;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
@@ -37,11 +38,23 @@ impl Tab {
 
     /// The tab's contents as HTML.
     pub async fn render(self, app: &App, principal: &Principal) -> Result<String, ApiError> {
+        let customer = app.portal_customer(principal, None).await?;
+        self.render_for(app, principal, &customer.id).await
+    }
+
+    /// The tab's contents for the session's customer `customer`, found live already (the
+    /// page finds it once for its four tabs).
+    pub async fn render_for(
+        self,
+        app: &App,
+        principal: &Principal,
+        customer: &CustomerId,
+    ) -> Result<String, ApiError> {
         let html = match self {
             Self::Methods => methods(app, principal).await?.render(),
-            Self::Invoices => invoices(app, principal).await?.render(),
-            Self::Payments => payments(app, principal).await?.render(),
-            Self::Credits => credits(app, principal).await?.render(),
+            Self::Invoices => invoices(app, principal, customer).await?.render(),
+            Self::Payments => payments(app, principal, customer).await?.render(),
+            Self::Credits => credits(app, principal, customer).await?.render(),
         };
         html.map_err(|e| ApiError::internal("Internal server error", e))
     }
@@ -64,7 +77,7 @@ pub struct MethodRow {
 }
 
 async fn methods(app: &App, principal: &Principal) -> Result<MethodsTab, ApiError> {
-    let overview = app.portal_overview(principal, None).await?;
+    let overview = app.portal_account(principal, None).await?;
     let has_subscription = overview
         .subscription
         .as_ref()
@@ -122,8 +135,14 @@ struct PortalInvoice {
     pdf_url: Option<String>,
 }
 
-async fn invoices(app: &App, principal: &Principal) -> Result<InvoicesTab, ApiError> {
-    let (items, more) = app.portal_invoices(principal, None, None, LISTED).await?;
+async fn invoices(
+    app: &App,
+    principal: &Principal,
+    customer: &CustomerId,
+) -> Result<InvoicesTab, ApiError> {
+    let (items, more) = app
+        .customer_invoices(&principal.tenant, customer.as_str(), None, LISTED)
+        .await?;
     let invoices = typed::<PortalInvoice>(items)?
         .into_iter()
         .map(|invoice| InvoiceRow {
@@ -169,8 +188,14 @@ struct PortalPayment {
     created_at: DateTime<Utc>,
 }
 
-async fn payments(app: &App, principal: &Principal) -> Result<PaymentsTab, ApiError> {
-    let (items, more) = app.portal_payments(principal, None, None, LISTED).await?;
+async fn payments(
+    app: &App,
+    principal: &Principal,
+    customer: &CustomerId,
+) -> Result<PaymentsTab, ApiError> {
+    let (items, more) = app
+        .customer_payments(&principal.tenant, customer.as_str(), None, LISTED)
+        .await?;
     let payments = typed::<PortalPayment>(items)?
         .into_iter()
         .map(|payment| PaymentRow {
@@ -219,14 +244,17 @@ pub struct TopUpRow {
 /// How many of its latest ledger entries the credits tab reads: none, it shows balances.
 const NO_TRANSACTIONS: i64 = 0;
 
-async fn credits(app: &App, principal: &Principal) -> Result<CreditsTab, ApiError> {
+async fn credits(
+    app: &App,
+    principal: &Principal,
+    customer: &CustomerId,
+) -> Result<CreditsTab, ApiError> {
     // The same use-cases as `GET /v1/customers/portal/credits`: the customer's balances with
     // their grants, and the top-ups offered on its plan.
-    let customer = app.portal_customer(principal, None).await?;
     let summary = app
-        .credit_summary(principal, customer.id.as_str(), NO_TRANSACTIONS)
+        .credit_summary(principal, customer.as_str(), NO_TRANSACTIONS)
         .await?;
-    let offered = app.offered_top_ups(&principal.tenant, &customer.id).await?;
+    let offered = app.offered_top_ups(&principal.tenant, customer).await?;
     let now = summary.now;
     let balances = summary
         .balances

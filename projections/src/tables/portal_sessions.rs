@@ -71,6 +71,37 @@ pub async fn live(
     )
 }
 
+/// The session whose token hashes to `token_hash` as the hosted page needs it, in one read:
+/// the session if it is live at `now`, and its return URL, expired or not.
+pub async fn for_page(
+    pool: &PgPool,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(Option<LiveSession>, Option<String>), sqlx::Error> {
+    let row: Option<(String, String, String, String, bool, Option<String>)> = sqlx::query_as(
+        "SELECT id, tenant, customer_id, external_customer_id, expires_at > $2, return_url \
+         FROM portal_sessions WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    let Some((id, tenant, customer_id, external_customer_id, live, return_url)) = row else {
+        return Ok((None, None));
+    };
+    let session = live
+        .then(|| {
+            Some(LiveSession {
+                id,
+                tenant: Tenant::from_key(&tenant)?,
+                customer_id,
+                external_customer_id,
+            })
+        })
+        .flatten();
+    Ok((session, return_url))
+}
+
 /// The return URL of the session whose token hashes to `token_hash`, expired or not: the page
 /// that refuses an expired session still shows the customer the way back.
 pub async fn return_url(pool: &PgPool, token_hash: &[u8]) -> Result<Option<String>, sqlx::Error> {
