@@ -20,7 +20,9 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::{Duration, SecondsFormat, Utc};
+use chrono::{Duration, SecondsFormat};
+
+use super::provider_now;
 use rand::RngCore;
 use serde_json::{json, Value};
 
@@ -167,7 +169,7 @@ impl FakeDodo {
                 )
             })
             .clone();
-        let now = Utc::now();
+        let now = provider_now();
         let subscription = json!({
             "subscription_id": subscription_id,
             "status": status,
@@ -294,7 +296,7 @@ impl FakeDodo {
         Some(self.delivery(
             event_type,
             with_payload_type(payment, "Payment"),
-            Utc::now().timestamp(),
+            provider_now().timestamp(),
         ))
     }
 
@@ -331,7 +333,7 @@ impl FakeDodo {
         Some(self.delivery(
             event_types::SUBSCRIPTION_UPDATED,
             with_payload_type(subscription, "Subscription"),
-            Utc::now().timestamp(),
+            provider_now().timestamp(),
         ))
     }
 
@@ -341,7 +343,7 @@ impl FakeDodo {
         let body = json!({
             "business_id": self.state.business_id,
             "type": event_type,
-            "timestamp": rfc3339(Utc::now()),
+            "timestamp": rfc3339(provider_now()),
             "data": data,
         })
         .to_string();
@@ -369,7 +371,7 @@ impl DodoState {
     }
 }
 
-fn rfc3339(at: chrono::DateTime<Utc>) -> String {
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Micros, true)
 }
 
@@ -393,7 +395,7 @@ fn customer_json(
         "name": name,
         "phone_number": null,
         "metadata": metadata,
-        "created_at": rfc3339(Utc::now()),
+        "created_at": rfc3339(provider_now()),
     })
 }
 
@@ -570,7 +572,7 @@ async fn update_payment_method(
                 "payment_id": payment_id,
                 "payment_link": format!("{}/checkout/{payment_id}", state.base_url),
                 "client_secret": format!("{payment_id}_secret_{}", random_id("", 20)),
-                "expires_on": rfc3339(Utc::now() + Duration::minutes(LINK_LIFETIME_MINUTES)),
+                "expires_on": rfc3339(provider_now() + Duration::minutes(LINK_LIFETIME_MINUTES)),
             });
             Ok((StatusCode::OK, Json(link)).into_response())
         }
@@ -737,7 +739,7 @@ async fn charge_subscription(
         "metadata": metadata.unwrap_or_else(|| subscription["metadata"].clone()),
         "product_cart": null,
         "digital_products_delivered": false,
-        "created_at": rfc3339(Utc::now()),
+        "created_at": rfc3339(provider_now()),
     });
     data.payments.push(payment);
     Ok((StatusCode::OK, Json(json!({"payment_id": payment_id}))).into_response())
@@ -933,7 +935,7 @@ async fn create_refund(
         "reason": reason,
         "status": "pending",
         "metadata": metadata,
-        "created_at": rfc3339(Utc::now()),
+        "created_at": rfc3339(provider_now()),
     });
     data.refunds.push(refund.clone());
     Ok((StatusCode::OK, Json(refund)).into_response())

@@ -18,6 +18,16 @@ pub use stripe::{
 
 use std::net::SocketAddr;
 
+use chrono::{DateTime, Utc};
+
+/// The provider's own time, which the fakes stamp their objects and sign their webhooks with.
+/// A real provider runs on the world's clock, not on billstream's (whose test-mode tenants may
+/// run test clocks ahead of it): the service checks a webhook's timestamp against its wall
+/// clock, so the fakes' time is the wall clock too — read here, and nowhere else in them.
+pub(crate) fn provider_now() -> DateTime<Utc> {
+    Utc::now()
+}
+
 use axum::Router;
 use rand::distributions::Alphanumeric;
 use rand::Rng;

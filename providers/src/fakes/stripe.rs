@@ -22,6 +22,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::provider_now;
 use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
@@ -29,7 +30,6 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use chrono::Utc;
 use serde_json::{json, Value};
 
 use super::recorder::{record, RecordedRequest, RequestLog};
@@ -187,7 +187,7 @@ impl FakeStripe {
             },
             "billing_details": {},
             "metadata": {},
-            "created": Utc::now().timestamp(),
+            "created": provider_now().timestamp(),
             "livemode": false,
         });
         self.state
@@ -230,7 +230,7 @@ impl FakeStripe {
             intent["payment_method"] = json!(pm_id);
             intent.clone()
         };
-        Some(self.event_delivery(SETUP_INTENT_SUCCEEDED, object, Utc::now().timestamp()))
+        Some(self.event_delivery(SETUP_INTENT_SUCCEEDED, object, provider_now().timestamp()))
     }
 
     /// A signed delivery of an event of `event_type` about `object`, signed at `timestamp`
@@ -445,7 +445,7 @@ async fn create_customer(
             "name": value(&pairs, "name"),
             "description": value(&pairs, "description"),
             "metadata": metadata(&pairs),
-            "created": Utc::now().timestamp(),
+            "created": provider_now().timestamp(),
             "livemode": false,
         });
         data.customers.insert(id, customer.clone());
@@ -507,7 +507,7 @@ async fn create_setup_intent(
             "status": "requires_payment_method",
             "usage": usage,
             "metadata": metadata(&pairs),
-            "created": Utc::now().timestamp(),
+            "created": provider_now().timestamp(),
             "livemode": false,
         });
         data.setup_intents.insert(id, intent.clone());
@@ -698,7 +698,7 @@ async fn create_payment_intent(
                 Value::Null
             },
             "metadata": metadata(&pairs),
-            "created": Utc::now().timestamp(),
+            "created": provider_now().timestamp(),
             "livemode": false,
         });
         let Some((_, code, decline_code, message)) = decline.filter(|_| confirm) else {
@@ -802,7 +802,7 @@ async fn create_refund(
             "status": "succeeded",
             "failure_reason": null,
             "metadata": metadata(&pairs),
-            "created": Utc::now().timestamp(),
+            "created": provider_now().timestamp(),
         });
         data.refunds.push(refund.clone());
         (StatusCode::OK, refund)
