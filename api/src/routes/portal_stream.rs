@@ -87,7 +87,7 @@ fn kind(aggregate_type: &str) -> &'static str {
         "Subscription" => "subscription",
         "Invoice" => "invoice",
         "Payment" => "payment",
-        "CreditLedger" | "TopUp" => "credits",
+        "CreditLedger" => "credits",
         "Organization" => "organization",
         _ => "other",
     }

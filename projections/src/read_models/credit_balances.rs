@@ -81,12 +81,18 @@ pub struct GrantView {
 }
 
 impl GrantView {
+    /// Whether it counts at `at`: neither ended nor past its expiry (an expiry counts from its
+    /// time on, recorded or not).
+    pub fn is_live_at(&self, at: DateTime<Utc>) -> bool {
+        self.ended.is_none() && self.expires_at.is_none_or(|end| end > at)
+    }
+
     /// `active`, `depleted`, `expired` or `revoked` at `at`, as the ledger's rules say.
     pub fn status_at(&self, at: DateTime<Utc>) -> &'static str {
         match self.ended.as_deref() {
             Some("revoked") => "revoked",
             Some(_) => "expired",
-            None if self.expires_at.is_some_and(|end| end <= at) => "expired",
+            None if !self.is_live_at(at) => "expired",
             None if self.remaining_amount == 0 => "depleted",
             None => "active",
         }
@@ -124,8 +130,7 @@ pub fn balances_at(grants: &[GrantView], at: DateTime<Utc>) -> Vec<BalanceView> 
         if let Some(name) = &grant.feature_name {
             balance.name.clone_from(name);
         }
-        let live = grant.ended.is_none() && grant.expires_at.is_none_or(|end| end > at);
-        if !live {
+        if !grant.is_live_at(at) {
             continue;
         }
         balance.total += grant.initial_amount;
