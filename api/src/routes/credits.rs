@@ -15,8 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::pagination::page_limit;
-use crate::responses::ErrorBody;
-use crate::routes::top_ups::TopUpBody;
+use crate::responses::{ErrorBody, TopUpBody};
 use crate::streamed_list::paged_list;
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -8,47 +8,13 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use domain::top_up::TopUpPurchase;
-use projections::read_models::top_up_list::TopUpView;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use crate::error::ApiError;
 use crate::extract::{Actor, Caller, JsonBody, QueryParams};
 use crate::pagination::page_limit;
-use crate::responses::ErrorBody;
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TopUpBody {
-    pub id: String,
-    pub feature_slug: String,
-    pub name: String,
-    pub credits_per_unit: i64,
-    pub unit_amount_cents: i64,
-    pub currency: String,
-    /// The plans it is offered on; empty: every plan in its currency.
-    pub plan_ids: Vec<String>,
-    pub expires_after_days: Option<i32>,
-    pub max_quantity: i64,
-    pub created_at: DateTime<Utc>,
-}
-
-impl From<TopUpView> for TopUpBody {
-    fn from(view: TopUpView) -> Self {
-        Self {
-            plan_ids: view.plan_ids(),
-            id: view.id.to_string(),
-            feature_slug: view.feature_slug,
-            name: view.name,
-            credits_per_unit: view.credits_per_unit,
-            unit_amount_cents: view.unit_amount_cents,
-            currency: view.currency,
-            expires_after_days: view.expires_after_days,
-            max_quantity: view.max_quantity,
-            created_at: view.created_at,
-        }
-    }
-}
+use crate::responses::{ErrorBody, TopUpBody};
 
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
