@@ -30,6 +30,8 @@ struct Inner {
     /// Set when the process stops serving: open streams end (their pages reconnect to another
     /// instance, or to this one once it is back, with `Last-Event-ID`).
     ending: watch::Sender<bool>,
+    /// Told when a stream opens: an idle tailer reads at once rather than at its next turn.
+    opened: tokio::sync::Notify,
 }
 
 /// Guarded together so that a new subscriber learns exactly where its channel's events begin.
@@ -91,6 +93,7 @@ impl PortalStreams {
                 }),
                 heartbeat,
                 ending: watch::Sender::new(false),
+                opened: tokio::sync::Notify::new(),
             }),
         }
     }
@@ -110,6 +113,7 @@ impl PortalStreams {
     /// Subscribes to the customer's channel, and says after which event of the log it starts:
     /// every event concerning the customer after that is sent to it, none before.
     pub fn subscribe(&self, tenant: &str, customer_id: &str) -> Subscription {
+        self.inner.opened.notify_one();
         let mut state = self.state();
         let receiver = state
             .channels
@@ -170,6 +174,11 @@ impl PortalStreams {
         }
         state.cursor = state.cursor.max(head);
         true
+    }
+
+    /// Resolves when a stream opens (or has opened since the last call).
+    pub(crate) async fn stream_opened(&self) {
+        self.inner.opened.notified().await;
     }
 
     /// Whether any stream is open in this process.

@@ -35,6 +35,8 @@ const FALLBACK_POLL: Duration = Duration::from_secs(1);
 /// them still running elsewhere on the server: they settle as soon as it ends, and nothing
 /// will notify then.
 const HELD_BACK_POLL: Duration = Duration::from_millis(50);
+/// The least time between two reads of the log's end while no stream is open here.
+const IDLE_SPACING: Duration = Duration::from_millis(100);
 /// The least time between two NOTIFYs of this process.
 const NOTIFY_SPACING: Duration = Duration::from_millis(20);
 /// How long to wait before trying again after the database failed.
@@ -108,9 +110,20 @@ async fn tail(pool: PgPool, streams: PortalStreams, wake: Arc<Notify>) {
                 RETRY
             }
         };
+        // With no stream open, a read only moves the cursor to the log's end, so it need
+        // not follow every append: at most one per `IDLE_SPACING`, or at once when a
+        // stream opens.
+        let idle = streams.is_idle();
+        let woken = async {
+            if idle {
+                tokio::time::sleep(IDLE_SPACING).await;
+            }
+            wake.notified().await;
+        };
         tokio::select! {
-            _ = wake.notified() => {}
+            _ = woken => {}
             _ = tokio::time::sleep(wait) => {}
+            _ = streams.stream_opened(), if idle => {}
         }
     }
 }
