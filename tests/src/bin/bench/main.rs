@@ -419,8 +419,11 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
 
     // 8. credits: usage spread and hot, balance reads.
     let credit_stats = if args.usage_customers > 0 {
-        checkpoint(&raw_pool).await;
-        Some(credits::measure(&http, clients, timing, args.usage_customers).await?)
+        let settle = || async {
+            settle_tables(&raw_pool, &CREDIT_TABLES).await;
+            checkpoint(&raw_pool).await;
+        };
+        Some(credits::measure(&http, clients, timing, args.usage_customers, settle).await?)
     } else {
         None
     };
@@ -935,6 +938,27 @@ async fn catch_up_after(pool: &PgPool) -> CatchUpLeft {
         events,
         took: started.elapsed(),
         cpu: process_cpu().saturating_sub(cpu),
+    }
+}
+
+/// The tables the credits phases write besides the log (autovacuum stays on for them; they
+/// are vacuumed before each credits phase all the same).
+const CREDIT_TABLES: [&str; 2] = ["credit_grants", "credit_transactions"];
+
+/// VACUUM (ANALYZE) of `tables`, as [`checkpoint`] does for the ones every phase writes.
+async fn settle_tables(pool: &PgPool, tables: &[&str]) {
+    for table in tables {
+        let vacuum = if analyzing() {
+            "VACUUM ANALYZE"
+        } else {
+            "VACUUM"
+        };
+        if let Err(e) = sqlx::query(&format!("{vacuum} {table}"))
+            .execute(pool)
+            .await
+        {
+            eprintln!("no {vacuum} of {table} ({e}); figures may vary more");
+        }
     }
 }
 
