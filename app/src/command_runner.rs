@@ -24,6 +24,7 @@ use projections::event_store::snapshots::{self, Snapshot};
 use projections::EventLog;
 
 use crate::aggregate_locks::AggregateLocks;
+use crate::coalesced_commands::CommandQueues;
 use crate::principal::CommandMetadata;
 
 /// How often a command that lost a race for its aggregate (to another process: within this
@@ -41,10 +42,13 @@ pub const SNAPSHOT_SCHEMA: i32 = 2;
 /// Runs the commands of one aggregate type: load (from its snapshot), one command at a time
 /// per aggregate in this process, append, retry on a conflict with another process, snapshot.
 pub struct CommandRunner<A: Aggregate> {
-    log: EventLog,
+    pub(crate) log: EventLog,
     store: PersistedEventStore<EventLog, A>,
-    services: A::Services,
-    locks: AggregateLocks,
+    pub(crate) services: A::Services,
+    pub(crate) locks: AggregateLocks,
+    /// Commands waiting for their aggregate's turn, to be appended together
+    /// (`coalesced_commands.rs`).
+    pub(crate) queues: CommandQueues<A>,
     /// The state each of the most recently commanded aggregates was left in; none unless
     /// asked for.
     states: Option<Mutex<LruCache<String, Loaded<A>>>>,
@@ -53,10 +57,10 @@ pub struct CommandRunner<A: Aggregate> {
 /// An aggregate as loaded: its state, the sequence of its last event, and the sequence its
 /// snapshot (if any) was taken at.
 #[derive(Clone)]
-struct Loaded<A> {
-    aggregate: A,
-    sequence: usize,
-    snapshot_sequence: usize,
+pub(crate) struct Loaded<A> {
+    pub(crate) aggregate: A,
+    pub(crate) sequence: usize,
+    pub(crate) snapshot_sequence: usize,
 }
 
 impl<A> CommandRunner<A>
@@ -70,6 +74,7 @@ where
             log,
             services,
             locks: AggregateLocks::default(),
+            queues: CommandQueues::default(),
             states: None,
         }
     }
@@ -83,7 +88,7 @@ where
         }
     }
 
-    fn cached(&self, aggregate_id: &str) -> Option<Loaded<A>> {
+    pub(crate) fn cached(&self, aggregate_id: &str) -> Option<Loaded<A>> {
         let states = self.states.as_ref()?;
         states
             .lock()
@@ -92,7 +97,7 @@ where
             .cloned()
     }
 
-    fn remember(&self, aggregate_id: &str, loaded: Option<Loaded<A>>) {
+    pub(crate) fn remember(&self, aggregate_id: &str, loaded: Option<Loaded<A>>) {
         let Some(states) = &self.states else {
             return;
         };
@@ -170,7 +175,10 @@ where
             .collect()
     }
 
-    async fn load(&self, aggregate_id: &str) -> Result<Loaded<A>, AggregateError<A::Error>> {
+    pub(crate) async fn load(
+        &self,
+        aggregate_id: &str,
+    ) -> Result<Loaded<A>, AggregateError<A::Error>> {
         let snapshot = snapshots::load(self.log.pool(), A::TYPE, aggregate_id, SNAPSHOT_SCHEMA)
             .await
             .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
@@ -195,7 +203,7 @@ where
     /// Snapshots the state a command left, when enough events have gathered since the last
     /// snapshot. The command has committed already: a failure here is logged, not returned.
     /// Returns the sequence of the snapshot it took, if it took one.
-    async fn maybe_snapshot(
+    pub(crate) async fn maybe_snapshot(
         &self,
         aggregate_id: &str,
         state: &A,
@@ -237,6 +245,25 @@ where
         metadata: &CommandMetadata,
         fresh_id: bool,
     ) -> Result<A, AggregateError<A::Error>> {
+        // A fresh id has no other writer to wait for.
+        let _turn = if fresh_id && metadata.flow.as_ref().is_none_or(|flow| !flow.resuming) {
+            None
+        } else {
+            Some(self.locks.lock(aggregate_id).await)
+        };
+        self.run_in_turn(aggregate_id, command, metadata, fresh_id)
+            .await
+    }
+
+    /// [`run`](Self::run) once the aggregate's turn is this command's (or, for a fresh id, no
+    /// turn is needed).
+    pub(crate) async fn run_in_turn(
+        &self,
+        aggregate_id: &str,
+        command: A::Command,
+        metadata: &CommandMetadata,
+        fresh_id: bool,
+    ) -> Result<A, AggregateError<A::Error>> {
         // A resumed flow's command may have happened in an earlier run: it is looked for.
         let resumed_flow = metadata.flow.as_ref().filter(|flow| flow.resuming);
         let fresh_id = fresh_id && resumed_flow.is_none();
@@ -248,12 +275,6 @@ where
         if let Some(step) = &step {
             recorded.insert("flowStep".to_owned(), step.clone());
         }
-        // A fresh id has no other writer to wait for.
-        let _turn = if fresh_id {
-            None
-        } else {
-            Some(self.locks.lock(aggregate_id).await)
-        };
         let mut attempt = 0;
         // A resumed flow reads what its earlier run wrote: never from memory.
         let mut from_memory = if resumed_flow.is_none() {

@@ -187,9 +187,11 @@ impl App {
         };
         // Most usage is covered by credits: whether the plan bills the feature's overage is
         // asked (two reads) only when they do not cover it.
+        // Usages of a busy ledger that queue behind the one being appended are appended
+        // together (`coalesced_commands.rs`): one commit for many, not one each.
         let mut recorded = self
             .credits
-            .execute(&ledger, command(false), metadata)
+            .execute_coalesced(&ledger, command(false), metadata)
             .await;
         if matches!(
             recorded,
@@ -198,7 +200,10 @@ impl App {
             .bills_usage_of(&tenant, &customer_id, &feature_slug)
             .await?
         {
-            recorded = self.credits.execute(&ledger, command(true), metadata).await;
+            recorded = self
+                .credits
+                .execute_coalesced(&ledger, command(true), metadata)
+                .await;
         }
         let outcome = match recorded {
             Ok(after) => after

@@ -17,6 +17,7 @@ pub mod audit;
 pub mod auth;
 pub mod billing_cycle;
 pub mod charges;
+pub mod coalesced_commands;
 pub mod command_runner;
 pub mod context;
 pub mod credits;

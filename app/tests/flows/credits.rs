@@ -619,3 +619,95 @@ async fn a_ledger_remembered_by_one_instance_sees_what_another_wrote() {
     ));
     assert_eq!(remaining(&f, &customer).await, 0);
 }
+
+/// How many commits wrote the ledger's usages: usages that queued behind one another share
+/// one (`coalesced_commands.rs`).
+async fn usage_commits(f: &Fixture, customer: &CustomerId) -> i64 {
+    sqlx::query_scalar(
+        "SELECT count(DISTINCT transaction_id) FROM events \
+         WHERE aggregate_type = 'CreditLedger' AND aggregate_id = $1 \
+           AND event_type = 'UsageRecorded'",
+    )
+    .bind(format!("{customer}/api_calls"))
+    .fetch_one(&f.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn usages_queued_on_one_ledger_share_a_commit_and_each_gets_its_own_answer() {
+    let f = Fixture::new().await;
+    let customer = f.customer("queued@example.com").await;
+    f.app
+        .grant_credits(&f.metadata, grant_of(&customer, 30))
+        .await
+        .unwrap();
+    let metadata = &f.metadata;
+    let outcomes = join_all((0..40).map(|n| {
+        let usage = usage_of(&customer, 1, &format!("q{n}"));
+        let app = &f.app;
+        async move { app.record_usage(metadata, usage).await }
+    }))
+    .await;
+    let accepted: Vec<&RecordedUsage> = outcomes.iter().filter_map(|o| o.as_ref().ok()).collect();
+    let refused = outcomes.iter().filter(|o| insufficient(o)).count();
+    assert_eq!((accepted.len(), refused), (30, 10), "{outcomes:?}");
+    // Each answer is the state its own usage left: thirty different usages, one of each
+    // remainder from 29 down to 0.
+    let mut ids: Vec<String> = accepted
+        .iter()
+        .map(|usage| usage.outcome.usage_id.to_string())
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 30);
+    let mut remainders: Vec<i64> = accepted
+        .iter()
+        .map(|usage| usage.outcome.remaining_after)
+        .collect();
+    remainders.sort();
+    assert_eq!(remainders, (0..30).collect::<Vec<i64>>());
+    assert_eq!(remaining(&f, &customer).await, 0);
+    // The first usage found the turn free; the rest queued behind it and were appended
+    // together: far fewer commits than usages.
+    let commits = usage_commits(&f, &customer).await;
+    assert!(commits <= 3, "{commits} commits for 30 usages");
+}
+
+#[tokio::test]
+async fn a_key_repeated_among_queued_usages_is_one_usage() {
+    let f = Fixture::new().await;
+    let customer = f.customer("queued-once@example.com").await;
+    f.app
+        .grant_credits(&f.metadata, grant_of(&customer, 100))
+        .await
+        .unwrap();
+    let metadata = &f.metadata;
+    // Ten calls under one key among ten under keys of their own, all queued together: the
+    // batch's append breaks the key's claim, and its usages are decided one at a time.
+    let outcomes = join_all((0..20).map(|n| {
+        let key = if n % 2 == 0 {
+            "same".to_owned()
+        } else {
+            format!("own{n}")
+        };
+        let usage = usage_of(&customer, 2, &key);
+        let app = &f.app;
+        async move { app.record_usage(metadata, usage).await }
+    }))
+    .await;
+    let answers: Vec<RecordedUsage> = outcomes.into_iter().map(Result::unwrap).collect();
+    let same: Vec<&RecordedUsage> = answers.iter().step_by(2).collect();
+    assert!(same.iter().all(|answer| *answer == same[0]), "{same:?}");
+    // Eleven usages of two: the repeated key consumed once.
+    assert_eq!(remaining(&f, &customer).await, 100 - 11 * 2);
+    let recorded: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM events WHERE aggregate_type = 'CreditLedger' \
+         AND aggregate_id = $1 AND event_type = 'UsageRecorded'",
+    )
+    .bind(format!("{customer}/api_calls"))
+    .fetch_one(&f.pool)
+    .await
+    .unwrap();
+    assert_eq!(recorded, 11);
+}
