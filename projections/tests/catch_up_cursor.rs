@@ -10,9 +10,19 @@ use projections::event_store::feed::StoredEvent;
 use projections::testing::sqlx::{self, Connection, PgConnection};
 use projections::testing::TestDatabase;
 
-/// Remembers every event it is given, in the order given.
+/// Remembers every event it is given, in the order given, of the aggregate types it reads.
 struct Recorder {
     applied: Mutex<Vec<i64>>,
+    reads: Option<&'static [&'static str]>,
+}
+
+impl Recorder {
+    fn reading(reads: Option<&'static [&'static str]>) -> Self {
+        Self {
+            applied: Mutex::new(Vec::new()),
+            reads,
+        }
+    }
 }
 
 #[async_trait]
@@ -21,11 +31,22 @@ impl LogConsumer for Recorder {
         "test_recorder"
     }
 
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        self.reads
+    }
+
     async fn apply(
         &self,
         events: &[StoredEvent],
         _tx: &mut PgConnection,
     ) -> Result<(), CatchUpError> {
+        // A type it does not read must not reach it, and what reaches it comes whole.
+        for event in events {
+            assert!(self
+                .reads
+                .is_none_or(|types| types.contains(&event.aggregate_type.as_str())));
+            assert_eq!(event.payload, serde_json::json!({"n": event.sequence}));
+        }
         self.applied
             .lock()
             .unwrap()
@@ -76,7 +97,8 @@ async fn pending_transactions_across_a_power_of_ten_apply_once_each_in_commit_or
             sqlx::query(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, metadata, tenant, transaction_id) \
-                 VALUES ('Probe', $1, $2, 'Probed', '1', '{}', '{}', 'merchant_x:test', $3::xid8)",
+                 VALUES ('Probe', $1, $2, 'Probed', '1', json_build_object('n', $2), '{}', \
+                 'merchant_x:test', $3::xid8)",
             )
             .bind(format!("probe_{transaction}"))
             .bind(n as i64 + 1)
@@ -96,9 +118,7 @@ async fn pending_transactions_across_a_power_of_ten_apply_once_each_in_commit_or
         "more pending than one batch"
     );
 
-    let recorder = Recorder {
-        applied: Mutex::new(Vec::new()),
-    };
+    let recorder = Recorder::reading(None);
     let mut steps = 0;
     while catch_up::step(&mut connection, &recorder).await.unwrap() > 0 {
         steps += 1;
@@ -112,4 +132,58 @@ async fn pending_transactions_across_a_power_of_ten_apply_once_each_in_commit_or
         "every event applied exactly once"
     );
     assert_eq!(applied, expected, "applied in commit order");
+}
+
+#[tokio::test]
+async fn a_consumer_passes_over_the_events_of_types_it_does_not_read_and_moves_past_them() {
+    let database = TestDatabase::create().await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    // Wanted and unwanted events interleaved, more than one batch of them.
+    for n in 0..(BATCH + 10) {
+        let aggregate_type = if n % 3 == 0 { "Wanted" } else { "Other" };
+        sqlx::query(
+            "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+             event_version, payload, metadata, tenant) \
+             VALUES ($1, $2, 1, 'Happened', '1', json_build_object('n', 1), '{}', 'merchant_x:test')",
+        )
+        .bind(aggregate_type)
+        .bind(format!("agg_{n}"))
+        .execute(&mut connection)
+        .await
+        .unwrap();
+    }
+    let wanted: Vec<i64> = sqlx::query_scalar(
+        "SELECT position FROM events WHERE aggregate_type = 'Wanted' \
+         ORDER BY transaction_id, position",
+    )
+    .fetch_all(&mut connection)
+    .await
+    .unwrap();
+    let last: i64 = sqlx::query_scalar("SELECT max(position) FROM events")
+        .fetch_one(&mut connection)
+        .await
+        .unwrap();
+
+    let recorder = Recorder::reading(Some(&["Wanted"]));
+    let mut passed = 0;
+    loop {
+        let step = catch_up::step(&mut connection, &recorder).await.unwrap();
+        if step == 0 {
+            break;
+        }
+        passed += step;
+    }
+    assert_eq!(
+        passed,
+        BATCH as usize + 10,
+        "every event passed, wanted or not"
+    );
+    assert_eq!(recorder.applied.into_inner().unwrap(), wanted);
+    let at = catch_up::checkpoint(&mut connection, "test_recorder")
+        .await
+        .unwrap();
+    assert_eq!(
+        at.position, last,
+        "the checkpoint moved past the unwanted events too"
+    );
 }

@@ -30,6 +30,13 @@ pub trait LogConsumer: Send + Sync + 'static {
     /// Stable name: its checkpoint row and its ownership lock go by it.
     fn name(&self) -> &'static str;
 
+    /// The aggregate types whose events it reads; `None`, every event. The others are passed
+    /// over without fetching their payloads: a busy credit ledger's usages, say, cost a
+    /// consumer of customers nothing but the move of its checkpoint.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        None
+    }
+
     /// Applies `events`, in commit order, inside the runner's transaction `tx`, which also
     /// moves the checkpoint past them.
     async fn apply(
@@ -103,7 +110,8 @@ pub async fn checkpoint(
 }
 
 /// Applies the next batch of settled events after the checkpoint, with the checkpoint, in
-/// one transaction. Answers how many events it applied.
+/// one transaction. Answers how many events it moved past (those of aggregate types it does
+/// not read among them).
 pub async fn step(
     connection: &mut PgConnection,
     projection: &dyn LogConsumer,
@@ -112,9 +120,15 @@ pub async fn step(
     // Looking needs no lock: an idle runner polls, and a row lock would cost a transaction id
     // every time.
     let from = checkpoint(connection, name).await?;
+    let wanted = projection.aggregate_types();
+    // Every event moves the checkpoint; only the wanted ones bring their payload and metadata.
     let rows: Vec<CommittedRow> = sqlx::query_as(
         "SELECT position, aggregate_type, aggregate_id, sequence, event_type, event_version, \
-                payload, metadata, recorded_at, transaction_id::text AS transaction_text \
+                CASE WHEN $4::text[] IS NULL OR aggregate_type = ANY($4) \
+                     THEN payload ELSE 'null'::json END AS payload, \
+                CASE WHEN $4::text[] IS NULL OR aggregate_type = ANY($4) \
+                     THEN metadata ELSE 'null'::json END AS metadata, \
+                recorded_at, transaction_id::text AS transaction_text \
          FROM events \
          WHERE (transaction_id, position) > ($1::xid8, $2) \
            AND transaction_id < pg_snapshot_xmin(pg_current_snapshot()) \
@@ -124,6 +138,7 @@ pub async fn step(
     .bind(&from.transaction_id)
     .bind(from.position)
     .bind(BATCH)
+    .bind(wanted.map(<[&str]>::to_vec))
     .fetch_all(&mut *connection)
     .await?;
     let Some(last) = rows.last() else {
@@ -133,7 +148,11 @@ pub async fn step(
         transaction_id: last.transaction_text.clone(),
         position: last.event.position,
     };
-    let events = current_versions(rows.into_iter().map(|row| row.event));
+    let passed = rows.len();
+    let events =
+        current_versions(rows.into_iter().map(|row| row.event).filter(|event| {
+            wanted.is_none_or(|types| types.contains(&event.aggregate_type.as_str()))
+        }));
 
     let mut tx = Connection::begin(&mut *connection).await?;
     // Applying does lock: whoever else might apply (a rebuild's swap) waits, and if the
@@ -174,7 +193,7 @@ pub async fn step(
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
-    Ok(events.len())
+    Ok(passed)
 }
 
 /// Whether events of `tenant` have committed that projection `name` has not applied yet: a

@@ -475,6 +475,11 @@ impl LogConsumer for PortalOverviewProjection {
         self.name
     }
 
+    /// What [`fact`] reads.
+    fn aggregate_types(&self) -> Option<&'static [&'static str]> {
+        Some(&[Customer::TYPE, Subscription::TYPE, PaymentMethod::TYPE])
+    }
+
     async fn apply(
         &self,
         events: &[StoredEvent],
