@@ -82,7 +82,8 @@ impl<A: Aggregate> CommandQueues<A> {
 
 /// What one command of a batch came to.
 enum Decided<A: Aggregate> {
-    /// The state after its events (none, for a command that changed nothing).
+    /// Accepted: the state it left, and whether it emitted any event (a command that changed
+    /// nothing, decided on remembered state, is decided again on a fresh load).
     Done {
         after: A,
         changed: bool,
