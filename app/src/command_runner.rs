@@ -167,8 +167,7 @@ where
         aggregate_id: &str,
         sequence: usize,
     ) -> Result<Vec<EventEnvelope<A>>, AggregateError<A::Error>> {
-        self.log
-            .get_last_events::<A>(aggregate_id, sequence)
+        self.serialized_after(aggregate_id, sequence)
             .await?
             .into_iter()
             .map(|event| EventEnvelope::<A>::try_from(event).map_err(AggregateError::from))
@@ -179,17 +178,27 @@ where
         &self,
         aggregate_id: &str,
     ) -> Result<Loaded<A>, AggregateError<A::Error>> {
-        let snapshot = snapshots::load(self.log.pool(), A::TYPE, aggregate_id, SNAPSHOT_SCHEMA)
-            .await
-            .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
-        // A snapshot that no longer decodes is as good as none: replay instead.
-        let start = snapshot.and_then(|s| {
-            let aggregate = serde_json::from_value::<A>(s.state).ok()?;
-            Some((aggregate, usize::try_from(s.sequence).ok()?))
+        let read =
+            snapshots::load_with_events(self.log.pool(), A::TYPE, aggregate_id, SNAPSHOT_SCHEMA)
+                .await
+                .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
+        let start = read.snapshot.map(|s| {
+            let state = serde_json::from_value::<A>(s.state).ok();
+            (state, usize::try_from(s.sequence).unwrap_or_default())
         });
-        let (mut aggregate, snapshot_sequence) = start.unwrap_or_else(|| (A::default(), 0));
+        let (mut aggregate, snapshot_sequence, events) = match start {
+            Some((Some(aggregate), sequence)) => (aggregate, sequence, read.events),
+            // A snapshot that no longer decodes is as good as none: replay instead.
+            Some((None, _)) => (
+                A::default(),
+                0,
+                self.serialized_after(aggregate_id, 0).await?,
+            ),
+            None => (A::default(), 0, read.events),
+        };
         let mut sequence = snapshot_sequence;
-        for envelope in self.events_after(aggregate_id, snapshot_sequence).await? {
+        for event in events {
+            let envelope = EventEnvelope::<A>::try_from(event).map_err(AggregateError::from)?;
             sequence = envelope.sequence;
             aggregate.apply(envelope.payload);
         }
@@ -198,6 +207,18 @@ where
             sequence,
             snapshot_sequence,
         })
+    }
+
+    /// The events after `sequence`, as stored (upcast, not yet decoded).
+    async fn serialized_after(
+        &self,
+        aggregate_id: &str,
+        sequence: usize,
+    ) -> Result<Vec<cqrs_es::persist::SerializedEvent>, AggregateError<A::Error>> {
+        Ok(self
+            .log
+            .get_last_events::<A>(aggregate_id, sequence)
+            .await?)
     }
 
     /// Snapshots the state a command left, when enough events have gathered since the last

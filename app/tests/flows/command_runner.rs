@@ -107,3 +107,39 @@ async fn deposits_load_back_exactly_once_through_snapshots() {
     assert_eq!(after.total, expected.total + 5);
     pool.close().await;
 }
+
+#[tokio::test]
+async fn a_snapshot_that_no_longer_decodes_or_is_of_another_schema_is_replayed_past() {
+    let database = TestDatabase::create().await;
+    let pool = projections::database::connect_and_migrate(&database.url, 4)
+        .await
+        .expect("database");
+    let bus: CommandRunner<Counter> =
+        CommandRunner::new(EventLog::new(pool.clone(), vec![]), Arc::new(()));
+    let deposits = SNAPSHOT_EVERY + 3;
+    for _ in 0..deposits {
+        bus.execute("counter_2", 10, &metadata()).await.unwrap();
+    }
+    let expected = Counter {
+        total: 10 * deposits as i64,
+        deposits: deposits as u32,
+    };
+    // A state that is no Counter: the load replays every event instead.
+    sqlx::query("UPDATE aggregate_snapshots SET state = '[\"not a counter\"]' WHERE aggregate_id = 'counter_2'")
+        .execute(&pool)
+        .await
+        .unwrap();
+    assert_eq!(bus.current("counter_2").await.unwrap(), expected);
+    // A snapshot of another schema is not read at all, however it decodes.
+    sqlx::query(
+        "UPDATE aggregate_snapshots SET schema = schema + 1, \
+         state = '{\"total\": 1, \"deposits\": 1}' WHERE aggregate_id = 'counter_2'",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    assert_eq!(bus.current("counter_2").await.unwrap(), expected);
+    let after = bus.execute("counter_2", 5, &metadata()).await.unwrap();
+    assert_eq!(after.total, expected.total + 5);
+    pool.close().await;
+}

@@ -97,6 +97,7 @@ pub async fn renewals(pool: &PgPool, count: usize, clients: usize) -> Result<Ren
     setup?;
     let setup = started.elapsed();
 
+    eprintln!("renewals: advancing the test clock past {count} trial ends ...");
     let started = Instant::now();
     let cpu_before = crate::process_cpu();
     let to = app.clock.now_for(&tenant) + chrono::Duration::days(15);
