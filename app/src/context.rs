@@ -10,6 +10,7 @@ use domain::invoice::{Invoice, InvoiceServices};
 
 use crate::document_rendering::PdfFingerprint;
 use crate::pdf_cache::PdfCache;
+use crate::pieces_in_flight::PiecesInFlight;
 use domain::organization::{Organization, OrganizationServices};
 use domain::payment::{Payment, PaymentServices};
 use domain::payment_method::{PaymentMethod, PaymentMethodServices};
@@ -70,6 +71,9 @@ pub struct AppParts {
     pub top_ups: Arc<CommandRunner<TopUp>>,
     /// Issues of one tenant's series take turns in this process (`invoices.rs`).
     pub(crate) numbering: Arc<AggregateLocks>,
+    /// The due work running in this process, so the scheduler and a test-clock advance do
+    /// not both do one piece (`pieces_in_flight.rs`).
+    pub(crate) pieces_in_flight: Arc<PiecesInFlight>,
     /// Rendered PDFs by their recorded digest (`pdf_cache.rs`).
     pub(crate) pdfs: Arc<PdfCache>,
     /// Where every "now" of the service comes from: the base clock, or a test-mode tenant's
@@ -170,6 +174,7 @@ impl App {
                 .with_state_cache(LEDGER_STATES),
             ),
             numbering: Arc::default(),
+            pieces_in_flight: Arc::default(),
             pdfs: Arc::default(),
             clock,
             tenant_clock,

@@ -141,8 +141,13 @@ impl App {
         Ok(due)
     }
 
-    /// Does one piece of work for `tenant`, as its scheduler.
+    /// Does one piece of work for `tenant`, as its scheduler; when this process runs the same
+    /// piece already, waits for that run instead.
     pub async fn run_due(&self, tenant: &Tenant, work: DueWork) -> Result<(), AppError> {
+        let key = format!("{}:{work:?}", tenant.key());
+        let Some(_hold) = self.pieces_in_flight.begin(key).await else {
+            return Ok(());
+        };
         let metadata = CommandMetadata::acting_as(Principal {
             tenant: tenant.clone(),
             key_id: "scheduler".into(),
@@ -153,6 +158,19 @@ impl App {
                 subscription_id,
                 period_end,
             } => {
+                // Read due before another run (the scheduler, an advance) ended it: nothing
+                // left to do. A run that died between its steps is not this one's to finish:
+                // its recorded flow is resumed (`flows.rs`).
+                if !billing_schedule::period_end_still_due(
+                    &self.pool,
+                    tenant,
+                    subscription_id.as_str(),
+                    period_end,
+                )
+                .await?
+                {
+                    return Ok(());
+                }
                 let input = FlowInput::EndPeriod {
                     subscription_id: subscription_id.clone(),
                     period_end,

@@ -41,6 +41,7 @@ pub mod organizations;
 pub mod payment_methods;
 pub mod payments;
 pub mod pdf_cache;
+mod pieces_in_flight;
 pub mod plans;
 pub mod portal;
 pub mod portal_billing;

@@ -27,6 +27,26 @@ pub struct Schedule {
     pub failed_invoices: Vec<FailedInvoice>,
 }
 
+/// Whether subscription `id`'s period ending at `period_end` is still to be ended: a
+/// scheduler that read it due may find it renewed meanwhile by another (`subscription_list`
+/// is written with the append, so this sees every committed renewal).
+pub async fn period_end_still_due(
+    pool: &PgPool,
+    tenant: &Tenant,
+    id: &str,
+    period_end: DateTime<Utc>,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM subscription_list \
+         WHERE tenant = $1 AND id = $2 AND status <> 'canceled' AND current_period_end = $3)",
+    )
+    .bind(tenant.key())
+    .bind(id)
+    .bind(period_end)
+    .fetch_one(pool)
+    .await
+}
+
 /// What of the tenant's schedule falls due by `until`: at most `limit` period ends and
 /// `limit` grace ends (the earliest), and the failed invoices.
 pub async fn due_by(
