@@ -5,8 +5,9 @@
 //! any) and folds only the events after it, so long histories stay cheap. Appends go through
 //! cqrs-es's store.
 //!
-//! A runner may keep the state its commands left in memory ([`CommandRunner::with_state_cache`],
-//! for the hot credit ledgers): the next command starts from it without reading the log. That
+//! A runner may keep the state its commands left in memory ([`CommandRunner::with_state_cache`]:
+//! the hot credit ledgers, and the subscriptions, invoices and payments a renewal commands
+//! several times): the next command starts from it without reading the log. That
 //! is safe because an append names the sequence it follows: if another process appended
 //! meanwhile, the append collides and the command is run again on a fresh load. What the
 //! cached state alone cannot prove — a refusal, or a command that changes nothing — is
