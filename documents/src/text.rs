@@ -5,8 +5,10 @@
 //! handed to krilla, so what was measured is exactly what is drawn: right-aligned amounts line
 //! up and a wrapped line never overflows its column.
 
+use std::sync::{Arc, Mutex};
+
 use krilla::text::{Font, GlyphId, KrillaGlyph};
-use rustybuzz::{Face, UnicodeBuffer};
+use rustybuzz::{Direction, Face, Language, Script, ShapePlan, UnicodeBuffer};
 
 /// DejaVu Sans covers Latin (with Ł, İ, Æ, ø…), Greek and Cyrillic, and the currency signs.
 pub(crate) struct Fonts {
@@ -18,7 +20,12 @@ struct Typeface {
     pdf: Font,
     shaper: Face<'static>,
     units_per_em: f32,
+    /// The shape plans made so far, one per direction, script and language: making a plan was
+    /// 40% of shaping, and an invoice shapes a few dozen runs of two or three kinds.
+    plans: Mutex<Vec<(PlanKey, Arc<ShapePlan>)>>,
 }
+
+type PlanKey = (Direction, Script, Option<Language>);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Weight {
@@ -65,7 +72,8 @@ impl Fonts {
         let mut buffer = UnicodeBuffer::new();
         buffer.push_str(text);
         buffer.guess_segment_properties();
-        let output = rustybuzz::shape(&typeface.shaper, &[], buffer);
+        let plan = typeface.plan((buffer.direction(), buffer.script(), buffer.language()));
+        let output = rustybuzz::shape_with_plan(&typeface.shaper, &plan, buffer);
 
         // A glyph stands for the text from its cluster up to the next cluster, whichever way
         // the run goes; krilla writes that text next to it so the PDF's text can be copied.
@@ -194,6 +202,27 @@ impl Fonts {
 }
 
 impl Typeface {
+    /// The plan `rustybuzz::shape` would make for a buffer of these properties (the same
+    /// plan, so the same glyphs): made once, then reused.
+    fn plan(&self, key: PlanKey) -> Arc<ShapePlan> {
+        let mut plans = self.plans.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, plan)) = plans.iter().find(|(made_for, _)| made_for == &key) {
+            return plan.clone();
+        }
+        let (direction, script, language) = key.clone();
+        // A buffer whose script could not be guessed has none; `script()` shows it as unknown.
+        let script = (script != rustybuzz::script::UNKNOWN).then_some(script);
+        let plan = Arc::new(ShapePlan::new(
+            &self.shaper,
+            direction,
+            script,
+            language.as_ref(),
+            &[],
+        ));
+        plans.push((key, plan.clone()));
+        plan
+    }
+
     fn new(data: &'static [u8]) -> Typeface {
         // Both fonts are compiled in and parse; a failure here is a broken build, not input.
         let pdf = Font::new(data.into(), 0).expect("the bundled DejaVu font parses for krilla");
@@ -203,6 +232,7 @@ impl Typeface {
             pdf,
             shaper,
             units_per_em,
+            plans: Mutex::default(),
         }
     }
 }
