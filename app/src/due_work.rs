@@ -158,23 +158,25 @@ impl App {
                 subscription_id,
                 period_end,
             } => {
+                let input = FlowInput::EndPeriod {
+                    subscription_id: subscription_id.clone(),
+                    period_end,
+                };
                 // Read due before another run (the scheduler, an advance) ended it: nothing
-                // left to do. A run that died between its steps is not this one's to finish:
-                // its recorded flow is resumed (`flows.rs`).
-                if !billing_schedule::period_end_still_due(
+                // left to do, once that run has finished. One still midway (on another
+                // instance, or abandoned) is run again here, as before this check: its steps
+                // that are done change nothing, and whoever asked (an advance) gets the work
+                // done when it is answered.
+                let still_due = billing_schedule::period_end_still_due(
                     &self.pool,
                     tenant,
                     subscription_id.as_str(),
                     period_end,
                 )
-                .await?
-                {
+                .await?;
+                if !still_due && !self.flow_unfinished(tenant, &input).await? {
                     return Ok(());
                 }
-                let input = FlowInput::EndPeriod {
-                    subscription_id: subscription_id.clone(),
-                    period_end,
-                };
                 self.in_flow(&metadata, input, |app, metadata| async move {
                     app.end_period(&metadata, &subscription_id, period_end)
                         .await

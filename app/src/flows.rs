@@ -30,6 +30,7 @@ use chrono::{DateTime, Utc};
 use domain::id::{CustomerId, InvoiceId, PaymentMethodId, PrefixedId, SubscriptionId, TopUpId};
 use domain::invoice::DocumentType;
 use domain::payment_method::PaymentMethodCommand;
+use domain::tenant::Tenant;
 use projections::read_models::payment_method_list::PaymentMethodListProjection;
 use projections::tables::flow_runs::{self, UnfinishedFlow};
 use serde::{Deserialize, Serialize};
@@ -318,6 +319,21 @@ impl App {
             Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
             Err(join) => Err(AppError::internal("Internal server error", join)),
         }
+    }
+
+    /// Whether a flow with `input` is unfinished: another run of it may be midway (on
+    /// another instance, or abandoned), with steps that are not yet visible in the read
+    /// models.
+    pub(crate) async fn flow_unfinished(
+        &self,
+        tenant: &Tenant,
+        input: &FlowInput,
+    ) -> Result<bool, AppError> {
+        let kind = input.kind();
+        let input = serde_json::to_value(input)
+            .map_err(|e| AppError::internal("Internal server error", e))?;
+        let record = serde_json::json!({ "input": input });
+        Ok(flow_runs::any_unfinished(&self.pool, &tenant.key(), kind, &record).await?)
     }
 
     /// Resumes every unfinished flow whose instance is gone (or that failed on our side and

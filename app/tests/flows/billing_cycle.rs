@@ -4,6 +4,7 @@
 //! card added meanwhile recovers it; each period is billed once, also with two schedulers
 //! racing or a charge cut by a crash.
 
+use app::due_work::DueWork;
 use app::flows::DeathPlan;
 use app::plans::NewPlan;
 use app::App;
@@ -315,6 +316,73 @@ async fn a_renewal_cut_after_each_step_is_billed_once_on_resume() {
         );
         assert_eq!(payments(&f, &billed[1]).await.len(), 1, "charged once");
     }
+}
+
+/// A period end read due before another run renewed the subscription: while that run is
+/// midway (its flow unfinished, its instance alive), the piece is run again and finishes the
+/// billing, so an advance that read it answers with the period billed; once that run has
+/// finished, the piece is done and nothing runs again (no flow is even recorded).
+#[tokio::test]
+async fn a_period_end_read_before_another_run_renewed_it_is_finished_or_skipped() {
+    let f = Fixture::new().await;
+    let (_, _, subscription) = subscribed(&f, "4242", None).await;
+    let period_end = f
+        .subscription(&subscription)
+        .await
+        .current_period_end
+        .unwrap();
+    let piece = || DueWork::PeriodEnd {
+        subscription_id: subscription.clone(),
+        period_end,
+    };
+    // Cut after its first step, the renewal: the period is no longer due, nothing billed.
+    let midway = App::new(f.pool.clone()).with_death(DeathPlan {
+        kind: "subscription.periodEnd".into(),
+        after_commits: 1,
+        abort: false,
+    });
+    let principal = f.principal().clone();
+    let cut = tokio::spawn({
+        let midway = midway.clone();
+        async move {
+            midway
+                .advance_test_clock(&principal, period_end + Duration::hours(1))
+                .await
+        }
+    })
+    .await;
+    assert!(cut.is_err_and(|e| e.is_panic()));
+    assert_eq!(
+        invoices(&f, &subscription).await.len(),
+        1,
+        "renewed, not billed"
+    );
+
+    // The other instance lives on; this one runs the piece it read due before.
+    f.app.load_test_clocks().await.unwrap();
+    f.app.run_due(f.tenant(), piece()).await.unwrap();
+    let billed = invoices(&f, &subscription).await;
+    assert_eq!(billed.len(), 2, "the period is billed when the piece ends");
+    assert_eq!(billed[1].status, "paid");
+    assert_eq!(payments(&f, &billed[1]).await.len(), 1, "charged once");
+
+    // Once no run of it is unfinished, the stale piece is skipped outright.
+    midway.instance.stop_living().await;
+    assert_eq!(f.app.resume_abandoned_flows().await.unwrap(), 1);
+    let flows = || async {
+        sqlx::query_scalar::<_, i64>("SELECT count(*) FROM flow_runs")
+            .fetch_one(&f.pool)
+            .await
+            .unwrap()
+    };
+    let before = flows().await;
+    f.app.run_due(f.tenant(), piece()).await.unwrap();
+    assert_eq!(
+        flows().await,
+        before,
+        "no flow recorded for a piece already done"
+    );
+    assert_eq!(invoices(&f, &subscription).await.len(), 2);
 }
 
 /// Work due just before `to` takes time: the clock passes `to` meanwhile, and the advance

@@ -99,6 +99,25 @@ pub async fn take_over(
     Ok(taken == 1)
 }
 
+/// Whether a flow of `kind` for `tenant` whose record contains `record` (JSON containment)
+/// is unfinished: running somewhere, or abandoned and waiting for a resume.
+pub async fn any_unfinished(
+    pool: &PgPool,
+    tenant: &str,
+    kind: &str,
+    record: &Value,
+) -> Result<bool, sqlx::Error> {
+    sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM flow_runs \
+         WHERE finished_at IS NULL AND tenant = $1 AND kind = $2 AND input @> $3)",
+    )
+    .bind(tenant)
+    .bind(kind)
+    .bind(record)
+    .fetch_one(pool)
+    .await
+}
+
 /// Whether flow `id` is recorded and finished.
 pub async fn is_finished(pool: &PgPool, id: &str) -> Result<bool, sqlx::Error> {
     let finished: Option<bool> =
