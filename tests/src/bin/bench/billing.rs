@@ -5,8 +5,9 @@
 //! sandbox card, a subscription with a 14-day trial each): a trial bills nothing, so all of
 //! them fall due together when the trial ends. The measured step is one test-clock advance
 //! past that day: for each subscription a renewal flow (renew, draft, issue with the next
-//! number and its PDF digest, charge pending, sandbox answer, payment recorded, invoice paid).
-//! The server's own scheduler runs meanwhile, as in service, and takes some of the work.
+//! number and its PDF digest, charge pending, sandbox answer, payment recorded, invoice paid),
+//! asked of the server over HTTP. The server's own scheduler runs meanwhile, as in service,
+//! and takes some of the work.
 
 use std::time::{Duration, Instant};
 
@@ -48,7 +49,12 @@ impl Renewals {
     }
 }
 
-pub async fn renewals(pool: &PgPool, count: usize, clients: usize) -> Result<Renewals, String> {
+pub async fn renewals(
+    pool: &PgPool,
+    server: &Connections,
+    count: usize,
+    clients: usize,
+) -> Result<Renewals, String> {
     let merchant = create_merchant(
         pool,
         "Bench billing Zoë Łukasiewicz GmbH",
@@ -100,10 +106,25 @@ pub async fn renewals(pool: &PgPool, count: usize, clients: usize) -> Result<Ren
     eprintln!("renewals: advancing the test clock past {count} trial ends ...");
     let started = Instant::now();
     let cpu_before = crate::process_cpu();
+    // Through the server, as a merchant advances it: in the process whose scheduler runs
+    // meanwhile, so the two share what is in flight, as in service.
     let to = app.clock.now_for(&tenant) + chrono::Duration::days(15);
-    app.advance_test_clock(&principal, to)
+    let body = json!({ "to": to }).to_string();
+    let (status, answer) = server
+        .send(
+            "POST",
+            "/v1/test-clock/advance",
+            &merchant.test_secret_key,
+            Some(body.as_bytes()),
+        )
         .await
         .map_err(|e| format!("advance the test clock: {e}"))?;
+    if status != 200 {
+        return Err(format!(
+            "advance the test clock: {status} {}",
+            String::from_utf8_lossy(&answer)
+        ));
+    }
     let took = started.elapsed();
     let cpu = crate::process_cpu().saturating_sub(cpu_before);
 
