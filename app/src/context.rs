@@ -9,6 +9,7 @@ use domain::customer::{Customer, CustomerServices};
 use domain::invoice::{Invoice, InvoiceServices};
 
 use crate::document_rendering::PdfFingerprint;
+use crate::document_series::DocumentSeries;
 use crate::pdf_cache::PdfCache;
 use crate::pieces_in_flight::PiecesInFlight;
 use domain::organization::{Organization, OrganizationServices};
@@ -24,7 +25,6 @@ use projections::EventLog;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
 
-use crate::aggregate_locks::AggregateLocks;
 use crate::command_runner::CommandRunner;
 use crate::flows::DeathPlan;
 use crate::instance::Instance;
@@ -75,7 +75,7 @@ pub struct AppParts {
     pub credits: Arc<CommandRunner<CreditLedger>>,
     pub top_ups: Arc<CommandRunner<TopUp>>,
     /// Issues of one tenant's series take turns in this process (`invoices.rs`).
-    pub(crate) numbering: Arc<AggregateLocks>,
+    pub(crate) numbering: Arc<DocumentSeries>,
     /// The due work running in this process, so the scheduler and a test-clock advance do
     /// not both do one piece (`pieces_in_flight.rs`).
     pub(crate) pieces_in_flight: Arc<PiecesInFlight>,

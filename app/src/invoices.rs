@@ -151,29 +151,40 @@ impl App {
         id: &InvoiceId,
         metadata: &CommandMetadata,
     ) -> Result<Invoice, AppError> {
-        let _turn = self
-            .numbering
-            .lock(&format!("{}:{series}", tenant.key()))
-            .await;
+        let key = format!("{}:{series}", tenant.key());
+        let _turn = self.numbering.turn(&key).await;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let last = DocumentNumbersProjection::last(&self.pool, tenant, series).await?;
+            let last = match self.numbering.last_claimed(&key) {
+                Some(last) => last,
+                None => DocumentNumbersProjection::last(&self.pool, tenant, series).await?,
+            };
             let number = format_number(series, last + 1);
             match self
                 .invoices
-                .execute(id.as_str(), issue(number), metadata)
+                .execute(id.as_str(), issue(number.clone()), metadata)
                 .await
             {
-                Ok(invoice) => return Ok(invoice),
+                Ok(invoice) => {
+                    // Claimed only if this command issued it: one issued before keeps the
+                    // number it had, and the series' last is then not known here.
+                    let claimed = invoice.number.as_deref() == Some(number.as_str());
+                    self.numbering.remember(&key, claimed.then_some(last + 1));
+                    return Ok(invoice);
+                }
                 Err(e)
                     if is_claim(&e, ClaimKind::DocumentNumber) && attempt < MAX_NUMBER_ATTEMPTS =>
                 {
                     // Another instance took it (or its predecessor is not committed yet).
+                    self.numbering.remember(&key, None);
                     tokio::time::sleep(std::time::Duration::from_millis(rand::random::<u64>() % 5))
                         .await;
                 }
-                Err(e) => return Err(command_error::<Invoice>(e)),
+                Err(e) => {
+                    self.numbering.remember(&key, None);
+                    return Err(command_error::<Invoice>(e));
+                }
             }
         }
     }

@@ -25,6 +25,7 @@ pub mod customer_lock;
 pub mod customers;
 pub mod demo;
 pub mod document_rendering;
+mod document_series;
 pub mod due_work;
 pub mod error;
 pub mod flows;

@@ -404,7 +404,8 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
     let billing = if args.renewals > 0 {
         checkpoint(&raw_pool).await;
         eprintln!("renewals: setting up {} subscriptions ...", args.renewals);
-        let renewals = billing::renewals(&app_pool, &http.connections, args.renewals, clients).await?;
+        let renewals =
+            billing::renewals(&app_pool, &http.connections, args.renewals, clients).await?;
         eprintln!("invoice PDFs ...");
         let cold_ids: Vec<String> = renewals.invoice_ids.iter().take(1000).cloned().collect();
         let cold =
