@@ -109,6 +109,24 @@ async fn fifty_invoices_issued_at_once_are_numbered_one_to_fifty() {
     );
 }
 
+/// Each instance remembers the last number it claimed; one that another instance has passed
+/// since collides on its next claim and takes the number after the other's.
+#[tokio::test]
+async fn an_instance_behind_another_on_the_series_takes_the_next_number_not_an_old_one() {
+    let f = Fixture::new().await;
+    let other = App::new(f.pool.clone());
+    let mut numbers = Vec::new();
+    for app in [&f.app, &other, &f.app, &f.app, &other] {
+        let draft = draft(&f, vec![line("Seat", 1, 100)]).await.unwrap();
+        let issued = app.finalize_invoice(&f.metadata, &draft.id).await.unwrap();
+        numbers.push(issued.number.expect("a number"));
+    }
+    assert_eq!(
+        numbers,
+        ["INV-0001", "INV-0002", "INV-0003", "INV-0004", "INV-0005"]
+    );
+}
+
 #[tokio::test]
 async fn voiding_an_issued_invoice_issues_its_cancellation() {
     let f = Fixture::new().await;
