@@ -277,6 +277,28 @@ async fn two_schedulers_racing_bill_each_period_once() {
     assert_eq!((series[0].last, series[0].count), (12, 12), "gapless");
 }
 
+/// Another instance that advances the clock past `period_end` and dies in the renewal's
+/// flow after its `after`th commit; it stays alive as an instance until told to stop.
+async fn renewal_cut_after(f: &Fixture, period_end: DateTime<Utc>, after: usize) -> App {
+    let dying = App::new(f.pool.clone()).with_death(DeathPlan {
+        kind: "subscription.periodEnd".into(),
+        after_commits: after,
+        abort: false,
+    });
+    let principal = f.principal().clone();
+    let died = tokio::spawn({
+        let dying = dying.clone();
+        async move {
+            dying
+                .advance_test_clock(&principal, period_end + Duration::hours(1))
+                .await
+        }
+    })
+    .await;
+    assert!(died.is_err_and(|e| e.is_panic()), "cut after step {after}");
+    dying
+}
+
 #[tokio::test]
 async fn a_renewal_cut_after_each_step_is_billed_once_on_resume() {
     for after in 1..=5 {
@@ -287,22 +309,7 @@ async fn a_renewal_cut_after_each_step_is_billed_once_on_resume() {
             .await
             .current_period_end
             .unwrap();
-        let dying = App::new(f.pool.clone()).with_death(DeathPlan {
-            kind: "subscription.periodEnd".into(),
-            after_commits: after,
-            abort: false,
-        });
-        let principal = f.principal().clone();
-        let died = tokio::spawn({
-            let dying = dying.clone();
-            async move {
-                dying
-                    .advance_test_clock(&principal, period_end + Duration::hours(1))
-                    .await
-            }
-        })
-        .await;
-        assert!(died.is_err_and(|e| e.is_panic()), "cut after step {after}");
+        let dying = renewal_cut_after(&f, period_end, after).await;
         dying.instance.stop_living().await;
         f.app.load_test_clocks().await.unwrap();
         assert_eq!(f.app.resume_abandoned_flows().await.unwrap(), 1);
@@ -336,22 +343,7 @@ async fn a_period_end_read_before_another_run_renewed_it_is_finished_or_skipped(
         period_end,
     };
     // Cut after its first step, the renewal: the period is no longer due, nothing billed.
-    let midway = App::new(f.pool.clone()).with_death(DeathPlan {
-        kind: "subscription.periodEnd".into(),
-        after_commits: 1,
-        abort: false,
-    });
-    let principal = f.principal().clone();
-    let cut = tokio::spawn({
-        let midway = midway.clone();
-        async move {
-            midway
-                .advance_test_clock(&principal, period_end + Duration::hours(1))
-                .await
-        }
-    })
-    .await;
-    assert!(cut.is_err_and(|e| e.is_panic()));
+    let midway = renewal_cut_after(&f, period_end, 1).await;
     assert_eq!(
         invoices(&f, &subscription).await.len(),
         1,

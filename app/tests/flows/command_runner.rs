@@ -11,6 +11,7 @@ use cqrs_es::{Aggregate, DomainEvent};
 use domain::tenant::{Mode, Tenant};
 use projections::EventLog;
 use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
 
 use projections::testing::TestDatabase;
 
@@ -75,14 +76,19 @@ fn metadata() -> CommandMetadata {
     }
 }
 
-#[tokio::test]
-async fn deposits_load_back_exactly_once_through_snapshots() {
+/// A fresh database, its pool and a runner of counters over it.
+async fn counter_runner() -> (TestDatabase, PgPool, CommandRunner<Counter>) {
     let database = TestDatabase::create().await;
     let pool = projections::database::connect_and_migrate(&database.url, 4)
         .await
         .expect("database");
-    let bus: CommandRunner<Counter> =
-        CommandRunner::new(EventLog::new(pool.clone(), vec![]), Arc::new(()));
+    let bus = CommandRunner::new(EventLog::new(pool.clone(), vec![]), Arc::new(()));
+    (database, pool, bus)
+}
+
+#[tokio::test]
+async fn deposits_load_back_exactly_once_through_snapshots() {
+    let (_database, pool, bus) = counter_runner().await;
     let deposits = 2 * SNAPSHOT_EVERY + 17;
     for _ in 0..deposits {
         let after = bus.execute("counter_1", 10, &metadata()).await.unwrap();
@@ -110,12 +116,7 @@ async fn deposits_load_back_exactly_once_through_snapshots() {
 
 #[tokio::test]
 async fn a_snapshot_that_no_longer_decodes_or_is_of_another_schema_is_replayed_past() {
-    let database = TestDatabase::create().await;
-    let pool = projections::database::connect_and_migrate(&database.url, 4)
-        .await
-        .expect("database");
-    let bus: CommandRunner<Counter> =
-        CommandRunner::new(EventLog::new(pool.clone(), vec![]), Arc::new(()));
+    let (_database, pool, bus) = counter_runner().await;
     let deposits = SNAPSHOT_EVERY + 3;
     for _ in 0..deposits {
         bus.execute("counter_2", 10, &metadata()).await.unwrap();
