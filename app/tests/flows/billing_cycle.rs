@@ -78,6 +78,13 @@ async fn payments(f: &Fixture, invoice: &InvoiceView) -> Vec<PaymentView> {
     payments
 }
 
+async fn current_period_end(f: &Fixture, subscription: &SubscriptionId) -> DateTime<Utc> {
+    f.subscription(subscription)
+        .await
+        .current_period_end
+        .expect("a current period")
+}
+
 async fn now(f: &Fixture) -> DateTime<Utc> {
     f.app.test_clock(f.principal()).unwrap()
 }
@@ -304,11 +311,7 @@ async fn a_renewal_cut_after_each_step_is_billed_once_on_resume() {
     for after in 1..=5 {
         let f = Fixture::new().await;
         let (_, _, subscription) = subscribed(&f, "4242", None).await;
-        let period_end = f
-            .subscription(&subscription)
-            .await
-            .current_period_end
-            .unwrap();
+        let period_end = current_period_end(&f, &subscription).await;
         let dying = renewal_cut_after(&f, period_end, after).await;
         dying.instance.stop_living().await;
         f.app.load_test_clocks().await.unwrap();
@@ -333,11 +336,7 @@ async fn a_renewal_cut_after_each_step_is_billed_once_on_resume() {
 async fn a_period_end_read_before_another_run_renewed_it_is_finished_or_skipped() {
     let f = Fixture::new().await;
     let (_, _, subscription) = subscribed(&f, "4242", None).await;
-    let period_end = f
-        .subscription(&subscription)
-        .await
-        .current_period_end
-        .unwrap();
+    let period_end = current_period_end(&f, &subscription).await;
     let piece = || DueWork::PeriodEnd {
         subscription_id: subscription.clone(),
         period_end,
@@ -383,11 +382,7 @@ async fn a_period_end_read_before_another_run_renewed_it_is_finished_or_skipped(
 async fn an_advance_whose_last_due_work_ends_past_its_target_answers() {
     let f = Fixture::new().await;
     let (_, _, subscription) = subscribed(&f, "4242", None).await;
-    let period_end = f
-        .subscription(&subscription)
-        .await
-        .current_period_end
-        .unwrap();
+    let period_end = current_period_end(&f, &subscription).await;
     let to = period_end + Duration::microseconds(1);
     let now = f.app.advance_test_clock(f.principal(), to).await.unwrap();
     assert!(now >= to);
@@ -518,11 +513,7 @@ async fn one_instance_owns_the_scheduler_and_another_takes_over_when_it_is_gone(
 async fn the_scheduler_status_shows_the_queue_its_lag_and_the_next_piece() {
     let f = Fixture::new().await;
     let (_, _, subscription) = subscribed(&f, "4242", None).await;
-    let period_end = f
-        .subscription(&subscription)
-        .await
-        .current_period_end
-        .unwrap();
+    let period_end = current_period_end(&f, &subscription).await;
 
     let status = f.app.scheduler_status().await.unwrap();
     assert!(!status.owned, "no scheduler runs in this test");
