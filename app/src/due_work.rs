@@ -142,12 +142,12 @@ impl App {
     }
 
     /// Does one piece of work for `tenant`, as its scheduler; when this process runs the same
-    /// piece already, waits for that run instead.
+    /// piece already, waits for that run first.
     pub async fn run_due(&self, tenant: &Tenant, work: DueWork) -> Result<(), AppError> {
         let key = format!("{}:{work:?}", tenant.key());
-        let Some(_hold) = self.pieces_in_flight.begin(key).await else {
-            return Ok(());
-        };
+        // After waiting for another run (`None`), the piece usually turns out done below. Not
+        // always: a caller that hung up lets go of its hold while its flow's task runs on.
+        let _hold = self.pieces_in_flight.begin(key).await;
         let metadata = CommandMetadata::acting_as(Principal {
             tenant: tenant.clone(),
             key_id: "scheduler".into(),

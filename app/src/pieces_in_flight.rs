@@ -1,6 +1,7 @@
 //! The pieces of due work running in this process. The scheduler and a test-clock advance read
 //! the same due work and may start the same piece side by side; the second then waits for the
-//! first instead of doing it again. Doing it again would be harmless (each piece is exact once:
+//! first, and finds the work done (a period end is checked still due: `due_work.rs`) instead
+//! of doing it again. Doing it again would be harmless (each piece is exact once:
 //! `billing_cycle.rs`) but not free: the second run records a flow, loads every aggregate and
 //! reads the customer, merchant and plan again, only to find the work done. In the renewal
 //! benchmark those reads came twice per renewal. Across processes nothing is shared, and the
@@ -36,7 +37,7 @@ impl Drop for PieceHold {
 
 impl PiecesInFlight {
     /// The hold on piece `key` for this run, or `None` once another run of it in this process,
-    /// waited for here, has ended (done, or failed and left due for the next pass).
+    /// waited for here, has let go of it (done, failed, or its caller gone).
     pub(crate) async fn begin(self: &Arc<Self>, key: String) -> Option<PieceHold> {
         let running = {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
@@ -69,7 +70,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
-    async fn a_second_start_of_a_running_piece_waits_for_it_and_does_not_run_it() {
+    async fn a_second_start_of_a_running_piece_waits_for_it_and_is_told_so() {
         let pieces = Arc::new(PiecesInFlight::default());
         let first = pieces.begin("renew sub_1".into()).await.expect("first run");
         let second = tokio::spawn({
@@ -89,7 +90,10 @@ mod tests {
             .await
             .expect("the second start ends with the first")
             .unwrap();
-        assert!(!ran_again, "the second start does not run the piece again");
+        assert!(
+            !ran_again,
+            "the second start is told another run held the piece"
+        );
         // Once ended, the piece can be started anew (by a later pass, should it still be due).
         assert!(pieces.begin("renew sub_1".into()).await.is_some());
     }
