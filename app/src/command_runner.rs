@@ -181,8 +181,7 @@ where
     ) -> Result<Loaded<A>, AggregateError<A::Error>> {
         let read =
             snapshots::load_with_events(self.log.pool(), A::TYPE, aggregate_id, SNAPSHOT_SCHEMA)
-                .await
-                .map_err(|e| AggregateError::DatabaseConnectionError(Box::new(e)))?;
+                .await?;
         let start = read.snapshot.map(|s| {
             let state = serde_json::from_value::<A>(s.state).ok();
             (state, usize::try_from(s.sequence).unwrap_or_default())

@@ -1,6 +1,6 @@
 //! Aggregate snapshots (migration 0006): a state and the sequence it was folded up to.
 
-use cqrs_es::persist::SerializedEvent;
+use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use serde_json::Value;
 use sqlx::{PgPool, Row};
 
@@ -8,25 +8,6 @@ use sqlx::{PgPool, Row};
 pub struct Snapshot {
     pub sequence: i64,
     pub state: Value,
-}
-
-/// The aggregate's snapshot written by code of `schema`, if there is one.
-pub async fn load(
-    pool: &PgPool,
-    aggregate_type: &str,
-    aggregate_id: &str,
-    schema: i32,
-) -> Result<Option<Snapshot>, sqlx::Error> {
-    let row: Option<(i64, Value)> = sqlx::query_as(
-        "SELECT sequence, state FROM aggregate_snapshots \
-         WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema = $3",
-    )
-    .bind(aggregate_type)
-    .bind(aggregate_id)
-    .bind(schema)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(sequence, state)| Snapshot { sequence, state }))
 }
 
 /// What loading an aggregate reads: its snapshot of `schema` (if any) and the events after it.
@@ -37,23 +18,26 @@ pub struct SnapshotAndEvents {
 }
 
 /// The aggregate's snapshot of `schema` and the events after it, in one round trip: loading is
-/// most of what a command costs in queries (a renewal loads some thirty aggregates), and every
-/// query on the pool is two round trips (sqlx pings each connection it takes back).
+/// most of what a command costs in queries (a renewal loaded some thirty aggregates), and
+/// every query on the pool is two round trips (sqlx pings each connection it takes back).
 pub async fn load_with_events(
     pool: &PgPool,
     aggregate_type: &str,
     aggregate_id: &str,
     schema: i32,
-) -> Result<SnapshotAndEvents, sqlx::Error> {
-    // The snapshot is row `part` 0, the events after it rows `part` 1, in order.
+) -> Result<SnapshotAndEvents, PersistenceError> {
+    // The snapshot is row `part` 0 (its state as the payload), the events after it rows
+    // `part` 1, in order.
     let rows = sqlx::query(
         "WITH snapshot AS ( \
            SELECT sequence, state FROM aggregate_snapshots \
            WHERE aggregate_type = $1 AND aggregate_id = $2 AND schema = $3) \
-         SELECT 0 AS part, sequence, NULL::text AS event_type, NULL::text AS event_version, \
-                state AS payload, NULL::json AS metadata FROM snapshot \
+         SELECT 0 AS part, NULL::text AS aggregate_type, NULL::text AS aggregate_id, sequence, \
+                NULL::text AS event_type, NULL::text AS event_version, state AS payload, \
+                NULL::json AS metadata FROM snapshot \
          UNION ALL \
-         SELECT 1, sequence, event_type, event_version, payload, metadata FROM events \
+         SELECT 1, aggregate_type, aggregate_id, sequence, event_type, event_version, payload, \
+                metadata FROM events \
          WHERE aggregate_type = $1 AND aggregate_id = $2 \
            AND sequence > coalesce((SELECT sequence FROM snapshot), 0) \
          ORDER BY part, sequence",
@@ -62,30 +46,22 @@ pub async fn load_with_events(
     .bind(aggregate_id)
     .bind(schema)
     .fetch_all(pool)
-    .await?;
+    .await
+    .map_err(super::connection_error)?;
     let mut loaded = SnapshotAndEvents {
         snapshot: None,
         events: Vec::with_capacity(rows.len()),
     };
+    let decode = |e: sqlx::Error| PersistenceError::DeserializationError(Box::new(e));
     for row in rows {
-        let sequence: i64 = row.try_get("sequence")?;
-        let payload: Value = row.try_get("payload")?;
-        if row.try_get::<i32, _>("part")? == 0 {
+        if row.try_get::<i32, _>("part").map_err(decode)? == 0 {
             loaded.snapshot = Some(Snapshot {
-                sequence,
-                state: payload,
+                sequence: row.try_get("sequence").map_err(decode)?,
+                state: row.try_get("payload").map_err(decode)?,
             });
-            continue;
+        } else {
+            loaded.events.push(super::serialized_event(&row)?);
         }
-        loaded.events.push(domain::upcast::upcast(SerializedEvent {
-            aggregate_type: aggregate_type.to_owned(),
-            aggregate_id: aggregate_id.to_owned(),
-            sequence: usize::try_from(sequence).unwrap_or_default(),
-            event_type: row.try_get("event_type")?,
-            event_version: row.try_get("event_version")?,
-            payload,
-            metadata: row.try_get("metadata")?,
-        }));
     }
     Ok(loaded)
 }
