@@ -63,12 +63,11 @@ pub async fn renewals(
     .await
     .map_err(|e| format!("create the billing merchant: {e}"))?;
     let tenant = Tenant::new(&merchant.merchant_id, Mode::Test);
-    let principal = Principal {
+    let metadata = CommandMetadata::acting_as(Principal {
         tenant: tenant.clone(),
         key_id: "bench".into(),
         session: None,
-    };
-    let metadata = CommandMetadata::acting_as(principal.clone());
+    });
     let app = App::new(pool.clone());
     let plan = app
         .create_plan(
