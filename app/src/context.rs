@@ -21,6 +21,7 @@ use domain::top_up::{TopUp, TopUpServices};
 use projections::catch_up::CatchUpRunner;
 use projections::read_models::customer_uniqueness::PgCustomerUniqueness;
 use projections::read_models::registry;
+use projections::statement_pool::StatementPool;
 use projections::EventLog;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::PgPool;
@@ -65,6 +66,9 @@ impl std::ops::Deref for App {
 #[derive(Clone)]
 pub struct AppParts {
     pub pool: PgPool,
+    /// Connections for the hottest single statements, given back without sqlx's ping
+    /// (`projections/src/statement_pool.rs`); the log's appends and loads share them.
+    pub statements: StatementPool,
     pub customers: Arc<CommandRunner<Customer>>,
     pub plans: Arc<CommandRunner<Plan>>,
     pub payment_methods: Arc<CommandRunner<PaymentMethod>>,
@@ -118,6 +122,7 @@ impl App {
         // Every append writes the inline read models of the registry in the same statement.
         let log = EventLog::new(pool.clone(), registry::inline_projections());
         let appends = log.appends();
+        let statements = log.statements().clone();
         let customer_services = CustomerServices {
             uniqueness: Arc::new(PgCustomerUniqueness::new(pool.clone())),
             clock: clock.clone(),
@@ -196,6 +201,7 @@ impl App {
                 .max_connections(LOCK_CONNECTIONS)
                 .connect_lazy_with(pool.connect_options().as_ref().clone()),
             pool,
+            statements,
             keys: KeyCache::default(),
             portal: CatchUpRunner::default(),
             portal_streams: PortalStreams::default(),

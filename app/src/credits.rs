@@ -325,7 +325,7 @@ impl App {
         let (tenant, id) = (&principal.tenant, customer_id.as_str());
         let now = self.clock.now_for(tenant);
         // The customer's check and its grants in one read; the balances are summed from them.
-        let grants = CreditBalancesProjection::customer_grants(&self.pool, tenant, id)
+        let grants = CreditBalancesProjection::customer_grants(&self.statements, tenant, id)
             .await?
             .ok_or_else(|| AppError::not_found(CUSTOMER_NOT_FOUND))?;
         Ok(CreditSummary {
@@ -487,8 +487,11 @@ impl App {
         tenant: &Tenant,
         customer_id: &CustomerId,
     ) -> Result<(), AppError> {
-        CustomerListProjection::get(&self.pool, tenant, customer_id.as_str())
-            .await?
+        let mut connection = self.statements.acquire().await?;
+        let found =
+            CustomerListProjection::get(&mut *connection, tenant, customer_id.as_str()).await;
+        connection.give_back(&found);
+        found?
             .map(|_| ())
             .ok_or_else(|| AppError::not_found(CUSTOMER_NOT_FOUND))
     }

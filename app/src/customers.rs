@@ -250,7 +250,12 @@ impl App {
         };
         let customer = match as_of {
             AsOf::Now => {
-                CustomerListProjection::get(&self.pool, &principal.tenant, id.as_str()).await?
+                let mut connection = self.statements.acquire().await?;
+                let found =
+                    CustomerListProjection::get(&mut *connection, &principal.tenant, id.as_str())
+                        .await;
+                connection.give_back(&found);
+                found?
             }
             as_of => {
                 let history = self

@@ -4,13 +4,15 @@
 //! - `catch_up/`: the runner that feeds log consumers after the commit, from checkpoints;
 //! - `rebuild/`: rebuilding a read model from the log while the service answers;
 //! - `tables/`: the service's own tables (keys, merchants, idempotency, sessions, …);
-//! - `database.rs` (connect and migrate) and `status.rs` (where each read model stands).
+//! - `database.rs` (connect and migrate), `statement_pool.rs` (connections for single
+//!   statements, given back without sqlx's ping) and `status.rs` (where each read model stands).
 
 pub mod catch_up;
 pub mod database;
 pub mod event_store;
 pub mod read_models;
 pub mod rebuild;
+pub mod statement_pool;
 pub mod status;
 pub mod tables;
 #[cfg(feature = "testing")]

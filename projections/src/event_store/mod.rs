@@ -13,6 +13,8 @@ use serde_json::Value;
 use sqlx::postgres::PgRow;
 use sqlx::{PgPool, Row};
 
+use crate::statement_pool::StatementPool;
+
 use self::append::{AppendStatement, InlineProjection, InlineProjectionError};
 pub use self::claims::{ClaimConflict, ClaimKind};
 
@@ -37,6 +39,8 @@ pub const TENANT_METADATA: &str = "tenant";
 #[derive(Clone)]
 pub struct EventLog {
     pool: PgPool,
+    /// Appends and loads, each one statement, run here (`statement_pool.rs` says why).
+    statements: StatementPool,
     inline: Arc<Vec<&'static dyn InlineProjection>>,
     /// Counts this process's committed appends: the portal's live stream wakes on it.
     appended: Arc<tokio::sync::watch::Sender<u64>>,
@@ -48,6 +52,7 @@ const SELECT_EVENTS: &str = "SELECT aggregate_type, aggregate_id, sequence, even
 impl EventLog {
     pub fn new(pool: PgPool, inline: Vec<&'static dyn InlineProjection>) -> Self {
         Self {
+            statements: StatementPool::beside(&pool),
             pool,
             inline: Arc::new(inline),
             appended: Arc::new(tokio::sync::watch::Sender::new(0)),
@@ -61,6 +66,11 @@ impl EventLog {
 
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    /// The connections of this log's single statements, for other single statements too.
+    pub fn statements(&self) -> &StatementPool {
+        &self.statements
     }
 
     /// Appends `events` (one aggregate's, in sequence) and every inline projection's writes
@@ -95,7 +105,9 @@ impl EventLog {
                 },
             )?;
         }
-        let result = append.finish().build().execute(&self.pool).await;
+        let mut connection = self.statements.acquire().await.map_err(connection_error)?;
+        let result = append.finish().build().execute(&mut *connection).await;
+        connection.give_back(&result);
         match result {
             Ok(_) => {
                 self.appended.send_modify(|n| *n = n.wrapping_add(1));

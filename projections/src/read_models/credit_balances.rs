@@ -21,6 +21,7 @@ use crate::event_store::append::{
     decode, AppendStatement, InlineProjection, InlineProjectionError,
 };
 use crate::event_store::{ClaimConflict, ClaimKind};
+use crate::statement_pool::StatementPool;
 
 pub const NAME: &str = "credit_balances";
 pub const TABLE: &str = "credit_grants";
@@ -154,23 +155,26 @@ impl CreditBalancesProjection {
     /// Every grant of the tenant's live customer `customer_id`, oldest first; `None` when the
     /// tenant has no such customer. One query answers both, for balance reads.
     pub async fn customer_grants(
-        pool: &PgPool,
+        statements: &StatementPool,
         tenant: &Tenant,
         customer_id: &str,
     ) -> Result<Option<Vec<GrantView>>, sqlx::Error> {
         // One row per grant, or one of NULLs for a live customer with none, or no row for
         // anyone else: the customer's key lookup drives the grants'. (Under pgbench, 21k of
         // these a second against 27k customer reads; the EXISTS it replaced, 16k.)
-        let rows = sqlx::query(&format!(
+        let sql = format!(
             "SELECT {GRANT_COLUMNS} FROM customer_list c \
              LEFT JOIN {TABLE} g ON g.tenant = c.tenant AND g.customer_id = c.id \
              WHERE c.id = $2 AND c.tenant = $1 AND c.deleted_at IS NULL \
              ORDER BY g.created_at, g.id"
-        ))
+        );
+        let rows = sqlx::query(&sql)
         .bind(tenant.key())
-        .bind(customer_id)
-        .fetch_all(pool)
-        .await?;
+        .bind(customer_id);
+        let mut connection = statements.acquire().await?;
+        let rows = rows.fetch_all(&mut *connection).await;
+        connection.give_back(&rows);
+        let rows = rows?;
         if rows.is_empty() {
             return Ok(None);
         }

@@ -107,8 +107,8 @@ impl CustomerListProjection {
 
     /// The live customer `id` of `tenant`, or `None`: deleted customers and other tenants'
     /// customers are not found alike.
-    pub async fn get(
-        pool: &PgPool,
+    pub async fn get<'e>(
+        executor: impl sqlx::PgExecutor<'e>,
         tenant: &Tenant,
         id: &str,
     ) -> Result<Option<CustomerListView>, sqlx::Error> {
@@ -118,7 +118,7 @@ impl CustomerListProjection {
         ))
         .bind(id)
         .bind(tenant.key())
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await
     }
 

@@ -31,7 +31,7 @@ async fn snapshot_sequence(app: &TestApp, id: &str) -> Option<i64> {
 #[tokio::test]
 async fn state_from_a_snapshot_equals_state_from_a_full_replay() {
     let app = TestApp::spawn().await;
-    let updates = 2 * SNAPSHOT_EVERY + 50;
+    let updates = 2 * SNAPSHOT_EVERY + SNAPSHOT_EVERY / 2;
     let id = customer_with_updates(&app, updates).await;
 
     // One create and `updates` updates: the last snapshot was taken at 2 * SNAPSHOT_EVERY.

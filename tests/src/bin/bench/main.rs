@@ -1038,22 +1038,7 @@ impl Http {
 
     /// `GET /v1/customers/{id}`; an error for anything but 2xx or another customer's body.
     async fn get(&self, id: &str) -> Result<(), String> {
-        let path = format!("/v1/customers/{id}");
-        let (status, body) = self
-            .connections
-            .send("GET", &path, &self.key, None)
-            .await
-            .map_err(|e| format!("GET {path}: {e}"))?;
-        if !(200..300).contains(&status) {
-            return Err(format!(
-                "GET {path}: {status} {}",
-                String::from_utf8_lossy(&body)
-            ));
-        }
-        if !body.windows(id.len()).any(|w| w == id.as_bytes()) {
-            return Err(format!("GET {path}: the answer is not that customer"));
-        }
-        Ok(())
+        self.get_naming(&format!("/v1/customers/{id}"), &[id]).await
     }
 }
 
