@@ -182,9 +182,13 @@ where
         &self,
         aggregate_id: &str,
     ) -> Result<Loaded<A>, AggregateError<A::Error>> {
-        let read =
-            snapshots::load_with_events(self.log.statements(), A::TYPE, aggregate_id, SNAPSHOT_SCHEMA)
-                .await?;
+        let read = snapshots::load_with_events(
+            self.log.statements(),
+            A::TYPE,
+            aggregate_id,
+            SNAPSHOT_SCHEMA,
+        )
+        .await?;
         let start = read.snapshot.map(|s| {
             let state = serde_json::from_value::<A>(s.state).ok();
             (state, usize::try_from(s.sequence).unwrap_or_default())

@@ -112,12 +112,16 @@ impl std::ops::Deref for StatementConnection {
     type Target = PgConnection;
 
     fn deref(&self) -> &PgConnection {
-        self.connection.as_ref().expect("a connection until given back")
+        self.connection
+            .as_ref()
+            .expect("a connection until given back")
     }
 }
 
 impl std::ops::DerefMut for StatementConnection {
     fn deref_mut(&mut self) -> &mut PgConnection {
-        self.connection.as_mut().expect("a connection until given back")
+        self.connection
+            .as_mut()
+            .expect("a connection until given back")
     }
 }

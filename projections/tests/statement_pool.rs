@@ -44,12 +44,14 @@ async fn a_refused_statement_leaves_a_connection_that_answers_the_next_one_right
     let (before, _) = backend_and(&statements, 0).await;
     let mut connection = statements.acquire().await.unwrap();
     // An error in the middle of the rows: the rest of the answer is left unread.
-    let refused = sqlx::query_scalar::<_, i32>(
-        "SELECT 10 / (3 - g) FROM generate_series(1, 5) AS g",
-    )
-    .fetch_all(&mut *connection)
-    .await;
-    assert!(matches!(refused, Err(sqlx::Error::Database(_))), "{refused:?}");
+    let refused =
+        sqlx::query_scalar::<_, i32>("SELECT 10 / (3 - g) FROM generate_series(1, 5) AS g")
+            .fetch_all(&mut *connection)
+            .await;
+    assert!(
+        matches!(refused, Err(sqlx::Error::Database(_))),
+        "{refused:?}"
+    );
     connection.give_back(&refused);
     assert_eq!(statements.idle(), 1, "a refusal keeps the connection");
     for n in 1..=3 {

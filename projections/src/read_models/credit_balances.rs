@@ -168,9 +168,7 @@ impl CreditBalancesProjection {
              WHERE c.id = $2 AND c.tenant = $1 AND c.deleted_at IS NULL \
              ORDER BY g.created_at, g.id"
         );
-        let rows = sqlx::query(&sql)
-        .bind(tenant.key())
-        .bind(customer_id);
+        let rows = sqlx::query(&sql).bind(tenant.key()).bind(customer_id);
         let mut connection = statements.acquire().await?;
         let rows = rows.fetch_all(&mut *connection).await;
         connection.give_back(&rows);
