@@ -32,7 +32,9 @@ struct Cli {
         default_value = "postgres://postgres@localhost:5432/billstream"
     )]
     database_url: String,
-    /// Largest number of database connections the service opens.
+    /// Database connections of the service's pool; it opens half as many again for its
+    /// hottest single statements (`projections/src/statement_pool.rs`), and 4 for customer
+    /// locks.
     #[arg(long, global = true, env = "BILLSTREAM_DB_POOL", default_value_t = 32)]
     db_pool: u32,
     /// Log JSON lines instead of text.

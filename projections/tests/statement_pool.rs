@@ -97,8 +97,8 @@ async fn a_statement_abandoned_half_way_closes_its_connection() {
 }
 
 #[tokio::test]
-async fn it_opens_no_more_connections_than_the_pool_beside_it_and_closes_with_it() {
-    let (_database, pool, statements) = pool_of(2).await;
+async fn it_opens_half_as_many_connections_as_the_pool_beside_it_and_closes_with_it() {
+    let (_database, pool, statements) = pool_of(4).await;
     let first = statements.acquire().await.unwrap();
     let second = statements.acquire().await.unwrap();
     let third = tokio::time::timeout(Duration::from_millis(200), statements.acquire()).await;
