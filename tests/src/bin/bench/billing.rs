@@ -27,6 +27,9 @@ use sqlx::PgPool;
 
 use crate::http1::Connections;
 
+/// Connections of the set-up's App (`renewals`).
+const SETUP_CONNECTIONS: u32 = 4;
+
 /// What renewing the due subscriptions took, and what it left behind.
 pub struct Renewals {
     pub subscriptions: usize,
@@ -68,7 +71,15 @@ pub async fn renewals(
         key_id: "bench".into(),
         session: None,
     });
-    let app = App::new(pool.clone());
+    // The set-up's own App (a second process, in effect) on a small pool of its own: with
+    // the server's pool, its statement pool and the raw pool beside, one more pool of 32 and
+    // its statement pool would pass PostgreSQL's default 100 connections.
+    let setup_pool = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(SETUP_CONNECTIONS)
+        .connect_with(pool.connect_options().as_ref().clone())
+        .await
+        .map_err(|e| format!("the set-up's pool: {e}"))?;
+    let app = App::new(setup_pool);
     let plan = app
         .create_plan(
             &metadata,
