@@ -120,7 +120,11 @@ impl App {
         let tenant_clock = Arc::new(TenantClock::new(base));
         let clock: Arc<dyn Clock> = tenant_clock.clone();
         // Every append writes the inline read models of the registry in the same statement.
-        let log = EventLog::new(pool.clone(), registry::inline_projections());
+        // Appends of credit ledgers share statements when many are in flight: a lane per eight
+        // connections of the pool (`combined_appends.rs`).
+        let lanes = (pool.options().get_max_connections() as usize / 8).max(1);
+        let log = EventLog::new(pool.clone(), registry::inline_projections())
+            .combining_appends_of(registry::COMBINED_APPENDS, lanes);
         let appends = log.appends();
         let statements = log.statements().clone();
         let customer_services = CustomerServices {

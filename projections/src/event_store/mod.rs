@@ -17,9 +17,11 @@ use crate::statement_pool::StatementPool;
 
 use self::append::{AppendStatement, InlineProjection, InlineProjectionError};
 pub use self::claims::{ClaimConflict, ClaimKind};
+use self::combined_appends::{AppendCombiner, Combined};
 
 pub mod append;
 mod claims;
+mod combined_appends;
 pub mod customer_changes;
 pub mod feed;
 pub(crate) mod row_write;
@@ -44,6 +46,8 @@ pub struct EventLog {
     inline: Arc<Vec<&'static dyn InlineProjection>>,
     /// Counts this process's committed appends: the portal's live stream wakes on it.
     appended: Arc<tokio::sync::watch::Sender<u64>>,
+    /// Combines appends of some aggregate types (`combined_appends.rs`); none by default.
+    combiner: Option<Arc<AppendCombiner>>,
 }
 
 const SELECT_EVENTS: &str = "SELECT aggregate_type, aggregate_id, sequence, event_type, \
@@ -56,6 +60,7 @@ impl EventLog {
             pool,
             inline: Arc::new(inline),
             appended: Arc::new(tokio::sync::watch::Sender::new(0)),
+            combiner: None,
         }
     }
 
@@ -73,38 +78,78 @@ impl EventLog {
         &self.statements
     }
 
+    /// Appends of `types` that find `lanes` statements of theirs in flight wait and share the
+    /// next statement (`combined_appends.rs`); only types whose inline rows each belong to one
+    /// aggregate may be named.
+    pub fn combining_appends_of(mut self, types: &'static [&'static str], lanes: usize) -> Self {
+        self.combiner = Some(Arc::new(AppendCombiner::new(types, lanes)));
+        self
+    }
+
+    /// How many appends wait for a lane to be combined.
+    pub fn appends_waiting(&self) -> usize {
+        self.combiner
+            .as_ref()
+            .map_or(0, |combiner| combiner.waiting())
+    }
+
     /// Appends `events` (one aggregate's, in sequence) and every inline projection's writes
-    /// in one statement.
+    /// in one statement, shared with other aggregates' appends when their type is combined.
     async fn append(&self, events: &[SerializedEvent]) -> Result<(), PersistenceError> {
+        match &self.combiner {
+            Some(combiner) if combiner.combines(&events[0].aggregate_type) => {
+                combiner.append(self, events).await
+            }
+            _ => self.append_alone(events).await,
+        }
+    }
+
+    /// The statement appending each of `appends` (each one aggregate's events, in sequence):
+    /// all their events in one INSERT, then every inline projection's writes for each.
+    fn statement_of(
+        &self,
+        appends: &[&[SerializedEvent]],
+    ) -> Result<AppendStatement, InlineProjectionError> {
         let mut append = AppendStatement::new();
         append.write(|query| {
             query.push(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, metadata, tenant) ",
             );
-            query.push_values(events, |mut row, event| {
-                let tenant = event
-                    .metadata
-                    .get(TENANT_METADATA)
-                    .and_then(Value::as_str)
-                    .map(str::to_owned);
-                row.push_bind(event.aggregate_type.clone())
-                    .push_bind(event.aggregate_id.clone())
-                    .push_bind(event.sequence as i64)
-                    .push_bind(event.event_type.clone())
-                    .push_bind(event.event_version.clone())
-                    .push_bind(event.payload.clone())
-                    .push_bind(event.metadata.clone())
-                    .push_bind(tenant);
-            });
-        });
-        for projection in self.inline.iter() {
-            projection.writes(events, &mut append).map_err(
-                |InlineProjectionError::Decode(e)| {
-                    PersistenceError::DeserializationError(Box::new(e))
+            query.push_values(
+                appends.iter().flat_map(|events| events.iter()),
+                |mut row, event| {
+                    let tenant = event
+                        .metadata
+                        .get(TENANT_METADATA)
+                        .and_then(Value::as_str)
+                        .map(str::to_owned);
+                    row.push_bind(event.aggregate_type.clone())
+                        .push_bind(event.aggregate_id.clone())
+                        .push_bind(event.sequence as i64)
+                        .push_bind(event.event_type.clone())
+                        .push_bind(event.event_version.clone())
+                        .push_bind(event.payload.clone())
+                        .push_bind(event.metadata.clone())
+                        .push_bind(tenant);
                 },
-            )?;
+            );
+        });
+        for events in appends {
+            for projection in self.inline.iter() {
+                projection.writes(events, &mut append)?;
+            }
         }
+        Ok(append)
+    }
+
+    /// Appends `events` in a statement of their own.
+    async fn append_alone(&self, events: &[SerializedEvent]) -> Result<(), PersistenceError> {
+        let append = self
+            .statement_of(&[events])
+            .map_err(|InlineProjectionError::Decode(e)| {
+                PersistenceError::DeserializationError(Box::new(e))
+            })?;
         let mut connection = self.statements.acquire().await.map_err(connection_error)?;
         let result = append.finish().build().execute(&mut *connection).await;
         connection.give_back(&result);
@@ -129,6 +174,24 @@ impl EventLog {
                 }
             }
             Err(e) => Err(connection_error(e)),
+        }
+    }
+
+    /// Appends each of `appends` (different aggregates') in one statement.
+    async fn execute_appends(&self, appends: &[&[SerializedEvent]]) -> Result<(), Combined> {
+        let Ok(append) = self.statement_of(appends) else {
+            return Err(Combined::Refused);
+        };
+        let mut connection = self.statements.acquire().await.map_err(Combined::Failed)?;
+        let result = append.finish().build().execute(&mut *connection).await;
+        connection.give_back(&result);
+        match result {
+            Ok(_) => {
+                self.appended.send_modify(|n| *n = n.wrapping_add(1));
+                Ok(())
+            }
+            Err(sqlx::Error::Database(_)) => Err(Combined::Refused),
+            Err(e) => Err(Combined::Failed(e)),
         }
     }
 

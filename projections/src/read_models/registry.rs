@@ -164,6 +164,12 @@ pub fn names() -> Vec<&'static str> {
     READ_MODELS.iter().map(|model| model.name).collect()
 }
 
+/// The aggregate types whose appends may share one statement (`combined_appends.rs`): every
+/// inline row their events write belongs to one aggregate (a ledger's grants and entries), so
+/// the appends of two of them never write the same row. `Payment` could not be named, since
+/// `payment_totals` sums a customer's payments in one row.
+pub const COMBINED_APPENDS: &[&str] = &[<domain::credit::CreditLedger as cqrs_es::Aggregate>::TYPE];
+
 /// The projections every append writes in its statement.
 pub fn inline_projections() -> Vec<&'static dyn InlineProjection> {
     READ_MODELS

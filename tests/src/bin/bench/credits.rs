@@ -5,18 +5,23 @@ use std::sync::Arc;
 
 use serde_json::{json, Value};
 
-use crate::{drive, Http, Stats, Timing};
+use crate::{drive, Http, RawPhases, Stats, Timing};
 
 /// What the credits phases measured.
 pub struct CreditsStats {
     pub customers: usize,
     pub usage: Stats,
+    /// Raw create, run right before the usage phase.
+    pub usage_raw: Stats,
     pub hot: Stats,
     pub balance: Stats,
+    /// Raw get, run right before the balance reads.
+    pub balance_raw: Stats,
 }
 
 /// Makes `customers` customers with a large grant each, then measures usage spread over
-/// them, usage on one of them, and balance reads; `settle` runs before each of the three, as
+/// them, usage on one of them, and balance reads, usage and balance each right after the raw
+/// phase it is compared with; `settle` runs before each phase, as
 /// before every phase of the benchmark (a usage phase leaves a dead row version per usage
 /// behind, which the next phase would otherwise read through until autovacuum came by).
 pub async fn measure<S, F>(
@@ -24,6 +29,7 @@ pub async fn measure<S, F>(
     clients: usize,
     timing: Timing,
     customers: usize,
+    raw: &RawPhases,
     settle: S,
 ) -> Result<CreditsStats, String>
 where
@@ -66,11 +72,17 @@ where
         }
     };
     settle().await;
+    eprintln!("credits: raw create, beside usage ...");
+    let usage_raw = raw.create("raw-usage").await;
+    settle().await;
     eprintln!("credits: usage across {customers} customers ...");
     let usage = drive(clients, timing, usage_of(true)).await;
     settle().await;
     eprintln!("credits: usage on one hot customer ...");
     let hot = drive(clients, timing, usage_of(false)).await;
+    settle().await;
+    eprintln!("credits: raw get, beside balance reads ...");
+    let balance_raw = raw.get().await;
     settle().await;
     eprintln!("credits: balance reads ...");
     let balance = {
@@ -95,8 +107,10 @@ where
     Ok(CreditsStats {
         customers,
         usage,
+        usage_raw,
         hot,
         balance,
+        balance_raw,
     })
 }
 
