@@ -20,8 +20,8 @@ pub struct CreditsStats {
 }
 
 /// Makes `customers` customers with a large grant each, then measures usage spread over
-/// them, usage on one of them, and balance reads, usage and balance each right after the raw
-/// phase it is compared with; `settle` runs before each phase, as
+/// them, usage on one of them, and balance reads, usage and balance each alternating with the
+/// raw phase it is compared with; `settle` runs before each phase, as
 /// before every phase of the benchmark (a usage phase leaves a dead row version per usage
 /// behind, which the next phase would otherwise read through until autovacuum came by).
 pub async fn measure<S, F>(
@@ -29,6 +29,7 @@ pub async fn measure<S, F>(
     clients: usize,
     timing: Timing,
     customers: usize,
+    rounds: usize,
     raw: &RawPhases,
     settle: S,
 ) -> Result<CreditsStats, String>
@@ -50,7 +51,7 @@ where
         ids.push(id);
     }
     let ids = Arc::new(ids);
-    let usage_of = |spread: bool| {
+    let usage_of = |spread: bool, round: usize| {
         let http = http.clone();
         let ids = ids.clone();
         move |ctx: crate::Ctx| {
@@ -62,7 +63,7 @@ where
                 } else {
                     &ids[0]
                 };
-                let key = format!("{}-{}-{}-{}", http.run, spread, ctx.task, ctx.seq);
+                let key = format!("{}-{spread}-{round}-{}-{}", http.run, ctx.task, ctx.seq);
                 let body = json!({"customerId": customer, "featureSlug": "api_calls",
                     "quantity": 1, "idempotencyKey": key});
                 // The answer is checked without building it as a JSON tree, as reads are.
@@ -71,39 +72,48 @@ where
             }
         }
     };
-    settle().await;
-    eprintln!("credits: raw create, beside usage ...");
-    let usage_raw = raw.create("raw-usage").await;
-    settle().await;
-    eprintln!("credits: usage across {customers} customers ...");
-    let usage = drive(clients, timing, usage_of(true)).await;
+    // Usage and balance reads each alternate with the raw phase they are compared with, for
+    // `rounds` rounds, as create does: this machine's speed drifts over tens of seconds.
+    let (mut usage, mut usage_raw) = (Stats::default(), Stats::default());
+    for round in 1..=rounds {
+        settle().await;
+        eprintln!("credits: raw create, round {round} ...");
+        usage_raw = usage_raw.merge(raw.create(&format!("raw-usage{round}")).await);
+        settle().await;
+        eprintln!("credits: usage across {customers} customers, round {round} ...");
+        usage = usage.merge(drive(clients, timing, usage_of(true, round)).await);
+    }
     settle().await;
     eprintln!("credits: usage on one hot customer ...");
-    let hot = drive(clients, timing, usage_of(false)).await;
-    settle().await;
-    eprintln!("credits: raw get, beside balance reads ...");
-    let balance_raw = raw.get().await;
-    settle().await;
-    eprintln!("credits: balance reads ...");
-    let balance = {
+    let hot = drive(clients, timing, usage_of(false, 0)).await;
+    let (mut balance, mut balance_raw) = (Stats::default(), Stats::default());
+    for round in 1..=rounds {
+        settle().await;
+        eprintln!("credits: raw get, round {round} ...");
+        balance_raw = balance_raw.merge(raw.get().await);
+        settle().await;
+        eprintln!("credits: balance reads, round {round} ...");
         let http = http.clone();
         let ids = ids.clone();
-        drive(clients, timing, move |ctx| {
-            let http = http.clone();
-            let ids = ids.clone();
-            async move {
-                let customer = &ids[(ctx.random % ids.len() as u64) as usize];
-                // Checked as the get phase checks a customer: the answer names what was
-                // asked (its grant names the customer), without building it as a JSON tree.
-                http.get_naming(
-                    &format!("/v1/credits/customers/{customer}/balance"),
-                    &[customer, "\"featureSlug\":\"api_calls\""],
-                )
-                .await
-            }
-        })
-        .await
-    };
+        balance = balance.merge(
+            drive(clients, timing, move |ctx| {
+                let http = http.clone();
+                let ids = ids.clone();
+                async move {
+                    let customer = &ids[(ctx.random % ids.len() as u64) as usize];
+                    // Checked as the get phase checks a customer: the answer names what was
+                    // asked (its grant names the customer), without building it as a JSON
+                    // tree.
+                    http.get_naming(
+                        &format!("/v1/credits/customers/{customer}/balance"),
+                        &[customer, "\"featureSlug\":\"api_calls\""],
+                    )
+                    .await
+                }
+            })
+            .await,
+        );
+    }
     Ok(CreditsStats {
         customers,
         usage,

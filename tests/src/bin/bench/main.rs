@@ -26,8 +26,8 @@
 //! 7. invoice PDFs over HTTP: up to 1,000 documents once each (a cold cache: each rendered),
 //!    then 100 of them five times (a warm one);
 //! 8. credits (`credits.rs`): usage (`POST /v1/usage`, quantity 1) across `--usage-customers`
-//!    customers with a grant each, and on one hot customer, against a raw create phase run
-//!    right before it; balance reads against a raw get phase run right before them;
+//!    customers with a grant each, and on one hot customer; usage alternates `--rounds` times
+//!    with raw create, and balance reads with raw get, each compared with its raw partner;
 //! 9. portal (`portal.rs`): the hosted portal page of `--portal-sessions` customers, p99
 //!    against its 50 ms target;
 //! 10. live streams (`streams.rs`): `--streams` portal pages open on the instance, its extra
@@ -99,7 +99,7 @@ usage: bench [--seconds N] [--warmup N] [--clients N] [--customers N] [--rounds 
   --clients N     concurrent clients, and the size of both database pools (default 32)
   --customers N   rows / customers pre-created for the get phases (default 2000)
   --rebuild-events N  events in the log for the rebuild phase (default 1000000)
-  --rounds N      raw and HTTP create alternate this many times (default 3)
+  --rounds N      raw and HTTP create, usage and balance alternate with their raw phases this many times (default 3)
   --renewals N    subscriptions renewed in the renewal phase (default 10000; 0 skips it)
   --usage-customers N  customers of the credits phases (default 1000; 0 skips them)
   --portal-sessions N  customers whose portal pages are read (default 32; 0 skips it)
@@ -402,7 +402,18 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
             settle_tables(&raw_pool, &CREDIT_TABLES).await;
             checkpoint(&raw_pool).await;
         };
-        Some(credits::measure(&http, clients, timing, args.usage_customers, &raw, settle).await?)
+        Some(
+            credits::measure(
+                &http,
+                clients,
+                timing,
+                args.usage_customers,
+                args.rounds as usize,
+                &raw,
+                settle,
+            )
+            .await?,
+        )
     } else {
         None
     };
@@ -505,7 +516,7 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         println!(
             "{}",
             row(
-                "usage vs raw create (run beside it)",
+                "usage vs raw create (alternating)",
                 &stats.usage,
                 &stats.usage_raw,
                 USAGE_TARGET
@@ -514,7 +525,7 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
         println!(
             "{}",
             row(
-                "balance vs raw get (run beside it)",
+                "balance vs raw get (alternating)",
                 &stats.balance,
                 &stats.balance_raw,
                 BALANCE_TARGET
