@@ -5,7 +5,7 @@
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use projections::catch_up::{self, CatchUpError, LogConsumer, BATCH};
+use projections::catch_up::{self, CatchUpError, LogConsumer, ScanWindow, BATCH, SCAN};
 use projections::event_store::feed::StoredEvent;
 use projections::testing::sqlx::{self, Connection, PgConnection};
 use projections::testing::TestDatabase;
@@ -78,6 +78,25 @@ async fn settled_horizon(connection: &mut PgConnection) -> u64 {
     }
 }
 
+/// Waits until every event's transaction is older than every transaction still running on the
+/// server, so that a step sees them all: the other tests of this file run beside this one,
+/// and a step's own transaction, while open, holds back what committed after it began.
+async fn wait_until_settled(connection: &mut PgConnection) {
+    loop {
+        let settled: bool = sqlx::query_scalar(
+            "SELECT coalesce(max(transaction_id) < pg_snapshot_xmin(pg_current_snapshot()), true) \
+             FROM events",
+        )
+        .fetch_one(&mut *connection)
+        .await
+        .unwrap();
+        if settled {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+}
+
 #[tokio::test]
 async fn pending_transactions_across_a_power_of_ten_apply_once_each_in_commit_order() {
     let database = TestDatabase::create().await;
@@ -120,7 +139,12 @@ async fn pending_transactions_across_a_power_of_ten_apply_once_each_in_commit_or
 
     let recorder = Recorder::reading(None);
     let mut steps = 0;
-    while catch_up::step(&mut connection, &recorder).await.unwrap() > 0 {
+    let mut window = ScanWindow::default();
+    while catch_up::step(&mut connection, &recorder, &mut window)
+        .await
+        .unwrap()
+        > 0
+    {
         steps += 1;
         assert!(steps < 100, "the cursor must come to an end");
     }
@@ -164,10 +188,14 @@ async fn a_consumer_passes_over_the_events_of_types_it_does_not_read_and_moves_p
         .await
         .unwrap();
 
+    wait_until_settled(&mut connection).await;
     let recorder = Recorder::reading(Some(&["Wanted"]));
     let mut passed = 0;
+    let mut window = ScanWindow::default();
     loop {
-        let step = catch_up::step(&mut connection, &recorder).await.unwrap();
+        let step = catch_up::step(&mut connection, &recorder, &mut window)
+            .await
+            .unwrap();
         if step == 0 {
             break;
         }
@@ -186,4 +214,60 @@ async fn a_consumer_passes_over_the_events_of_types_it_does_not_read_and_moves_p
         at.position, last,
         "the checkpoint moved past the unwanted events too"
     );
+}
+
+#[tokio::test]
+async fn a_run_of_unwanted_events_is_passed_over_in_widening_windows_and_a_batch_stays_a_batch() {
+    let database = TestDatabase::create().await;
+    let mut connection = PgConnection::connect(&database.url).await.unwrap();
+    // Many batches' worth of unwanted events, then two batches' worth of wanted ones.
+    let unwanted = 2 * SCAN;
+    let wanted = 2 * BATCH;
+    sqlx::query(
+        "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
+         event_version, payload, metadata, tenant) \
+         SELECT CASE WHEN n <= $1 THEN 'Other' ELSE 'Wanted' END, 'agg_' || n, n, 'Happened', \
+                '1', json_build_object('n', n), '{}', 'merchant_x:test' \
+         FROM generate_series(1, $1 + $2) AS n",
+    )
+    .bind(unwanted)
+    .bind(wanted)
+    .execute(&mut connection)
+    .await
+    .unwrap();
+    wait_until_settled(&mut connection).await;
+
+    let recorder = Recorder::reading(Some(&["Wanted"]));
+    let mut window = ScanWindow::default();
+    let mut steps = Vec::new();
+    loop {
+        let before = recorder.applied.lock().unwrap().len();
+        let passed = catch_up::step(&mut connection, &recorder, &mut window)
+            .await
+            .unwrap();
+        if passed == 0 {
+            break;
+        }
+        let applied = recorder.applied.lock().unwrap().len() - before;
+        assert!(
+            applied <= BATCH as usize,
+            "a batch stays a batch: {applied}"
+        );
+        steps.push(passed);
+    }
+    assert_eq!(
+        steps.iter().sum::<usize>(),
+        (unwanted + wanted) as usize,
+        "every event passed once"
+    );
+    assert_eq!(recorder.applied.lock().unwrap().len(), wanted as usize);
+    // A batch at a time this would be (2 * SCAN + 2 * BATCH) / BATCH = 42 steps; the window
+    // widens 500, 2,000, 8,000, 10,000, ...
+    assert!(
+        steps.len() <= 8,
+        "the unwanted run passed in widening windows: {steps:?}"
+    );
+    assert!(steps.iter().any(|&passed| passed as i64 == SCAN));
+    // After the wanted batches filled early, the window narrowed again.
+    assert!(window.events() <= 2 * BATCH + 1, "{window:?}");
 }

@@ -51,8 +51,11 @@ async fn catch_up_fully(
 ) -> usize {
     let started = Instant::now();
     let mut applied = 0;
+    let mut window = catch_up::ScanWindow::default();
     loop {
-        let step = catch_up::step(connection, portal).await.unwrap();
+        let step = catch_up::step(connection, portal, &mut window)
+            .await
+            .unwrap();
         applied += step;
         if step == 0 {
             let (_, lag) = catch_up::standing(pool, portal.name()).await.unwrap();

@@ -22,6 +22,8 @@ use crate::event_store::feed::StoredEvent;
 
 /// The live table and the projection's name.
 pub const TABLE: &str = "portal_overview";
+/// The aggregate types whose events the overview shows; a reader waits for these only.
+const READ_TYPES: &[&str] = &[Customer::TYPE, Subscription::TYPE, PaymentMethod::TYPE];
 
 /// The overview as the portal endpoint answers it (`{"portal": …}`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -217,12 +219,13 @@ impl PortalOverviewProjection {
             sqlx::query_as(&format!(
                 "SELECT (SELECT document FROM portal_overview \
                          WHERE tenant = $1 AND {column} = $2), {behind}, {held_back}",
-                behind = catch_up::behind_sql("$3", "$1"),
-                held_back = catch_up::held_back_sql("$3", "$1"),
+                behind = catch_up::behind_sql("$3", "$1", Some("$4")),
+                held_back = catch_up::held_back_sql("$3", "$1", Some("$4")),
             ))
             .bind(tenant.key())
             .bind(value)
             .bind(TABLE)
+            .bind(READ_TYPES.to_vec())
             .fetch_one(pool)
             .await?;
         Ok(FreshRead {
@@ -477,7 +480,7 @@ impl LogConsumer for PortalOverviewProjection {
 
     /// What [`fact`] reads.
     fn aggregate_types(&self) -> Option<&'static [&'static str]> {
-        Some(&[Customer::TYPE, Subscription::TYPE, PaymentMethod::TYPE])
+        Some(READ_TYPES)
     }
 
     async fn apply(

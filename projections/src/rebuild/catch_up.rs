@@ -58,8 +58,9 @@ async fn rebuild_locked(
     progress.started(total as u64);
 
     let mut events = 0u64;
+    let mut window = catch_up::ScanWindow::default();
     loop {
-        let applied = catch_up::step(connection, fresh).await? as u64;
+        let applied = catch_up::step(connection, fresh, &mut window).await? as u64;
         if applied == 0 {
             break;
         }
@@ -76,7 +77,7 @@ async fn rebuild_locked(
         .await?;
     let mut caught_up = 0u64;
     loop {
-        let applied = catch_up::step(&mut tx, fresh).await? as u64;
+        let applied = catch_up::step(&mut tx, fresh, &mut window).await? as u64;
         if applied == 0 {
             break;
         }
