@@ -143,6 +143,17 @@ impl EventLog {
         Ok(append)
     }
 
+    /// Runs an append statement on a connection of the statement pool; a committed one tells
+    /// the log's watchers.
+    async fn execute(&self, append: AppendStatement) -> Result<(), sqlx::Error> {
+        let mut connection = self.statements.acquire().await?;
+        let result = append.finish().build().execute(&mut *connection).await;
+        connection.give_back(&result);
+        result?;
+        self.appended.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(())
+    }
+
     /// Appends `events` in a statement of their own.
     async fn append_alone(&self, events: &[SerializedEvent]) -> Result<(), PersistenceError> {
         let append = self
@@ -150,14 +161,8 @@ impl EventLog {
             .map_err(|InlineProjectionError::Decode(e)| {
                 PersistenceError::DeserializationError(Box::new(e))
             })?;
-        let mut connection = self.statements.acquire().await.map_err(connection_error)?;
-        let result = append.finish().build().execute(&mut *connection).await;
-        connection.give_back(&result);
-        match result {
-            Ok(_) => {
-                self.appended.send_modify(|n| *n = n.wrapping_add(1));
-                Ok(())
-            }
+        match self.execute(append).await {
+            Ok(()) => Ok(()),
             Err(sqlx::Error::Database(db)) if db.constraint().is_some() => {
                 let constraint = db.constraint().unwrap_or_default().to_owned();
                 let same_aggregate = constraint == "events_pkey"
@@ -182,14 +187,8 @@ impl EventLog {
         let Ok(append) = self.statement_of(appends) else {
             return Err(Combined::Refused);
         };
-        let mut connection = self.statements.acquire().await.map_err(Combined::Failed)?;
-        let result = append.finish().build().execute(&mut *connection).await;
-        connection.give_back(&result);
-        match result {
-            Ok(_) => {
-                self.appended.send_modify(|n| *n = n.wrapping_add(1));
-                Ok(())
-            }
+        match self.execute(append).await {
+            Ok(()) => Ok(()),
             Err(sqlx::Error::Database(_)) => Err(Combined::Refused),
             Err(e) => Err(Combined::Failed(e)),
         }
