@@ -25,6 +25,7 @@ use projections::read_models::invoice_list::InvoiceListProjection;
 use projections::ClaimKind;
 use sha2::{Digest, Sha256};
 
+use crate::charges::JustCommanded;
 use crate::context::App;
 use crate::error::AppError;
 use crate::flows::FlowInput;
@@ -178,24 +179,30 @@ impl App {
         };
         let subscription_id = subscription_id.clone();
         self.in_flow(metadata, input, |app, metadata| async move {
-            app.bill_in_flow(&metadata, &subscription_id, period_start)
+            app.bill_in_flow(&metadata, &subscription_id, period_start, None)
                 .await
         })
         .await
     }
 
+    /// Bills the period; `renewed` is the subscription as this flow's renewal just left it,
+    /// when there was one (read otherwise).
     pub(crate) async fn bill_in_flow(
         &self,
         metadata: &CommandMetadata,
         subscription_id: &SubscriptionId,
         period_start: DateTime<Utc>,
+        renewed: Option<Subscription>,
     ) -> Result<InvoiceId, AppError> {
         let tenant = metadata.tenant().clone();
-        let subscription = self
-            .subscriptions
-            .current(subscription_id.as_str())
-            .await
-            .map_err(command_error::<Subscription>)?;
+        let subscription = match renewed {
+            Some(subscription) => subscription,
+            None => self
+                .subscriptions
+                .current(subscription_id.as_str())
+                .await
+                .map_err(command_error::<Subscription>)?,
+        };
         let period_end = match subscription.current_period_start {
             Some(start) if start == period_start => subscription.current_period_end,
             _ => None,
@@ -226,18 +233,31 @@ impl App {
             period_start: Some(period_start),
             period_end: Some(period_end),
         };
-        match self.invoices.execute(id.as_str(), draft, metadata).await {
-            Ok(_) => {}
-            // Made by an earlier run, or a racing scheduler: the period is invoiced once.
-            Err(AggregateError::UserError(InvoiceError::AlreadyExists)) => {}
-            Err(e) if is_claim(&e, ClaimKind::PeriodInvoiced) => {}
-            Err(e) => return Err(command_error::<Invoice>(e)),
-        }
-        let invoice = self
+        // The id is the period's: new unless an earlier or racing run made it, and then the
+        // append collides and the retry reads it (a resumed run reads first).
+        let drafted = match self
             .invoices
-            .current(id.as_str())
+            .execute_new(id.as_str(), draft, metadata)
             .await
-            .map_err(command_error::<Invoice>)?;
+        {
+            Ok(invoice) => Some(invoice),
+            // Made by an earlier run, or a racing scheduler: the period is invoiced once.
+            Err(AggregateError::UserError(InvoiceError::AlreadyExists)) => None,
+            Err(e) if is_claim(&e, ClaimKind::PeriodInvoiced) => None,
+            Err(e) => return Err(command_error::<Invoice>(e)),
+        };
+        let invoice = match drafted {
+            Some(invoice) => invoice,
+            None => self
+                .invoices
+                .current(id.as_str())
+                .await
+                .map_err(command_error::<Invoice>)?,
+        };
+        // The invoice as this flow's own commands left it, for the charge below; none when
+        // another run got there first (the charge reads it then).
+        let mut charged_as =
+            (invoice.status != Some(InvoiceStatus::Draft)).then(|| invoice.clone());
         if let (Some(InvoiceStatus::Draft), Some(customer_id)) =
             (invoice.status, invoice.customer_id.as_ref())
         {
@@ -258,7 +278,7 @@ impl App {
                 )
                 .await
             {
-                Ok(_) => {}
+                Ok(issued) => charged_as = Some(issued),
                 // Issued by a racing run meanwhile.
                 Err(AppError::Conflict { .. }) => {}
                 Err(e) => return Err(e),
@@ -267,7 +287,11 @@ impl App {
         // The period's credits, before its charge: they are the period's, paid or not yet.
         self.grant_period_allowances(metadata, &subscription, period_start, period_end)
             .await?;
-        self.charge_in_flow(metadata, &id, 1).await?;
+        let known = JustCommanded {
+            invoice: charged_as,
+            subscription: Some(subscription),
+        };
+        self.charge_with(metadata, &id, 1, known).await?;
         Ok(id)
     }
 
@@ -301,13 +325,13 @@ impl App {
                 metadata,
             )
             .await;
-        match renewed {
-            Ok(_) => {}
+        let renewed = match renewed {
+            Ok(renewed) => renewed,
             // Canceled meanwhile: nothing to renew.
             Err(AggregateError::UserError(SubscriptionError::Canceled)) => return Ok(()),
             Err(e) => return Err(command_error::<Subscription>(e)),
-        }
-        self.bill_in_flow(metadata, subscription_id, period_end)
+        };
+        self.bill_in_flow(metadata, subscription_id, period_end, Some(renewed))
             .await?;
         Ok(())
     }

@@ -84,6 +84,16 @@ pub fn charge_id(invoice: &InvoiceId, issued_at: DateTime<Utc>, attempt: u32) ->
     PaymentId::derived(millis, &entropy)
 }
 
+/// States that a flow's own commands left a moment ago, handed to its next step instead of
+/// read again: as fresh as a read would be, without its round trip. (Only ever the states of
+/// commands just committed: a state remembered from earlier may be stale, and a charge
+/// decided on a stale invoice could charge one voided meanwhile.)
+#[derive(Default)]
+pub(crate) struct JustCommanded {
+    pub(crate) invoice: Option<Invoice>,
+    pub(crate) subscription: Option<Subscription>,
+}
+
 impl App {
     /// Charges what invoice `invoice_id` owes as its charge number `attempt`: a recorded flow.
     pub async fn charge_invoice(
@@ -109,24 +119,43 @@ impl App {
         invoice_id: &InvoiceId,
         attempt: u32,
     ) -> Result<ChargeOutcome, AppError> {
-        let tenant = metadata.tenant().clone();
-        let invoice = self
-            .invoices
-            .current(invoice_id.as_str())
+        self.charge_with(metadata, invoice_id, attempt, JustCommanded::default())
             .await
-            .map_err(command_error::<Invoice>)?;
+    }
+
+    /// [`charge_in_flow`](Self::charge_in_flow), starting from the states `known` that the
+    /// flow's own commands just left (what is not known is read).
+    pub(crate) async fn charge_with(
+        &self,
+        metadata: &CommandMetadata,
+        invoice_id: &InvoiceId,
+        attempt: u32,
+        known: JustCommanded,
+    ) -> Result<ChargeOutcome, AppError> {
+        let tenant = metadata.tenant().clone();
+        let invoice = match known.invoice {
+            Some(invoice) => invoice,
+            None => self
+                .invoices
+                .current(invoice_id.as_str())
+                .await
+                .map_err(command_error::<Invoice>)?,
+        };
         let payment_id = charge_id(invoice_id, invoice.issue_date.unwrap_or_default(), attempt);
         let payment = self
             .payments
             .current(payment_id.as_str())
             .await
             .map_err(command_error::<Payment>)?;
+        let mut initiated = None;
         if !payment.exists() {
             let due = invoice.amount_due_cents();
             if due == 0 || invoice.status != Some(InvoiceStatus::Issued) {
                 return Ok(ChargeOutcome::NothingDue);
             }
-            let method = self.method_to_charge(&tenant, &invoice).await?;
+            let method = self
+                .method_to_charge(&tenant, &invoice, known.subscription)
+                .await?;
             let provider = match &method {
                 Some(method) => method.provider.unwrap_or_default(),
                 None => self.merchant_gateway(&tenant).await?.provider,
@@ -150,12 +179,14 @@ impl App {
                 refunded_payment_id: None,
                 top_up: None,
             };
+            // Not there a moment ago: the first try appends without reading again (should
+            // another run make it meanwhile, the append collides and the retry reads).
             match self
                 .payments
-                .execute(payment_id.as_str(), command, metadata)
+                .execute_new(payment_id.as_str(), command, metadata)
                 .await
             {
-                Ok(_) => {}
+                Ok(payment) => initiated = Some((payment, method)),
                 // Another instance (a scheduler racing a test-clock advance) initiated this
                 // very charge meanwhile: it is the same payment, completed below.
                 Err(cqrs_es::AggregateError::UserError(
@@ -177,7 +208,8 @@ impl App {
                 Err(e) => return Err(command_error::<Payment>(e)),
             }
         }
-        self.complete_charge(metadata, &payment_id).await
+        self.complete_initiated(metadata, &payment_id, initiated)
+            .await
     }
 
     /// Asks the provider for pending charge `payment_id` (again: the provider answers a repeat
@@ -187,14 +219,30 @@ impl App {
         metadata: &CommandMetadata,
         payment_id: &PaymentId,
     ) -> Result<ChargeOutcome, AppError> {
+        self.complete_initiated(metadata, payment_id, None).await
+    }
+
+    /// [`complete_charge`](Self::complete_charge); `initiated` is the payment as this run
+    /// just initiated it, with the method it charges, when it did (read otherwise).
+    async fn complete_initiated(
+        &self,
+        metadata: &CommandMetadata,
+        payment_id: &PaymentId,
+        initiated: Option<(Payment, Option<PaymentMethod>)>,
+    ) -> Result<ChargeOutcome, AppError> {
         let tenant = metadata.tenant().clone();
-        let mut payment = self
-            .payments
-            .current(payment_id.as_str())
-            .await
-            .map_err(command_error::<Payment>)?;
+        let (mut payment, method) = match initiated {
+            Some((payment, method)) => (payment, method),
+            None => (
+                self.payments
+                    .current(payment_id.as_str())
+                    .await
+                    .map_err(command_error::<Payment>)?,
+                None,
+            ),
+        };
         if payment.status == Some(PaymentStatus::Pending) {
-            let outcome = match self.ask_provider(&tenant, &payment).await? {
+            let outcome = match self.ask_provider(&tenant, &payment, method).await? {
                 Some(outcome) => outcome,
                 None => {
                     return Ok(ChargeOutcome::Pending {
@@ -288,10 +336,12 @@ impl App {
     /// The provider's answer to charge `payment`; `None` while it has not decided. A charge
     /// with no payment method to take fails at once (and is retried like any other: the
     /// customer may add a card meanwhile).
+    /// `method` is the payment's method as read a moment ago, when the caller has it.
     async fn ask_provider(
         &self,
         tenant: &Tenant,
         payment: &Payment,
+        method: Option<PaymentMethod>,
     ) -> Result<Option<SettlementOutcome>, AppError> {
         let Some(method_id) = payment.payment_method_id.as_ref() else {
             return Ok(Some(SettlementOutcome::Failed {
@@ -300,11 +350,14 @@ impl App {
             }));
         };
         let gateway = self.merchant_gateway(tenant).await?;
-        let method = self
-            .payment_methods
-            .current(method_id.as_str())
-            .await
-            .map_err(|e| AppError::internal("Failed to charge", e))?;
+        let method = match method.filter(|method| method.id.as_ref() == Some(method_id)) {
+            Some(method) => method,
+            None => self
+                .payment_methods
+                .current(method_id.as_str())
+                .await
+                .map_err(|e| AppError::internal("Failed to charge", e))?,
+        };
         let reference = method
             .provider_reference
             .clone()
@@ -486,18 +539,25 @@ impl App {
 
     /// What a charge of `invoice` takes: its subscription's payment method, or (an invoice
     /// without one) the customer's newest.
+    /// `subscription` is the invoice's subscription as the flow just left it, when known.
     async fn method_to_charge(
         &self,
         tenant: &Tenant,
         invoice: &Invoice,
+        subscription: Option<Subscription>,
     ) -> Result<Option<PaymentMethod>, AppError> {
         let method_id = match &invoice.subscription_id {
             Some(subscription_id) => {
-                self.subscriptions
-                    .current(subscription_id.as_str())
-                    .await
-                    .map_err(command_error::<Subscription>)?
-                    .payment_method_id
+                let subscription =
+                    match subscription.filter(|known| known.id.as_ref() == Some(subscription_id)) {
+                        Some(known) => known,
+                        None => self
+                            .subscriptions
+                            .current(subscription_id.as_str())
+                            .await
+                            .map_err(command_error::<Subscription>)?,
+                    };
+                subscription.payment_method_id
             }
             None => None,
         };

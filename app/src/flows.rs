@@ -452,7 +452,7 @@ impl App {
                 subscription_id,
                 period_start,
             } => self
-                .bill_in_flow(&metadata, subscription_id, *period_start)
+                .bill_in_flow(&metadata, subscription_id, *period_start, None)
                 .await
                 .map(drop),
             FlowInput::EndPeriod {

@@ -109,7 +109,7 @@ impl App {
         if subscription.trial_ends_at.is_some() {
             return Ok(subscription);
         }
-        self.bill_in_flow(metadata, &id, period_start).await?;
+        self.bill_in_flow(metadata, &id, period_start, None).await?;
         self.subscriptions
             .current(id.as_str())
             .await
