@@ -2,8 +2,10 @@
 //! header (merchant, customer) recorded when it was issued. The document is the one issued,
 //! with "Paid" and the date once paid; later payments or credits are documents of their own.
 //!
-//! The Invoice aggregate records the digest of each edition in the event that makes it
-//! (`DocumentFingerprint`), so a download renders again and checks the bytes against it.
+//! The Invoice aggregate records the digest of the issued edition in the event that issues it
+//! (`DocumentFingerprint`), so a download renders again and checks the bytes against it. The
+//! paid edition's digest is not recorded (a render per payment, for a document seldom asked
+//! for): its download renders the issued edition too and checks that.
 
 use documents::{DocumentKind, DocumentLine, InvoiceDocument, Party};
 use domain::invoice::{DocumentFingerprint, DocumentType, Invoice, InvoiceStatus};

@@ -83,8 +83,9 @@ impl App {
     }
 
     /// Invoice `id` as a PDF; a draft has none. The PDF is rendered from the log and checked
-    /// against the digest its issue (or payment) recorded: a document that would render
-    /// differently now is refused rather than handed out changed.
+    /// against the digest its issue recorded (a paid one: its issued edition is rendered and
+    /// checked too): a document that would render differently now is refused rather than
+    /// handed out changed.
     pub async fn invoice_pdf(
         &self,
         principal: &Principal,
@@ -127,23 +128,44 @@ impl App {
             });
         }
         let filename = format!("{number}.pdf");
-        if let Some(recorded) = invoice.recorded_pdf_sha256() {
-            if let Some(bytes) = self.pdfs.get(recorded) {
+        // What this edition is kept under: its recorded digest, or — a paid edition, whose
+        // digest is not recorded — the issue's digest it derives from.
+        let unrecorded_paid_edition =
+            invoice.recorded_pdf_sha256().is_none() && invoice.status == Some(InvoiceStatus::Paid);
+        let kept_as = match (invoice.recorded_pdf_sha256(), invoice.issued_pdf_sha256()) {
+            (Some(recorded), _) => Some(recorded.to_owned()),
+            (None, Some(issued)) if unrecorded_paid_edition => Some(format!("{issued}:paid")),
+            _ => None,
+        };
+        if let Some(key) = &kept_as {
+            if let Some(bytes) = self.pdfs.get(key) {
+                let sha256 = match invoice.recorded_pdf_sha256() {
+                    Some(recorded) => recorded.to_owned(),
+                    None => sha256_hex(&bytes),
+                };
                 return Ok(InvoicePdf {
                     filename,
                     bytes,
-                    sha256: recorded.to_owned(),
+                    sha256,
                 });
             }
         }
-        let document = document_of(&invoice).ok_or_else(|| AppError::conflict(DRAFT_HAS_NO_PDF))?;
-        let bytes = documents::render(&document)
-            .map_err(|e| AppError::internal("Failed to render the invoice", e))?;
+        let bytes = Arc::new(render(&invoice)?);
         let sha256 = sha256_hex(&bytes);
-        let bytes = Arc::new(bytes);
-        if let Some(recorded) = invoice.recorded_pdf_sha256() {
-            verify_rendering(recorded, &sha256)?;
-            self.pdfs.put(sha256.clone(), bytes.clone());
+        match (invoice.recorded_pdf_sha256(), invoice.issued_pdf_sha256()) {
+            (Some(recorded), _) => verify_rendering(recorded, &sha256)?,
+            (None, Some(issued)) if unrecorded_paid_edition => {
+                // The renderer is checked on the document as issued: rendering the log's
+                // documents as it did then, it renders the paid edition as it would have.
+                let mut as_issued = invoice.clone();
+                as_issued.status = Some(InvoiceStatus::Issued);
+                verify_rendering(issued, &sha256_hex(&render(&as_issued)?))?;
+            }
+            // Issued before digests were recorded: rendered unchecked, and not kept.
+            _ => {}
+        }
+        if let Some(key) = kept_as {
+            self.pdfs.put(key, bytes.clone());
         }
         Ok(InvoicePdf {
             filename,
@@ -190,6 +212,12 @@ impl App {
             original_number: None,
         })
     }
+}
+
+/// The PDF `invoice` shows now.
+fn render(invoice: &Invoice) -> Result<Vec<u8>, AppError> {
+    let document = document_of(invoice).ok_or_else(|| AppError::conflict(DRAFT_HAS_NO_PDF))?;
+    documents::render(&document).map_err(|e| AppError::internal("Failed to render the invoice", e))
 }
 
 /// A document rendered again must give the bytes whose digest its event recorded.

@@ -361,17 +361,56 @@ async fn each_document_records_the_digest_of_its_pdf_and_renders_to_it_again() {
     let again = later.invoice_pdf(f.principal(), &issued.id).await.unwrap();
     assert_eq!(again.bytes, pdf.bytes);
 
-    // Paid, the document shows it: a new PDF, its digest recorded with the payment.
+    // Paid, the document shows it: a new PDF, the same bytes on every download (a new
+    // process, or this one's cache), its digest not recorded (no render per payment).
     f.app.pay_invoice(&f.metadata, &issued.id).await.unwrap();
     let paid = later.invoice_pdf(f.principal(), &issued.id).await.unwrap();
     assert_ne!(paid.bytes, pdf.bytes);
+    assert_eq!(paid.sha256, sha256_hex(&paid.bytes));
+    let cached = later.invoice_pdf(f.principal(), &issued.id).await.unwrap();
+    assert_eq!(cached.bytes, paid.bytes);
+    assert_eq!(cached.sha256, paid.sha256);
+    let fresh = App::new(f.pool.clone());
+    let again = fresh.invoice_pdf(f.principal(), &issued.id).await.unwrap();
+    assert_eq!(again.bytes, paid.bytes);
     let events = stored_events(&f, &issued.id).await;
     let paid_event = events
         .iter()
         .find_map(|event| event.get("InvoicePaid"))
         .expect("an InvoicePaid event");
-    assert_eq!(paid_event["pdfSha256"], json!(sha256_hex(&paid.bytes)));
-    assert_eq!(paid.sha256, sha256_hex(&paid.bytes));
+    assert_eq!(paid_event["pdfSha256"], json!(null));
+}
+
+#[tokio::test]
+async fn a_paid_document_is_refused_when_its_issued_edition_no_longer_renders_as_recorded() {
+    let f = Fixture::new().await;
+    let invoice = issued(&f, 700).await;
+    let customer = domain::id::CustomerId::parse(&invoice.customer_id).expect("a customer id");
+    f.card(&customer, "4242").await;
+    f.app.pay_invoice(&f.metadata, &invoice.id).await.unwrap();
+    let fresh = App::new(f.pool.clone());
+    fresh
+        .invoice_pdf(f.principal(), &invoice.id)
+        .await
+        .expect("the paid edition renders");
+    // As if the renderer had changed since the issue.
+    sqlx::query(
+        "UPDATE events SET payload = jsonb_set(payload::jsonb, '{InvoiceIssued,pdfSha256}', to_jsonb($2::text))::json \
+         WHERE aggregate_id = $1 AND event_type = 'InvoiceIssued'",
+    )
+    .bind(&invoice.id)
+    .bind("0".repeat(64))
+    .execute(&f.pool)
+    .await
+    .expect("alter the recorded digest");
+    let refused = App::new(f.pool.clone())
+        .invoice_pdf(f.principal(), &invoice.id)
+        .await;
+    assert!(
+        matches!(&refused, Err(AppError::Internal(message)) if message == "The document no longer renders as it was issued"),
+        "{:?}",
+        refused.map(|pdf| pdf.sha256)
+    );
 }
 
 #[tokio::test]

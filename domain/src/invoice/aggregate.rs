@@ -111,7 +111,8 @@ impl Invoice {
         self.status.ok_or(InvoiceError::NotFound)
     }
 
-    /// The PDF this invoice renders to now, as recorded: the paid one once paid.
+    /// The PDF this invoice renders to now, as recorded: the paid one once paid (recorded only
+    /// by payments before 2026-12-04; see [`Invoice::paid`]).
     pub fn recorded_pdf_sha256(&self) -> Option<&str> {
         match self.status {
             Some(InvoiceStatus::Paid) => self.paid_pdf_sha256.as_deref(),
@@ -119,32 +120,35 @@ impl Invoice {
         }
     }
 
-    /// `event` with the fingerprint of the document it leaves behind, where it records one.
+    /// The PDF the issue recorded: the document as issued, whatever happened to it since.
+    pub fn issued_pdf_sha256(&self) -> Option<&str> {
+        self.pdf_sha256.as_deref()
+    }
+
+    /// Issue `event` with the fingerprint of the document it issues.
     fn sealed(&self, mut event: InvoiceEvent, services: &InvoiceServices) -> InvoiceEvent {
         let mut after = self.clone();
         after.apply(event.clone());
         let fingerprint = services.documents.pdf_sha256(&after);
-        match &mut event {
-            InvoiceEvent::InvoiceIssued { pdf_sha256, .. }
-            | InvoiceEvent::InvoicePaid { pdf_sha256, .. } => *pdf_sha256 = fingerprint,
-            _ => {}
+        if let InvoiceEvent::InvoiceIssued { pdf_sha256, .. } = &mut event {
+            *pdf_sha256 = fingerprint;
         }
         event
     }
 
     /// Paid in full at `at`, by `payment_id` or by nothing left to pay.
-    fn paid(
-        &self,
-        at: DateTime<Utc>,
-        payment_id: Option<PaymentId>,
-        services: &InvoiceServices,
-    ) -> InvoiceEvent {
-        let paid = InvoiceEvent::InvoicePaid {
+    ///
+    /// The paid edition's digest is not recorded (payments before 2026-12-04 recorded it, and
+    /// it is still honoured where it is): it cost every payment, and so every renewal, a
+    /// second render of a PDF that is seldom downloaded. The paid edition is the issued
+    /// document with "Paid" and the date, rendered from the log; a download checks the
+    /// renderer against the issue's recorded digest instead (`invoice_documents.rs`).
+    fn paid(at: DateTime<Utc>, payment_id: Option<PaymentId>) -> InvoiceEvent {
+        InvoiceEvent::InvoicePaid {
             paid_date: at,
             payment_id,
             pdf_sha256: None,
-        };
-        self.sealed(paid, services)
+        }
     }
 
     /// Records a document that reversed `amount_cents` of this invoice.
@@ -277,7 +281,7 @@ impl Aggregate for Invoice {
                 };
                 sink.write(self.sealed(event, services), self).await;
                 if self.amount_due_cents() == 0 {
-                    sink.write(self.paid(at, None, services), self).await;
+                    sink.write(Self::paid(at, None), self).await;
                 }
             }
             InvoiceCommand::RecordPayment {
@@ -310,8 +314,7 @@ impl Aggregate for Invoice {
                 };
                 sink.write(event, self).await;
                 if self.amount_due_cents() == 0 {
-                    sink.write(self.paid(at, Some(payment_id), services), self)
-                        .await;
+                    sink.write(Self::paid(at, Some(payment_id)), self).await;
                 }
             }
             InvoiceCommand::Void {
@@ -387,7 +390,7 @@ impl Aggregate for Invoice {
                 };
                 sink.write(event, self).await;
                 if status == InvoiceStatus::Issued && self.amount_due_cents() == 0 {
-                    sink.write(self.paid(at, None, services), self).await;
+                    sink.write(Self::paid(at, None), self).await;
                 }
             }
             InvoiceCommand::MarkUncollectible { tenant } => {

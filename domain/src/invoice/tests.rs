@@ -162,6 +162,15 @@ fn paid(payment: Option<u32>) -> InvoiceEvent {
     InvoiceEvent::InvoicePaid {
         paid_date: now(),
         payment_id: payment.map(pay),
+        pdf_sha256: None,
+    }
+}
+
+/// A payment as recorded before 2026-12-04: with the paid edition's digest.
+fn paid_with_fingerprint(payment: Option<u32>) -> InvoiceEvent {
+    InvoiceEvent::InvoicePaid {
+        paid_date: now(),
+        payment_id: payment.map(pay),
         pdf_sha256: Some("INV-0001:paid:Zoë".into()),
     }
 }
@@ -1101,7 +1110,7 @@ fn stored_invoice_events_are_camel_case() {
         }})
     );
     assert_eq!(
-        serde_json::to_value(paid(None)).unwrap(),
+        serde_json::to_value(paid_with_fingerprint(None)).unwrap(),
         json!({"InvoicePaid": {
             "paidDate": "2026-01-02T03:04:05Z",
             "paymentId": null,
@@ -1150,7 +1159,8 @@ fn an_issue_records_the_header_and_the_fingerprint_of_the_document_it_issues() {
 }
 
 #[test]
-fn a_payment_in_full_records_the_fingerprint_of_the_paid_document() {
+fn a_payment_in_full_renders_no_second_document() {
+    // The paid edition is rendered when it is downloaded, checked against the issue's digest.
     InvoiceTester::with(services())
         .given(vec![drafted(2900), issued()])
         .when(record_payment(1, 2900))
@@ -1159,23 +1169,28 @@ fn a_payment_in_full_records_the_fingerprint_of_the_paid_document() {
             InvoiceEvent::InvoicePaid {
                 paid_date: now(),
                 payment_id: Some(pay(1)),
-                pdf_sha256: Some("INV-0001:paid:Zoë".into()),
+                pdf_sha256: None,
             },
         ]);
+}
+
+#[test]
+fn a_paid_documents_fingerprint_recorded_before_still_counts() {
     let mut invoice = Invoice::default();
     for event in [
         drafted(2900),
         issued(),
         payment_recorded(1, 2900),
-        paid(Some(1)),
+        paid_with_fingerprint(Some(1)),
     ] {
         invoice.apply(event);
     }
     assert_eq!(invoice.recorded_pdf_sha256(), Some("INV-0001:paid:Zoë"));
+    assert_eq!(invoice.issued_pdf_sha256(), Some("INV-0001:issued:Zoë"));
 }
 
 #[test]
-fn an_invoice_of_nothing_records_both_documents_in_one_issue() {
+fn an_invoice_of_nothing_is_issued_and_paid_with_one_fingerprint() {
     InvoiceTester::with(services())
         .given(vec![drafted(0)])
         .when(issue())
@@ -1184,7 +1199,7 @@ fn an_invoice_of_nothing_records_both_documents_in_one_issue() {
             InvoiceEvent::InvoicePaid {
                 paid_date: now(),
                 payment_id: None,
-                pdf_sha256: Some("INV-0001:paid:Zoë".into()),
+                pdf_sha256: None,
             },
         ]);
 }
