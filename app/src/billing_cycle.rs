@@ -275,6 +275,7 @@ impl App {
                     issue,
                     &id,
                     metadata,
+                    Some(&invoice),
                 )
                 .await
             {

@@ -165,7 +165,7 @@ impl App {
                     log.clone(),
                     InvoiceServices {
                         clock: clock.clone(),
-                        documents: Arc::new(PdfFingerprint),
+                        documents: Arc::new(PdfFingerprint::default()),
                     },
                 )
                 .with_state_cache(BILLING_STATES),

@@ -7,18 +7,52 @@
 //! paid edition's digest is not recorded (a render per payment, for a document seldom asked
 //! for): its download renders the issued edition too and checks that.
 
+use std::sync::Mutex;
+
 use documents::{DocumentKind, DocumentLine, InvoiceDocument, Party};
 use domain::invoice::{DocumentFingerprint, DocumentType, Invoice, InvoiceStatus};
+use hashlink::LruCache;
 use sha2::{Digest, Sha256};
 
+/// How many documents' digests are remembered: enough for the issues waiting for one series'
+/// turn at once (`invoices.rs` renders each ahead of it).
+const REMEMBERED: usize = 256;
+
 /// The Invoice aggregate's `DocumentFingerprint`: the PDF rendered by the `documents` crate.
-pub struct PdfFingerprint;
+/// It remembers the digests of the documents it rendered last, whole document for whole
+/// document, so a document rendered ahead of its issue (`App::with_next_number`) is not
+/// rendered again in the issue's turn; a document that differs in anything renders anew.
+pub struct PdfFingerprint {
+    rendered: Mutex<LruCache<InvoiceDocument, String>>,
+}
+
+impl Default for PdfFingerprint {
+    fn default() -> Self {
+        Self {
+            rendered: Mutex::new(LruCache::new(REMEMBERED)),
+        }
+    }
+}
+
+impl PdfFingerprint {
+    fn remembered(&self) -> std::sync::MutexGuard<'_, LruCache<InvoiceDocument, String>> {
+        // At worst a poisoned map lacks an entry, and the document is rendered again.
+        self.rendered.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
 
 impl DocumentFingerprint for PdfFingerprint {
     fn pdf_sha256(&self, invoice: &Invoice) -> Option<String> {
         let document = document_of(invoice)?;
+        if let Some(digest) = self.remembered().get(&document) {
+            return Some(digest.clone());
+        }
         match documents::render(&document) {
-            Ok(bytes) => Some(sha256_hex(&bytes)),
+            Ok(bytes) => {
+                let digest = sha256_hex(&bytes);
+                self.remembered().insert(document, digest.clone());
+                Some(digest)
+            }
             Err(error) => {
                 // Nothing is recorded, so the download later renders unchecked; the issue
                 // itself must not fail on a document it can show anyway.

@@ -8,9 +8,16 @@
 //! only grow. Should another instance have claimed numbers since, the remembered one is
 //! behind, the claim of the next collides in the append, and the turn reads the last number
 //! from the database instead.
+//!
+//! The render was most of a turn. So an issue joining the queue is told the number it will
+//! likely get — the last claimed, plus one for each issue ahead of it — and renders its
+//! document with that number while it waits (`App::with_next_number`); in its turn the
+//! document is found rendered. A guess that turns out wrong (an issue ahead was refused, or
+//! another instance took numbers) only costs the render in the turn, as before: the number
+//! is still whatever the turn claims.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use tokio::sync::OwnedMutexGuard;
 
@@ -19,35 +26,123 @@ use crate::aggregate_locks::AggregateLocks;
 #[derive(Default)]
 pub(crate) struct DocumentSeries {
     turns: AggregateLocks,
-    last_claimed: Mutex<HashMap<String, i32>>,
+    series: Mutex<HashMap<String, SeriesState>>,
+}
+
+#[derive(Default)]
+struct SeriesState {
+    /// The number this process last claimed, if it knows it.
+    last_claimed: Option<i32>,
+    /// Issues queued for the turn or in it.
+    queued: usize,
+}
+
+/// An issue's place in the queue of a series' turn, from joining it until it claims its
+/// number or gives up.
+pub(crate) struct Place {
+    series: Arc<DocumentSeries>,
+    key: String,
+    left: bool,
+}
+
+impl Place {
+    /// Leaves the queue having claimed `number` (remembered as the series' last) or, with
+    /// `None`, having learnt that the database knows the series better (a claim collided).
+    pub(crate) fn leave(mut self, number: Option<i32>) {
+        self.left = true;
+        let mut all = self.series.lock();
+        let state = all.entry(self.key.clone()).or_default();
+        state.last_claimed = number;
+        state.queued = state.queued.saturating_sub(1);
+    }
+}
+
+impl Drop for Place {
+    fn drop(&mut self) {
+        if !self.left {
+            let mut all = self.series.lock();
+            let state = all.entry(self.key.clone()).or_default();
+            state.queued = state.queued.saturating_sub(1);
+        }
+    }
 }
 
 impl DocumentSeries {
-    /// Waits for the turn of series `key` (`tenant key:series`); it lasts as long as the guard.
+    /// Joins the queue of series `key` (`tenant key:series`): the place, and the number this
+    /// issue will likely claim when the series' last is known.
+    pub(crate) fn join(self: &Arc<Self>, key: &str) -> (Place, Option<i32>) {
+        let mut all = self.lock();
+        let state = all.entry(key.to_owned()).or_default();
+        let ahead = i32::try_from(state.queued).unwrap_or(i32::MAX);
+        let likely = state
+            .last_claimed
+            .and_then(|last| last.checked_add(1)?.checked_add(ahead));
+        state.queued += 1;
+        let place = Place {
+            series: self.clone(),
+            key: key.to_owned(),
+            left: false,
+        };
+        (place, likely)
+    }
+
+    /// Waits for the turn of series `key`; it lasts as long as the guard.
     pub(crate) async fn turn(&self, key: &str) -> OwnedMutexGuard<()> {
         self.turns.lock(key).await
     }
 
     /// The number this process last claimed in series `key`, if it remembers one.
     pub(crate) fn last_claimed(&self, key: &str) -> Option<i32> {
-        self.claimed().get(key).copied()
+        self.lock().get(key).and_then(|state| state.last_claimed)
     }
 
-    /// Remembers `number` as the series' last (after its claim committed), or forgets the
-    /// series (`None`: a claim collided, so the database knows better).
-    pub(crate) fn remember(&self, key: &str, number: Option<i32>) {
-        let mut claimed = self.claimed();
-        match number {
-            Some(number) => {
-                claimed.insert(key.to_owned(), number);
-            }
-            None => {
-                claimed.remove(key);
-            }
+    /// Forgets the series' last number: a claim collided, so the database knows better.
+    pub(crate) fn forget(&self, key: &str) {
+        if let Some(state) = self.lock().get_mut(key) {
+            state.last_claimed = None;
         }
     }
 
-    fn claimed(&self) -> std::sync::MutexGuard<'_, HashMap<String, i32>> {
-        self.last_claimed.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, SeriesState>> {
+        self.series.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_issue_is_told_the_last_number_plus_one_for_each_issue_ahead() {
+        let series = Arc::new(DocumentSeries::default());
+        let (first, unknown) = series.join("t:INV");
+        assert_eq!(unknown, None, "no number is known before one is claimed");
+        first.leave(Some(7));
+        let (holder, likely) = series.join("t:INV");
+        assert_eq!(likely, Some(8));
+        let (second, likely) = series.join("t:INV");
+        assert_eq!(likely, Some(9));
+        let (_other_series, likely) = series.join("t:CAN");
+        assert_eq!(likely, None);
+        holder.leave(Some(8));
+        // The one behind it is now first: it still gets 9.
+        let (third, likely) = series.join("t:INV");
+        assert_eq!(likely, Some(10));
+        drop(second);
+        drop(third);
+        let (_, likely) = series.join("t:INV");
+        assert_eq!(likely, Some(9), "issues that gave up are no longer ahead");
+    }
+
+    #[test]
+    fn a_collision_forgets_the_last_number() {
+        let series = Arc::new(DocumentSeries::default());
+        let (place, _) = series.join("t:INV");
+        place.leave(Some(3));
+        assert_eq!(series.last_claimed("t:INV"), Some(3));
+        series.forget("t:INV");
+        assert_eq!(series.last_claimed("t:INV"), None);
+        let (_, likely) = series.join("t:INV");
+        assert_eq!(likely, None);
     }
 }

@@ -6,7 +6,8 @@
 //! one is read, and an append that finds it taken (another issue won it) tries the one after.
 //! Inside one process issues of one series take turns, so they seldom collide at all.
 
-use cqrs_es::AggregateError;
+use cqrs_es::event_sink::EventSink;
+use cqrs_es::{Aggregate, AggregateError};
 use domain::id::{CustomerId, InvoiceId};
 use domain::invoice::{DocumentType, Invoice, InvoiceCommand, InvoiceStatus, LineInput};
 use domain::tenant::Tenant;
@@ -120,6 +121,7 @@ impl App {
                 },
                 &id,
                 metadata,
+                Some(&invoice),
             )
             .await?;
         } else {
@@ -142,7 +144,9 @@ impl App {
     }
 
     /// Runs the command `issue` makes with the next number of `series` on invoice `id`,
-    /// trying the following number while others take it first.
+    /// trying the following number while others take it first. Given the invoice as it
+    /// stands (`draft`), the issue renders its document with the number it will likely get
+    /// while it waits for the series' turn (`document_series.rs`).
     pub(crate) async fn with_next_number(
         &self,
         tenant: &Tenant,
@@ -150,9 +154,19 @@ impl App {
         issue: impl Fn(String) -> InvoiceCommand,
         id: &InvoiceId,
         metadata: &CommandMetadata,
+        draft: Option<&Invoice>,
     ) -> Result<Invoice, AppError> {
         let key = format!("{}:{series}", tenant.key());
-        let _turn = self.numbering.turn(&key).await;
+        let (place, likely) = self.numbering.join(&key);
+        let turn = self.numbering.turn(&key);
+        let _turn = match (likely, draft) {
+            // The turn is asked for first, so the render does not cost the issue its place.
+            (Some(number), Some(draft)) => {
+                let ahead = self.render_ahead(draft, issue(format_number(series, number)));
+                tokio::join!(turn, ahead).0
+            }
+            _ => turn.await,
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -170,22 +184,34 @@ impl App {
                     // Claimed only if this command issued it: one issued before keeps the
                     // number it had, and the series' last is then not known here.
                     let claimed = invoice.number.as_deref() == Some(number.as_str());
-                    self.numbering.remember(&key, claimed.then_some(last + 1));
+                    place.leave(claimed.then_some(last + 1));
                     return Ok(invoice);
                 }
                 Err(e)
                     if is_claim(&e, ClaimKind::DocumentNumber) && attempt < MAX_NUMBER_ATTEMPTS =>
                 {
                     // Another instance took it (or its predecessor is not committed yet).
-                    self.numbering.remember(&key, None);
+                    self.numbering.forget(&key);
                     tokio::time::sleep(std::time::Duration::from_millis(rand::random::<u64>() % 5))
                         .await;
                 }
                 Err(e) => {
-                    self.numbering.remember(&key, None);
+                    place.leave(None);
                     return Err(command_error::<Invoice>(e));
                 }
             }
+        }
+    }
+
+    /// Runs the issue `command` on a copy of `draft`, ahead of its turn, for its document's
+    /// digest alone: the fingerprint remembers it (`document_rendering.rs`), and the issue in
+    /// the turn finds it if its number and date came out as guessed. What the copy decides
+    /// is thrown away.
+    async fn render_ahead(&self, draft: &Invoice, command: InvoiceCommand) {
+        let mut copy = draft.clone();
+        let sink = EventSink::default();
+        if let Err(e) = copy.handle(command, &self.invoices.services, &sink).await {
+            tracing::debug!(error = %e, "an issue rendered ahead would be refused");
         }
     }
 
@@ -319,7 +345,7 @@ impl App {
         let already = self.invoices.current(adjustment_id.as_str()).await;
         if !matches!(already, Ok(ref document) if document.exists()) {
             let series = self.series_of(&tenant, document_type).await?;
-            self.with_next_number(&tenant, &series, issue, &adjustment_id, metadata)
+            self.with_next_number(&tenant, &series, issue, &adjustment_id, metadata, None)
                 .await?;
         }
         // A credit note on what was paid gives the money back.

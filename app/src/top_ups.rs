@@ -363,7 +363,7 @@ impl App {
             };
             let series = self.series_of(&tenant, DocumentType::Standard).await?;
             if let Err(error) = self
-                .with_next_number(&tenant, &series, issue, invoice_id, metadata)
+                .with_next_number(&tenant, &series, issue, invoice_id, metadata, None)
                 .await
             {
                 // Issued by a racing settlement meanwhile is as good; anything else is not.

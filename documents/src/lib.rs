@@ -17,8 +17,9 @@ use chrono::NaiveDate;
 
 pub use money::format_money;
 
-/// Everything an invoice, a cancellation or a credit note shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Everything an invoice, a cancellation or a credit note shows. (Hashable: a caller may
+/// remember what a document rendered to.)
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct InvoiceDocument {
     pub merchant_name: String,
     pub document_type: DocumentKind,
@@ -64,7 +65,7 @@ impl DocumentKind {
 }
 
 /// Who the document is addressed to. A field left empty is left out of the PDF.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Party {
     pub name: Option<String>,
     pub email: Option<String>,
@@ -75,7 +76,7 @@ pub struct Party {
 
 /// One billed line. A description is wrapped to its column and cut with "…" past twelve
 /// lines.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct DocumentLine {
     pub description: String,
     pub quantity: i64,

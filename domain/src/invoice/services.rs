@@ -11,7 +11,7 @@ pub struct InvoiceServices {
 }
 
 /// The SHA-256 (lowercase hex) of the PDF an invoice in this state renders to, recorded in
-/// the event that brings it there (issued, paid), so that a PDF rendered again from the log
+/// the event that issues it, so that a PDF rendered again from the log
 /// years later can be checked byte for byte. None when the state has no PDF (a draft, or a
 /// document issued before headers were recorded).
 pub trait DocumentFingerprint: Send + Sync {
