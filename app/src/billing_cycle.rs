@@ -195,14 +195,11 @@ impl App {
         renewed: Option<Subscription>,
     ) -> Result<InvoiceId, AppError> {
         let tenant = metadata.tenant().clone();
-        let subscription = match renewed {
-            Some(subscription) => subscription,
-            None => self
-                .subscriptions
-                .current(subscription_id.as_str())
-                .await
-                .map_err(command_error::<Subscription>)?,
-        };
+        let subscription = self
+            .subscriptions
+            .known_or_current(subscription_id.as_str(), renewed)
+            .await
+            .map_err(command_error::<Subscription>)?;
         let period_end = match subscription.current_period_start {
             Some(start) if start == period_start => subscription.current_period_end,
             _ => None,
@@ -246,14 +243,11 @@ impl App {
             Err(e) if is_claim(&e, ClaimKind::PeriodInvoiced) => None,
             Err(e) => return Err(command_error::<Invoice>(e)),
         };
-        let invoice = match drafted {
-            Some(invoice) => invoice,
-            None => self
-                .invoices
-                .current(id.as_str())
-                .await
-                .map_err(command_error::<Invoice>)?,
-        };
+        let invoice = self
+            .invoices
+            .known_or_current(id.as_str(), drafted)
+            .await
+            .map_err(command_error::<Invoice>)?;
         // The invoice as this flow's own commands left it, for the charge below; none when
         // another run got there first (the charge reads it then).
         let mut charged_as =

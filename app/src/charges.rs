@@ -133,14 +133,11 @@ impl App {
         known: JustCommanded,
     ) -> Result<ChargeOutcome, AppError> {
         let tenant = metadata.tenant().clone();
-        let invoice = match known.invoice {
-            Some(invoice) => invoice,
-            None => self
-                .invoices
-                .current(invoice_id.as_str())
-                .await
-                .map_err(command_error::<Invoice>)?,
-        };
+        let invoice = self
+            .invoices
+            .known_or_current(invoice_id.as_str(), known.invoice)
+            .await
+            .map_err(command_error::<Invoice>)?;
         let payment_id = charge_id(invoice_id, invoice.issue_date.unwrap_or_default(), attempt);
         let payment = self
             .payments
@@ -231,16 +228,13 @@ impl App {
         initiated: Option<(Payment, Option<PaymentMethod>)>,
     ) -> Result<ChargeOutcome, AppError> {
         let tenant = metadata.tenant().clone();
-        let (mut payment, method) = match initiated {
-            Some((payment, method)) => (payment, method),
-            None => (
-                self.payments
-                    .current(payment_id.as_str())
-                    .await
-                    .map_err(command_error::<Payment>)?,
-                None,
-            ),
-        };
+        let (payment, method) = initiated.unzip();
+        let mut payment = self
+            .payments
+            .known_or_current(payment_id.as_str(), payment)
+            .await
+            .map_err(command_error::<Payment>)?;
+        let method = method.flatten();
         if payment.status == Some(PaymentStatus::Pending) {
             let outcome = match self.ask_provider(&tenant, &payment, method).await? {
                 Some(outcome) => outcome,
@@ -350,14 +344,14 @@ impl App {
             }));
         };
         let gateway = self.merchant_gateway(tenant).await?;
-        let method = match method.filter(|method| method.id.as_ref() == Some(method_id)) {
-            Some(method) => method,
-            None => self
-                .payment_methods
-                .current(method_id.as_str())
-                .await
-                .map_err(|e| AppError::internal("Failed to charge", e))?,
-        };
+        let method = self
+            .payment_methods
+            .known_or_current(
+                method_id.as_str(),
+                method.filter(|method| method.id.as_ref() == Some(method_id)),
+            )
+            .await
+            .map_err(|e| AppError::internal("Failed to charge", e))?;
         let reference = method
             .provider_reference
             .clone()
@@ -548,16 +542,12 @@ impl App {
     ) -> Result<Option<PaymentMethod>, AppError> {
         let method_id = match &invoice.subscription_id {
             Some(subscription_id) => {
-                let subscription =
-                    match subscription.filter(|known| known.id.as_ref() == Some(subscription_id)) {
-                        Some(known) => known,
-                        None => self
-                            .subscriptions
-                            .current(subscription_id.as_str())
-                            .await
-                            .map_err(command_error::<Subscription>)?,
-                    };
-                subscription.payment_method_id
+                let known = subscription.filter(|known| known.id.as_ref() == Some(subscription_id));
+                self.subscriptions
+                    .known_or_current(subscription_id.as_str(), known)
+                    .await
+                    .map_err(command_error::<Subscription>)?
+                    .payment_method_id
             }
             None => None,
         };

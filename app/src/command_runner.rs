@@ -155,6 +155,20 @@ where
         Ok(self.load(aggregate_id).await?.aggregate)
     }
 
+    /// `known`, the aggregate as the caller's own command just left it, or without it the
+    /// current state. (Only a state just committed will do: one remembered from earlier may
+    /// be stale.)
+    pub async fn known_or_current(
+        &self,
+        aggregate_id: &str,
+        known: Option<A>,
+    ) -> Result<A, AggregateError<A::Error>> {
+        match known {
+            Some(aggregate) => Ok(aggregate),
+            None => self.current(aggregate_id).await,
+        }
+    }
+
     /// The aggregate's current state folded from every event, ignoring snapshots.
     pub async fn replayed(&self, aggregate_id: &str) -> Result<A, AggregateError<A::Error>> {
         let mut aggregate = A::default();

@@ -444,17 +444,27 @@ async fn a_paid_document_is_refused_when_its_issued_edition_no_longer_renders_as
         .await
         .expect("the paid edition renders");
     // As if the renderer had changed since the issue.
+    alter_issued_digest(&f, &invoice.id).await;
+    assert_refused_as_changed(&f, &invoice.id).await;
+}
+
+/// Records another digest for the issued document than the one it renders to.
+async fn alter_issued_digest(f: &Fixture, invoice_id: &str) {
     sqlx::query(
         "UPDATE events SET payload = jsonb_set(payload::jsonb, '{InvoiceIssued,pdfSha256}', to_jsonb($2::text))::json \
          WHERE aggregate_id = $1 AND event_type = 'InvoiceIssued'",
     )
-    .bind(&invoice.id)
+    .bind(invoice_id)
     .bind("0".repeat(64))
     .execute(&f.pool)
     .await
     .expect("alter the recorded digest");
+}
+
+/// A new process (nothing cached) refuses the invoice's PDF: it no longer renders as issued.
+async fn assert_refused_as_changed(f: &Fixture, invoice_id: &str) {
     let refused = App::new(f.pool.clone())
-        .invoice_pdf(f.principal(), &invoice.id)
+        .invoice_pdf(f.principal(), invoice_id)
         .await;
     assert!(
         matches!(&refused, Err(AppError::Internal(message)) if message == "The document no longer renders as it was issued"),
@@ -468,22 +478,8 @@ async fn a_document_that_no_longer_renders_as_recorded_is_refused() {
     let f = Fixture::new().await;
     let invoice = issued(&f, 700).await;
     // As if the renderer had changed since: the recorded digest is not what renders now.
-    sqlx::query(
-        "UPDATE events SET payload = jsonb_set(payload::jsonb, '{InvoiceIssued,pdfSha256}', to_jsonb($2::text))::json \
-         WHERE aggregate_id = $1 AND event_type = 'InvoiceIssued'",
-    )
-    .bind(&invoice.id)
-    .bind("0".repeat(64))
-    .execute(&f.pool)
-    .await
-    .expect("alter the recorded digest");
-    let fresh = App::new(f.pool.clone());
-    let refused = fresh.invoice_pdf(f.principal(), &invoice.id).await;
-    assert!(
-        matches!(&refused, Err(AppError::Internal(message)) if message == "The document no longer renders as it was issued"),
-        "{:?}",
-        refused.map(|pdf| pdf.sha256)
-    );
+    alter_issued_digest(&f, &invoice.id).await;
+    assert_refused_as_changed(&f, &invoice.id).await;
 }
 
 #[tokio::test]
