@@ -269,6 +269,16 @@ impl App {
         for _ in 0..100_000 {
             let due = self.due_work(&tenant, to, BATCH).await?;
             let Some(first) = due.first().map(|piece| piece.at) else {
+                // A piece the scheduler is midway through is no longer due (its renewal moved
+                // the subscription on) but not done: the advance answers once it is, and
+                // looks again (a failed charge may have made a retry due).
+                if self
+                    .pieces_in_flight
+                    .wait_for(&format!("{}:", tenant.key()))
+                    .await
+                {
+                    continue;
+                }
                 break;
             };
             let window: Vec<Due> = due

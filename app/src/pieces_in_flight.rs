@@ -61,6 +61,24 @@ impl PiecesInFlight {
         drop(running.lock().await);
         None
     }
+
+    /// Waits for the pieces running now whose keys start with `prefix` (a tenant's: `tenant
+    /// key:`) to end; answers whether there were any. Pieces started meanwhile are not waited
+    /// for.
+    pub(crate) async fn wait_for(&self, prefix: &str) -> bool {
+        let running: Vec<Arc<AsyncMutex<()>>> = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .filter(|(key, _)| key.starts_with(prefix))
+            .map(|(_, piece)| piece.clone())
+            .collect();
+        for piece in &running {
+            drop(piece.lock().await);
+        }
+        !running.is_empty()
+    }
 }
 
 #[cfg(test)]
@@ -96,5 +114,25 @@ mod tests {
         );
         // Once ended, the piece can be started anew (by a later pass, should it still be due).
         assert!(pieces.begin("renew sub_1".into()).await.is_some());
+    }
+
+    #[tokio::test]
+    async fn waiting_for_a_tenants_pieces_waits_for_those_running_and_no_others() {
+        let pieces = Arc::new(PiecesInFlight::default());
+        assert!(!pieces.wait_for("t1:").await, "nothing runs");
+        let first = pieces.begin("t1:renew sub_1".into()).await.expect("a run");
+        let _other_tenant = pieces.begin("t2:renew sub_2".into()).await.expect("a run");
+        let waiting = tokio::spawn({
+            let pieces = pieces.clone();
+            async move { pieces.wait_for("t1:").await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiting.is_finished(), "the tenant's piece still runs");
+        drop(first);
+        let waited = tokio::time::timeout(Duration::from_secs(1), waiting)
+            .await
+            .expect("the wait ends with the tenant's piece, whatever other tenants run")
+            .unwrap();
+        assert!(waited);
     }
 }
