@@ -194,6 +194,22 @@ impl EventLog {
         }
     }
 
+    /// Appends the events of several aggregates (each slice one aggregate's, in sequence) in
+    /// one statement: all of them commit, or none. A flow whose steps on different aggregates
+    /// are written at once (a renewal in bulk) needs no record of its progress for them. No
+    /// aggregate may be named twice, nor two whose inline rows are the same row (two payments
+    /// of one customer share `payment_totals`' row): the statement would be refused.
+    pub async fn append_atomically(
+        &self,
+        appends: &[&[SerializedEvent]],
+    ) -> Result<(), AtomicAppendError> {
+        match self.execute_appends(appends).await {
+            Ok(()) => Ok(()),
+            Err(Combined::Refused) => Err(AtomicAppendError::Refused),
+            Err(Combined::Failed(e)) => Err(AtomicAppendError::Failed(e)),
+        }
+    }
+
     async fn select(
         &self,
         aggregate_type: &str,
@@ -243,6 +259,16 @@ impl EventLog {
         });
         stream
     }
+}
+
+/// Why [`EventLog::append_atomically`] wrote nothing.
+#[derive(Debug)]
+pub enum AtomicAppendError {
+    /// The database refused the statement (another writer's sequence, a claim taken), or an
+    /// inline projection could not build its part: nothing was written.
+    Refused,
+    /// Anything else, such as a lost connection: whether it committed is unknown.
+    Failed(sqlx::Error),
 }
 
 fn serialized_event(row: &PgRow) -> Result<SerializedEvent, PersistenceError> {

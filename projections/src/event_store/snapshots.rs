@@ -1,5 +1,7 @@
 //! Aggregate snapshots (migration 0006): a state and the sequence it was folded up to.
 
+use std::collections::HashMap;
+
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use serde_json::Value;
 use sqlx::{PgPool, Row};
@@ -67,6 +69,59 @@ pub async fn load_with_events(
             });
         } else {
             loaded.events.push(super::serialized_event(&row)?);
+        }
+    }
+    Ok(loaded)
+}
+
+/// [`load_with_events`] for each of `aggregate_ids`, in one round trip: what a batch of
+/// commands (renewals in bulk) starts from. An id with neither snapshot nor events is absent.
+pub async fn load_many_with_events(
+    statements: &StatementPool,
+    aggregate_type: &str,
+    aggregate_ids: &[String],
+    schema: i32,
+) -> Result<HashMap<String, SnapshotAndEvents>, PersistenceError> {
+    let rows = sqlx::query(
+        "WITH snapshot AS ( \
+           SELECT aggregate_id, sequence, state FROM aggregate_snapshots \
+           WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND schema = $3) \
+         SELECT 0 AS part, $1::text AS aggregate_type, aggregate_id, sequence, \
+                NULL::text AS event_type, NULL::text AS event_version, state AS payload, \
+                NULL::json AS metadata FROM snapshot \
+         UNION ALL \
+         SELECT 1, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, \
+                e.payload, e.metadata FROM events e \
+         WHERE e.aggregate_type = $1 AND e.aggregate_id = ANY($2) \
+           AND e.sequence > coalesce( \
+             (SELECT s.sequence FROM snapshot s WHERE s.aggregate_id = e.aggregate_id), 0) \
+         ORDER BY part, aggregate_id, sequence",
+    )
+    .bind(aggregate_type)
+    .bind(aggregate_ids)
+    .bind(schema);
+    let mut connection = statements
+        .acquire()
+        .await
+        .map_err(super::connection_error)?;
+    let rows = rows.fetch_all(&mut *connection).await;
+    connection.give_back(&rows);
+    let rows = rows.map_err(super::connection_error)?;
+    let decode = |e: sqlx::Error| PersistenceError::DeserializationError(Box::new(e));
+    let mut loaded: HashMap<String, SnapshotAndEvents> = HashMap::new();
+    for row in rows {
+        let id: String = row.try_get("aggregate_id").map_err(decode)?;
+        let entry = loaded.entry(id).or_insert_with(|| SnapshotAndEvents {
+            snapshot: None,
+            events: Vec::new(),
+        });
+        if row.try_get::<i32, _>("part").map_err(decode)? == 0 {
+            entry.snapshot = Some(Snapshot {
+                sequence: row.try_get("sequence").map_err(decode)?,
+                state: row.try_get("payload").map_err(decode)?,
+            });
+        } else {
+            entry.events.push(super::serialized_event(&row)?);
         }
     }
     Ok(loaded)

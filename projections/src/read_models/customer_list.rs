@@ -122,6 +122,22 @@ impl CustomerListProjection {
         .await
     }
 
+    /// [`get`](Self::get) for each of `ids`, in one query: the live ones found.
+    pub async fn get_many<'e>(
+        executor: impl sqlx::PgExecutor<'e>,
+        tenant: &Tenant,
+        ids: &[String],
+    ) -> Result<Vec<CustomerListView>, sqlx::Error> {
+        sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM customer_list \
+             WHERE id = ANY($1) AND tenant = $2 AND deleted_at IS NULL"
+        ))
+        .bind(ids)
+        .bind(tenant.key())
+        .fetch_all(executor)
+        .await
+    }
+
     /// Which of `ids` are live customers of `tenant`, in one query (for lists of members).
     pub async fn live_ids(
         pool: &PgPool,

@@ -2,6 +2,8 @@
 //! (Stripe's `cus_…`, made once), and the provider's subscription behind a billstream
 //! subscription (Dodo's `sub_…`).
 
+use std::collections::HashMap;
+
 use domain::tenant::Tenant;
 use sqlx::PgPool;
 
@@ -21,6 +23,26 @@ pub async fn provider_customer(
     .bind(provider)
     .fetch_optional(pool)
     .await
+}
+
+/// [`provider_customer`] for each of `customer_ids`, in one query: customer id to the
+/// provider's id, for those the provider knows.
+pub async fn provider_customers(
+    pool: &PgPool,
+    tenant: &Tenant,
+    customer_ids: &[String],
+    provider: &str,
+) -> Result<HashMap<String, String>, sqlx::Error> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT customer_id, provider_customer_id FROM provider_customers \
+         WHERE tenant = $1 AND customer_id = ANY($2) AND provider = $3",
+    )
+    .bind(tenant.key())
+    .bind(customer_ids)
+    .bind(provider)
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().collect())
 }
 
 /// Remembers the provider's id for the customer and returns the one remembered: the first, when
