@@ -49,7 +49,7 @@ pub fn period_invoice_id(subscription: &SubscriptionId, period_start: DateTime<U
 
 /// The lines of one period: the plan's flat components once, its per-seat ones times the
 /// seats. (Usage is billed in arrears: [`App::overage_lines`].)
-fn period_lines(
+pub(crate) fn period_lines(
     subscription: &Subscription,
     period_start: DateTime<Utc>,
     period_end: DateTime<Utc>,

@@ -27,6 +27,7 @@ use sha2::{Digest, Sha256};
 use crate::context::App;
 use crate::error::AppError;
 use crate::flows::FlowInput;
+use crate::gateways::MerchantGateway;
 use crate::principal::CommandMetadata;
 use crate::refusals::{command_error, is_claim};
 
@@ -229,45 +230,55 @@ impl App {
     ) -> Result<ChargeOutcome, AppError> {
         let tenant = metadata.tenant().clone();
         let (payment, method) = initiated.unzip();
-        let mut payment = self
+        let payment = self
             .payments
             .known_or_current(payment_id.as_str(), payment)
             .await
             .map_err(command_error::<Payment>)?;
         let method = method.flatten();
         if payment.status == Some(PaymentStatus::Pending) {
-            let outcome = match self.ask_provider(&tenant, &payment, method).await? {
-                Some(outcome) => outcome,
-                None => {
-                    return Ok(ChargeOutcome::Pending {
-                        payment_id: payment_id.clone(),
-                    })
-                }
-            };
-            let settled = self
-                .payments
-                .execute(
-                    payment_id.as_str(),
-                    PaymentCommand::Settle {
-                        tenant: tenant.clone(),
-                        outcome,
-                    },
-                    metadata,
-                )
-                .await;
-            payment = match settled {
-                Ok(payment) => payment,
-                // Settled meanwhile by another instance, or by the provider's webhook.
-                Err(cqrs_es::AggregateError::UserError(
-                    domain::payment::PaymentError::AlreadySettled,
-                )) => self
-                    .payments
-                    .current(payment_id.as_str())
-                    .await
-                    .map_err(command_error::<Payment>)?,
-                Err(e) => return Err(command_error::<Payment>(e)),
+            return match self.ask_provider(&tenant, &payment, method).await? {
+                Some(outcome) => self.settle_charge(metadata, payment_id, outcome).await,
+                None => Ok(ChargeOutcome::Pending {
+                    payment_id: payment_id.clone(),
+                }),
             };
         }
+        self.apply_settlement(metadata, &payment).await
+    }
+
+    /// Settles pending charge `payment_id` as its provider answered, and applies it to its
+    /// invoice and subscription.
+    pub(crate) async fn settle_charge(
+        &self,
+        metadata: &CommandMetadata,
+        payment_id: &PaymentId,
+        outcome: SettlementOutcome,
+    ) -> Result<ChargeOutcome, AppError> {
+        let tenant = metadata.tenant().clone();
+        let settled = self
+            .payments
+            .execute(
+                payment_id.as_str(),
+                PaymentCommand::Settle {
+                    tenant: tenant.clone(),
+                    outcome,
+                },
+                metadata,
+            )
+            .await;
+        let payment = match settled {
+            Ok(payment) => payment,
+            // Settled meanwhile by another instance, or by the provider's webhook.
+            Err(cqrs_es::AggregateError::UserError(
+                domain::payment::PaymentError::AlreadySettled,
+            )) => self
+                .payments
+                .current(payment_id.as_str())
+                .await
+                .map_err(command_error::<Payment>)?,
+            Err(e) => return Err(command_error::<Payment>(e)),
+        };
         self.apply_settlement(metadata, &payment).await
     }
 
@@ -352,11 +363,6 @@ impl App {
             )
             .await
             .map_err(|e| AppError::internal("Failed to charge", e))?;
-        let reference = method
-            .provider_reference
-            .clone()
-            .or_else(|| method.card.as_ref().map(|card| card.last_four.clone()))
-            .unwrap_or_default();
         let customer_id = payment.customer_id.as_ref().map(|id| id.to_string());
         let provider_customer = match &customer_id {
             Some(customer) => {
@@ -370,43 +376,7 @@ impl App {
             }
             None => None,
         };
-        let id = payment
-            .id
-            .as_ref()
-            .map(|id| id.to_string())
-            .unwrap_or_default();
-        let currency = payment
-            .currency
-            .as_ref()
-            .map(|c| c.as_str().to_owned())
-            .unwrap_or_default();
-        let request = ChargeRequest {
-            payment_id: &id,
-            amount_cents: payment.amount_cents,
-            currency: &currency,
-            provider_customer: provider_customer.as_deref(),
-            payment_method: &reference,
-            provider_subscription: None,
-            description: None,
-        };
-        match gateway.gateway.charge(&request).await {
-            Ok(charge) if charge.status == ChargeStatus::Succeeded => {
-                Ok(Some(SettlementOutcome::Succeeded {
-                    provider_reference: Some(charge.provider_payment_id),
-                }))
-            }
-            Ok(_) => Ok(None),
-            Err(GatewayError::Declined { code, message }) => Ok(Some(SettlementOutcome::Failed {
-                message,
-                code: Some(code),
-            })),
-            // Unreachable, or failing on its side: the payment stays pending, and the
-            // scheduler asks again (the same payment id: charged once) a minute on.
-            Err(e) => {
-                tracing::warn!(error = %e, payment = id, "charge left pending: provider failed");
-                Ok(None)
-            }
-        }
+        Ok(charge_at(&gateway, payment, &method, provider_customer.as_deref()).await)
     }
 
     /// Records settled `payment` on its invoice and subscription (each at most once).
@@ -686,5 +656,57 @@ impl App {
         };
         self.settle_reported_charge(metadata, payment_id.as_str(), outcome)
             .await
+    }
+}
+
+/// What the provider behind `gateway` answers to charge `payment` with `method` (of
+/// `provider_customer`, its customer there); `None` while it has not decided.
+pub(crate) async fn charge_at(
+    gateway: &MerchantGateway,
+    payment: &Payment,
+    method: &PaymentMethod,
+    provider_customer: Option<&str>,
+) -> Option<SettlementOutcome> {
+    let reference = method
+        .provider_reference
+        .clone()
+        .or_else(|| method.card.as_ref().map(|card| card.last_four.clone()))
+        .unwrap_or_default();
+    let id = payment
+        .id
+        .as_ref()
+        .map(|id| id.to_string())
+        .unwrap_or_default();
+    let currency = payment
+        .currency
+        .as_ref()
+        .map(|c| c.as_str().to_owned())
+        .unwrap_or_default();
+    let request = ChargeRequest {
+        payment_id: &id,
+        amount_cents: payment.amount_cents,
+        currency: &currency,
+        provider_customer,
+        payment_method: &reference,
+        provider_subscription: None,
+        description: None,
+    };
+    match gateway.gateway.charge(&request).await {
+        Ok(charge) if charge.status == ChargeStatus::Succeeded => {
+            Some(SettlementOutcome::Succeeded {
+                provider_reference: Some(charge.provider_payment_id),
+            })
+        }
+        Ok(_) => None,
+        Err(GatewayError::Declined { code, message }) => Some(SettlementOutcome::Failed {
+            message,
+            code: Some(code),
+        }),
+        // Unreachable, or failing on its side: the payment stays pending, and the scheduler
+        // asks again (the same payment id: charged once) a minute on.
+        Err(e) => {
+            tracing::warn!(error = %e, payment = id, "charge left pending: provider failed");
+            None
+        }
     }
 }

@@ -164,7 +164,8 @@ where
                     Err(_) => return self.run_one_by_one(aggregate_id, batch).await,
                 },
             };
-            let (decided, envelopes, state) = self.decide(aggregate_id, &loaded, &batch).await;
+            let (decided, envelopes, state) =
+                self.decide_in_order(aggregate_id, &loaded, &batch).await;
             // A refusal or a no-op decided on remembered state may be another process's doing
             // since: decided again on a fresh load.
             let unsure = decided
@@ -188,17 +189,15 @@ where
                     // Which command broke the append is for each to find out alone.
                     return self.run_one_by_one(aggregate_id, batch).await;
                 }
-                let snapshotted = self
-                    .maybe_snapshot(aggregate_id, &state, sequence, loaded.snapshot_sequence)
-                    .await;
-                self.remember(
+                self.keep_committed(
                     aggregate_id,
-                    Some(Loaded {
+                    Loaded {
                         aggregate: state,
                         sequence,
-                        snapshot_sequence: snapshotted.unwrap_or(loaded.snapshot_sequence),
-                    }),
-                );
+                        snapshot_sequence: loaded.snapshot_sequence,
+                    },
+                )
+                .await;
             }
             for (queued, decided) in batch.into_iter().zip(decided) {
                 let answer = match decided {
@@ -213,7 +212,7 @@ where
 
     /// Decides each command of `batch` in order, each on the state the one before left:
     /// what each came to, the events to append, and the state after them all.
-    async fn decide(
+    async fn decide_in_order(
         &self,
         aggregate_id: &str,
         loaded: &Loaded<A>,

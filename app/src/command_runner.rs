@@ -13,15 +13,18 @@
 //! cached state alone cannot prove — a refusal, or a command that changes nothing — is
 //! decided again on a fresh load before it is answered.
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Duration;
 
 use cqrs_es::event_sink::EventSink;
-use cqrs_es::persist::{EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore};
+use cqrs_es::persist::{
+    EventStoreAggregateContext, PersistedEventRepository, PersistedEventStore, SerializedEvent,
+};
 use cqrs_es::{Aggregate, AggregateContext, AggregateError, EventEnvelope, EventStore};
 use hashlink::LruCache;
 use projections::event_store::feed;
-use projections::event_store::snapshots::{self, Snapshot};
+use projections::event_store::snapshots::{self, Snapshot, SnapshotAndEvents};
 use projections::EventLog;
 
 use crate::aggregate_locks::AggregateLocks;
@@ -58,6 +61,14 @@ pub struct CommandRunner<A: Aggregate> {
     states: Option<Mutex<LruCache<String, Loaded<A>>>>,
 }
 
+/// A command decided but not yet appended ([`CommandRunner::decide`]).
+pub(crate) struct Decided<A> {
+    /// What the command appends, as the log stores it.
+    pub(crate) events: Vec<SerializedEvent>,
+    /// The aggregate as those events leave it.
+    pub(crate) after: Loaded<A>,
+}
+
 /// An aggregate as loaded: its state, the sequence of its last event, and the sequence its
 /// snapshot (if any) was taken at.
 #[derive(Clone)]
@@ -65,6 +76,17 @@ pub(crate) struct Loaded<A> {
     pub(crate) aggregate: A,
     pub(crate) sequence: usize,
     pub(crate) snapshot_sequence: usize,
+}
+
+impl<A: Default> Loaded<A> {
+    /// The state of an aggregate never written.
+    pub(crate) fn new() -> Self {
+        Loaded {
+            aggregate: A::default(),
+            sequence: 0,
+            snapshot_sequence: 0,
+        }
+    }
 }
 
 impl<A> CommandRunner<A>
@@ -203,6 +225,39 @@ where
             SNAPSHOT_SCHEMA,
         )
         .await?;
+        self.fold(aggregate_id, read).await
+    }
+
+    /// [`load`](Self::load) for each of `aggregate_ids`, in one round trip (an id never
+    /// written comes back as a new aggregate's state).
+    pub(crate) async fn load_many(
+        &self,
+        aggregate_ids: &[String],
+    ) -> Result<HashMap<String, Loaded<A>>, AggregateError<A::Error>> {
+        let mut read = snapshots::load_many_with_events(
+            self.log.statements(),
+            A::TYPE,
+            aggregate_ids,
+            SNAPSHOT_SCHEMA,
+        )
+        .await?;
+        let mut loaded = HashMap::with_capacity(aggregate_ids.len());
+        for id in aggregate_ids {
+            let read = read.remove(id).unwrap_or(SnapshotAndEvents {
+                snapshot: None,
+                events: Vec::new(),
+            });
+            loaded.insert(id.clone(), self.fold(id, read).await?);
+        }
+        Ok(loaded)
+    }
+
+    /// The state `read` (a snapshot and the events after it) folds to.
+    async fn fold(
+        &self,
+        aggregate_id: &str,
+        read: SnapshotAndEvents,
+    ) -> Result<Loaded<A>, AggregateError<A::Error>> {
         let start = read.snapshot.map(|s| {
             let state = serde_json::from_value::<A>(s.state).ok();
             (state, usize::try_from(s.sequence).unwrap_or_default())
@@ -228,6 +283,70 @@ where
             sequence,
             snapshot_sequence,
         })
+    }
+
+    /// Decides `command` on `loaded` (aggregate `aggregate_id` as just read) without
+    /// appending: the events it would append, numbered after `loaded`'s and carrying
+    /// `metadata`, and the state they leave. For commands whose events are appended together
+    /// with other aggregates' in one statement ([`EventLog::append_atomically`]: a renewal in
+    /// bulk); once that has committed, [`keep_committed`](Self::keep_committed) takes over.
+    pub(crate) async fn decide(
+        &self,
+        aggregate_id: &str,
+        loaded: Loaded<A>,
+        command: A::Command,
+        metadata: &CommandMetadata,
+    ) -> Result<Decided<A>, AggregateError<A::Error>> {
+        let Loaded {
+            mut aggregate,
+            mut sequence,
+            snapshot_sequence,
+        } = loaded;
+        let sink = EventSink::default();
+        aggregate
+            .handle(command, &self.services, &sink)
+            .await
+            .map_err(AggregateError::UserError)?;
+        let recorded = metadata.to_map();
+        let mut events = Vec::new();
+        for payload in sink.collect().await {
+            sequence += 1;
+            let envelope = EventEnvelope::<A> {
+                aggregate_id: aggregate_id.to_owned(),
+                sequence,
+                payload,
+                metadata: recorded.clone(),
+            };
+            events.push(SerializedEvent::try_from(&envelope)?);
+        }
+        Ok(Decided {
+            events,
+            after: Loaded {
+                aggregate,
+                sequence,
+                snapshot_sequence,
+            },
+        })
+    }
+
+    /// After the events of `decided` have committed (appended by the caller): snapshots the
+    /// state they left when it is time, and keeps it for the aggregate's next command.
+    pub(crate) async fn keep_committed(&self, aggregate_id: &str, decided: Loaded<A>) {
+        let snapshotted = self
+            .maybe_snapshot(
+                aggregate_id,
+                &decided.aggregate,
+                decided.sequence,
+                decided.snapshot_sequence,
+            )
+            .await;
+        self.remember(
+            aggregate_id,
+            Some(Loaded {
+                snapshot_sequence: snapshotted.unwrap_or(decided.snapshot_sequence),
+                ..decided
+            }),
+        );
     }
 
     /// The events after `sequence`, as stored (upcast, not yet decoded).
@@ -330,11 +449,7 @@ where
             let was_remembered = remembered.is_some();
             let loaded = match remembered {
                 Some(loaded) => loaded,
-                None if fresh_id && attempt == 1 => Loaded {
-                    aggregate: A::default(),
-                    sequence: 0,
-                    snapshot_sequence: 0,
-                },
+                None if fresh_id && attempt == 1 => Loaded::new(),
                 None => self.load(aggregate_id).await?,
             };
             if let (Some(flow), Some(step)) = (resumed_flow, &step) {
@@ -377,17 +492,12 @@ where
                     if let Some(flow) = &metadata.flow {
                         flow.committed();
                     }
-                    let snapshotted = self
-                        .maybe_snapshot(aggregate_id, &after, sequence, snapshot_sequence)
-                        .await;
-                    self.remember(
-                        aggregate_id,
-                        Some(Loaded {
-                            aggregate: after.clone(),
-                            sequence,
-                            snapshot_sequence: snapshotted.unwrap_or(snapshot_sequence),
-                        }),
-                    );
+                    let kept = Loaded {
+                        aggregate: after.clone(),
+                        sequence,
+                        snapshot_sequence,
+                    };
+                    self.keep_committed(aggregate_id, kept).await;
                     return Ok(after);
                 }
                 Err(_) if was_remembered => {

@@ -15,8 +15,9 @@ use hashlink::LruCache;
 use sha2::{Digest, Sha256};
 
 /// How many documents' digests are remembered: enough for the issues waiting for one series'
-/// turn at once (`invoices.rs` renders each ahead of it).
-const REMEMBERED: usize = 256;
+/// turn at once (`invoices.rs` renders each ahead of it), renewals in bulk among them (a few
+/// batches of [`crate::bulk_renewals`]).
+const REMEMBERED: usize = 1024;
 
 /// The Invoice aggregate's `DocumentFingerprint`: the PDF rendered by the `documents` crate.
 /// It remembers the digests of the documents it rendered last, whole document for whole

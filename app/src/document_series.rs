@@ -42,6 +42,8 @@ struct SeriesState {
 pub(crate) struct Place {
     series: Arc<DocumentSeries>,
     key: String,
+    /// How many issues hold it: a batch's issues queue as one.
+    issues: usize,
     left: bool,
 }
 
@@ -53,7 +55,7 @@ impl Place {
         let mut all = self.series.lock();
         let state = all.entry(self.key.clone()).or_default();
         state.last_claimed = number;
-        state.queued = state.queued.saturating_sub(1);
+        state.queued = state.queued.saturating_sub(self.issues);
     }
 }
 
@@ -62,7 +64,7 @@ impl Drop for Place {
         if !self.left {
             let mut all = self.series.lock();
             let state = all.entry(self.key.clone()).or_default();
-            state.queued = state.queued.saturating_sub(1);
+            state.queued = state.queued.saturating_sub(self.issues);
         }
     }
 }
@@ -71,16 +73,23 @@ impl DocumentSeries {
     /// Joins the queue of series `key` (`tenant key:series`): the place, and the number this
     /// issue will likely claim when the series' last is known.
     pub(crate) fn join(self: &Arc<Self>, key: &str) -> (Place, Option<i32>) {
+        self.join_with(key, 1)
+    }
+
+    /// Joins the queue of series `key` with `issues` issues that take their turn together:
+    /// the place, and the number the first of them will likely claim.
+    pub(crate) fn join_with(self: &Arc<Self>, key: &str, issues: usize) -> (Place, Option<i32>) {
         let mut all = self.lock();
         let state = all.entry(key.to_owned()).or_default();
         let ahead = i32::try_from(state.queued).unwrap_or(i32::MAX);
         let likely = state
             .last_claimed
             .and_then(|last| last.checked_add(1)?.checked_add(ahead));
-        state.queued += 1;
+        state.queued += issues;
         let place = Place {
             series: self.clone(),
             key: key.to_owned(),
+            issues,
             left: false,
         };
         (place, likely)
@@ -132,6 +141,21 @@ mod tests {
         drop(third);
         let (_, likely) = series.join("t:INV");
         assert_eq!(likely, Some(9), "issues that gave up are no longer ahead");
+    }
+
+    #[test]
+    fn a_batch_holds_a_place_for_each_of_its_issues() {
+        let series = Arc::new(DocumentSeries::default());
+        let (first, _) = series.join("t:INV");
+        first.leave(Some(10));
+        let (batch, likely) = series.join_with("t:INV", 5);
+        assert_eq!(likely, Some(11), "the batch's first issue");
+        let (behind, likely) = series.join("t:INV");
+        assert_eq!(likely, Some(16), "after the batch's five");
+        batch.leave(Some(15));
+        let (_, likely) = series.join("t:INV");
+        assert_eq!(likely, Some(17), "only the one behind it is still ahead");
+        drop(behind);
     }
 
     #[test]

@@ -144,7 +144,7 @@ impl App {
     /// Does one piece of work for `tenant`, as its scheduler; when this process runs the same
     /// piece already, waits for that run first.
     pub async fn run_due(&self, tenant: &Tenant, work: DueWork) -> Result<(), AppError> {
-        let key = format!("{}:{work:?}", tenant.key());
+        let key = piece_key(tenant, &work);
         // After waiting for another run (`None`), the piece usually turns out done below. Not
         // always: a caller that hung up lets go of its hold while its flow's task runs on.
         let _hold = self.pieces_in_flight.begin(key).await;
@@ -213,15 +213,17 @@ impl App {
         }
     }
 
-    /// Runs `pieces` side by side; answers how many succeeded, and the first failure.
+    /// Runs `pieces`: the period ends it can in bulk (`bulk_renewals.rs`), the rest side by
+    /// side; answers how many succeeded, and the first failure.
     pub async fn run_all(&self, tenant: &Tenant, pieces: Vec<Due>) -> (usize, Option<AppError>) {
-        let outcomes: Vec<Result<(), AppError>> = stream::iter(pieces)
+        let bulk = self.renew_in_bulk(tenant, pieces).await;
+        let outcomes: Vec<Result<(), AppError>> = stream::iter(bulk.left)
             .map(|piece| self.run_due(tenant, piece.work))
             .buffer_unordered(PARALLEL_PIECES)
             .collect()
             .await;
-        let mut done = 0;
-        let mut failure = None;
+        let mut done = bulk.renewed;
+        let mut failure = bulk.failure;
         for outcome in outcomes {
             match outcome {
                 Ok(()) => done += 1,
@@ -295,6 +297,11 @@ impl App {
         }
         self.move_test_clock(principal, to).await
     }
+}
+
+/// What names a piece of `tenant`'s work among the pieces in flight (`pieces_in_flight.rs`).
+pub(crate) fn piece_key(tenant: &Tenant, work: &DueWork) -> String {
+    format!("{}:{work:?}", tenant.key())
 }
 
 fn parse<I: PrefixedId>(id: &str) -> Result<I, AppError> {

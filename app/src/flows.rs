@@ -128,9 +128,7 @@ impl FlowRun {
     pub(crate) fn committed(&self) {
         let count = self.commits.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(death) = &self.death {
-            if death.kind == self.kind && death.after_commits == count {
-                death.die(&self.kind, count);
-            }
+            death.at(&self.kind, count);
         }
     }
 
@@ -166,6 +164,14 @@ impl DeathPlan {
             after_commits: after.parse().ok().filter(|n| *n > 0)?,
             abort: true,
         })
+    }
+
+    /// Ends the process if a flow of `kind` has just made its `count`th commit and this
+    /// plan says to die there.
+    pub(crate) fn at(&self, kind: &str, count: usize) {
+        if self.kind == kind && self.after_commits == count {
+            self.die(kind, count);
+        }
     }
 
     fn die(&self, kind: &str, count: usize) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use domain::id::{CustomerId, InvoiceId};
 use domain::invoice::{DocumentHeader, DocumentType, Invoice, InvoiceStatus};
 use domain::tenant::Tenant;
-use projections::read_models::customer_list::CustomerListProjection;
+use projections::read_models::customer_list::{CustomerListProjection, CustomerListView};
 use projections::read_models::invoice_list::InvoiceView;
 use projections::read_models::payment_list::PaymentFilter;
 use projections::tables::merchants;
@@ -183,34 +183,44 @@ impl App {
         let merchant_name = merchants::name(&self.pool, &tenant.merchant_id)
             .await?
             .unwrap_or_default();
-        let Some(c) = CustomerListProjection::get(&self.pool, tenant, customer_id.as_str()).await?
-        else {
-            return Ok(DocumentHeader {
-                merchant_name,
-                ..DocumentHeader::default()
-            });
-        };
-        Ok(DocumentHeader {
+        let customer =
+            CustomerListProjection::get(&self.pool, tenant, customer_id.as_str()).await?;
+        Ok(header_of(merchant_name, customer.as_ref()))
+    }
+}
+
+/// Merchant `merchant_name` and `customer` (none: deleted) as a document issued now names
+/// them.
+pub(crate) fn header_of(
+    merchant_name: String,
+    customer: Option<&CustomerListView>,
+) -> DocumentHeader {
+    let Some(c) = customer else {
+        return DocumentHeader {
             merchant_name,
-            customer_name: c.name.clone(),
-            customer_email: Some(c.email.clone()),
-            address_lines: [
-                c.billing_address_line1.clone(),
-                c.billing_address_line2.clone(),
-                match (&c.billing_postal_code, &c.billing_city) {
-                    (Some(code), Some(city)) => Some(format!("{code} {city}")),
-                    (None, Some(city)) => Some(city.clone()),
-                    (Some(code), None) => Some(code.clone()),
-                    (None, None) => None,
-                },
-                c.billing_country.clone(),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-            tax_id: c.tax_id.clone(),
-            original_number: None,
-        })
+            ..DocumentHeader::default()
+        };
+    };
+    DocumentHeader {
+        merchant_name,
+        customer_name: c.name.clone(),
+        customer_email: Some(c.email.clone()),
+        address_lines: [
+            c.billing_address_line1.clone(),
+            c.billing_address_line2.clone(),
+            match (&c.billing_postal_code, &c.billing_city) {
+                (Some(code), Some(city)) => Some(format!("{code} {city}")),
+                (None, Some(city)) => Some(city.clone()),
+                (Some(code), None) => Some(code.clone()),
+                (None, None) => None,
+            },
+            c.billing_country.clone(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect(),
+        tax_id: c.tax_id.clone(),
+        original_number: None,
     }
 }
 

@@ -207,7 +207,7 @@ impl App {
     /// digest alone: the fingerprint remembers it (`document_rendering.rs`), and the issue in
     /// the turn finds it if its number and date came out as guessed. What the copy decides
     /// is thrown away.
-    async fn render_ahead(&self, draft: &Invoice, command: InvoiceCommand) {
+    pub(crate) async fn render_ahead(&self, draft: &Invoice, command: InvoiceCommand) {
         let mut copy = draft.clone();
         let sink = EventSink::default();
         if let Err(e) = copy.handle(command, &self.invoices.services, &sink).await {

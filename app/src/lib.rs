@@ -16,6 +16,7 @@ pub mod aggregate_locks;
 pub mod audit;
 pub mod auth;
 pub mod billing_cycle;
+pub mod bulk_renewals;
 pub mod charges;
 pub mod coalesced_commands;
 pub mod command_runner;

@@ -39,27 +39,36 @@ impl PiecesInFlight {
     /// The hold on piece `key` for this run, or `None` once another run of it in this process,
     /// waited for here, has let go of it (done, failed, or its caller gone).
     pub(crate) async fn begin(self: &Arc<Self>, key: String) -> Option<PieceHold> {
-        let running = {
-            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            match running.get(&key) {
-                Some(other) => other.clone(),
-                None => {
-                    let mine = Arc::new(AsyncMutex::new(()));
-                    let hold = mine
-                        .clone()
-                        .try_lock_owned()
-                        .expect("a lock made just now is free");
-                    running.insert(key.clone(), mine);
-                    return Some(PieceHold {
-                        key,
-                        owner: self.clone(),
-                        _running: hold,
-                    });
-                }
+        match self.try_begin(key) {
+            Ok(hold) => Some(hold),
+            Err(other) => {
+                drop(other.lock().await);
+                None
             }
-        };
-        drop(running.lock().await);
-        None
+        }
+    }
+
+    /// The hold on piece `key` if no other run of it in this process has one; otherwise
+    /// that run's lock, to wait on. (A batch skips a piece another run is doing.)
+    pub(crate) fn try_begin(
+        self: &Arc<Self>,
+        key: String,
+    ) -> Result<PieceHold, Arc<AsyncMutex<()>>> {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(other) = running.get(&key) {
+            return Err(other.clone());
+        }
+        let mine = Arc::new(AsyncMutex::new(()));
+        let hold = mine
+            .clone()
+            .try_lock_owned()
+            .expect("a lock made just now is free");
+        running.insert(key.clone(), mine);
+        Ok(PieceHold {
+            key,
+            owner: self.clone(),
+            _running: hold,
+        })
     }
 
     /// Waits for the pieces running now whose keys start with `prefix` (a tenant's: `tenant

@@ -2,6 +2,7 @@
 //! through its use-case, without HTTP. One binary, a module per concern.
 
 mod billing_cycle;
+mod bulk_renewals;
 mod catch_up_statistics;
 mod command_runner;
 mod crashes;
