@@ -53,8 +53,8 @@ use crate::principal::{CommandMetadata, Principal};
 
 /// Fewer period ends than this in one window run one by one: a batch would save little.
 pub const BULK_AT_LEAST: usize = 8;
-/// Renewals in one batch: its first write holds four events of each (and their read-model
-/// rows), well within one statement's limits.
+/// Renewals in one batch at most: its first write holds four events of each (and their
+/// read-model rows), well within one statement's limits.
 const BATCH: usize = 64;
 /// Batches in flight at once: one holds the series' turn while the others read, render their
 /// documents ahead and ask the provider.
@@ -156,9 +156,16 @@ impl App {
                 });
             }
         }
+        // As many batches as run at once, unless that makes them small: a window of a few
+        // hundred period ends (a test-clock advance takes a second's at a time) still keeps
+        // every core busy.
+        let size = taken
+            .len()
+            .div_ceil(BATCHES_AT_ONCE)
+            .clamp(BULK_AT_LEAST, BATCH);
         let mut batches = Vec::new();
         while !taken.is_empty() {
-            let rest = taken.split_off(taken.len().min(BATCH));
+            let rest = taken.split_off(taken.len().min(size));
             batches.push(std::mem::replace(&mut taken, rest));
         }
         // Each batch on a task of its own, so that their renders use every core.
