@@ -47,6 +47,7 @@ use crate::command_runner::{Decided, Loaded};
 use crate::context::App;
 use crate::due_work::{piece_key, Due, DueWork};
 use crate::error::AppError;
+use crate::flows::FlowInput;
 use crate::invoice_documents::header_of;
 use crate::pieces_in_flight::PieceHold;
 use crate::principal::{CommandMetadata, Principal};
@@ -83,6 +84,15 @@ struct Renewal {
     /// Drafted, then issued.
     invoice: Decided<Invoice>,
     payment: Option<(PaymentId, Decided<Payment>)>,
+}
+
+/// Why a batch's first write did not happen.
+enum Unwritten {
+    /// Nothing was written (refused by the rules or the database, or a read failed): the
+    /// pieces run one by one.
+    Refused(Vec<Taken>),
+    /// Whether it was written is not known (the connection failed).
+    Unknown(AppError),
 }
 
 /// What a batch came to: the pieces it leaves to run one by one, how many it renewed, and
@@ -210,21 +220,48 @@ impl App {
         if renewals.is_empty() {
             return outcome;
         }
-        let renewals = match self.issue_and_record(&metadata, renewals).await {
-            Ok(issued) => issued,
-            Err(taken) => {
-                outcome.add(BatchOutcome::leaving(taken));
-                return outcome;
-            }
+        let input = FlowInput::RenewInBulk {
+            invoice_ids: renewals.iter().map(|r| r.invoice_id.clone()).collect(),
         };
-        outcome.renewed += renewals.len();
-        if let Some(death) = &self.death {
-            death.at(BULK_RENEWAL, 1);
-        }
-        if let Err(e) = self.charge_renewals(&metadata, renewals).await {
-            outcome.failure.get_or_insert(e);
+        let written = self
+            .in_flow(&metadata, input, |app, metadata| async move {
+                app.write_batch(&metadata, renewals).await
+            })
+            .await;
+        match written {
+            Ok(batch) => outcome.add(batch),
+            Err(e) => {
+                outcome.failure.get_or_insert(e);
+            }
         }
         outcome
+    }
+
+    /// The batch's two writes, and the provider's answers between them: a recorded flow
+    /// (`flows.rs`), so that one cut after the first write is resumed, and its pending
+    /// charges completed, before a test-clock advance renews those subscriptions again.
+    async fn write_batch(
+        &self,
+        metadata: &CommandMetadata,
+        renewals: Vec<Renewal>,
+    ) -> Result<BatchOutcome, AppError> {
+        let renewals = match self.issue_and_record(metadata, renewals).await {
+            Ok(issued) => issued,
+            Err(Unwritten::Refused(taken)) => return Ok(BatchOutcome::leaving(taken)),
+            // Written or not: the flow is let go, and its resumption completes any charge
+            // the write recorded.
+            Err(Unwritten::Unknown(e)) => return Err(e),
+        };
+        if let Some(flow) = &metadata.flow {
+            flow.committed();
+        }
+        let renewed = renewals.len();
+        let failure = self.charge_renewals(metadata, renewals).await.err();
+        Ok(BatchOutcome {
+            left: Vec::new(),
+            renewed,
+            failure,
+        })
     }
 
     /// Reads what the batch's renewals need, each kind in one query, and decides each
@@ -393,12 +430,14 @@ impl App {
         &self,
         metadata: &CommandMetadata,
         renewals: Vec<Renewal>,
-    ) -> Result<Vec<Renewal>, Vec<Taken>> {
+    ) -> Result<Vec<Renewal>, Unwritten> {
         let tenant = metadata.tenant().clone();
-        let leave_all = |renewals: Vec<Renewal>| renewals.into_iter().map(|r| r.taken).collect();
+        let leave_all = |renewals: Vec<Renewal>| -> Vec<Taken> {
+            renewals.into_iter().map(|r| r.taken).collect()
+        };
         let series = match self.series_of(&tenant, DocumentType::Standard).await {
             Ok(series) => series,
-            Err(_) => return Err(leave_all(renewals)),
+            Err(_) => return Err(Unwritten::Refused(leave_all(renewals))),
         };
         let issue = |header: &DocumentHeader, number: String| InvoiceCommand::Issue {
             tenant: tenant.clone(),
@@ -428,7 +467,7 @@ impl App {
                 Ok(last) => last,
                 Err(_) => {
                     place.leave(None);
-                    return Err(leave_all(renewals));
+                    return Err(Unwritten::Refused(leave_all(renewals)));
                 }
             },
         };
@@ -470,7 +509,7 @@ impl App {
         }
         if issued.is_empty() {
             place.leave(Some(last));
-            return Err(refused);
+            return Err(Unwritten::Refused(refused));
         }
         let appends: Vec<&[SerializedEvent]> = issued
             .iter()
@@ -486,14 +525,15 @@ impl App {
             .collect();
         match self.subscriptions.log.append_atomically(&appends).await {
             Ok(()) => place.leave(Some(claimed)),
-            Err(e) => {
-                if let AtomicAppendError::Failed(e) = &e {
-                    tracing::warn!(error = %e, "renewals in bulk: the write may have failed");
-                }
+            Err(AtomicAppendError::Refused) => {
                 place.leave(None);
                 let mut all = leave_all(issued);
                 all.extend(refused);
-                return Err(all);
+                return Err(Unwritten::Refused(all));
+            }
+            Err(AtomicAppendError::Failed(e)) => {
+                place.leave(None);
+                return Err(Unwritten::Unknown(AppError::internal("Failed to renew", e)));
             }
         }
         // Issues that the rules refused (none was expected to) are left to run one by one,
@@ -659,8 +699,8 @@ impl App {
                         .await;
                 }
             }
-            if let Some(death) = &self.death {
-                death.at(BULK_RENEWAL, 2);
+            if let Some(flow) = &metadata.flow {
+                flow.committed();
             }
         } else {
             // Whether the write failed or was refused, one by one finds out: a settlement

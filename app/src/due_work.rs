@@ -267,6 +267,11 @@ impl App {
             return Err(AppError::invalid(crate::test_clock::BACKWARDS));
         }
         let tenant = principal.tenant.clone();
+        // A flow an instance that died left midway is finished first, at its own time: a
+        // batch of renewals cut before its charges were settled must not be renewed again
+        // before they are (`bulk_renewals.rs`). (A renewal one by one is finished by its own
+        // piece, below.)
+        self.resume_abandoned_flows().await?;
         // Bounded, so that a schedule that keeps making work due cannot spin forever.
         for _ in 0..100_000 {
             let due = self.due_work(&tenant, to, BATCH).await?;

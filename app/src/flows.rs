@@ -216,6 +216,10 @@ pub(crate) enum FlowInput {
     },
     #[serde(rename = "invoice.charge", rename_all = "camelCase")]
     ChargeInvoice { invoice_id: InvoiceId, attempt: u32 },
+    /// Renewals written in bulk (`bulk_renewals.rs`): resumed, it completes their invoices'
+    /// first charges.
+    #[serde(rename = "renewal.bulk", rename_all = "camelCase")]
+    RenewInBulk { invoice_ids: Vec<InvoiceId> },
     #[serde(rename = "invoice.adjust", rename_all = "camelCase")]
     AdjustInvoice {
         invoice_id: InvoiceId,
@@ -249,6 +253,7 @@ impl FlowInput {
             FlowInput::BillPeriod { .. } => "subscription.bill",
             FlowInput::EndPeriod { .. } => "subscription.periodEnd",
             FlowInput::ChargeInvoice { .. } => "invoice.charge",
+            FlowInput::RenewInBulk { .. } => crate::bulk_renewals::BULK_RENEWAL,
             FlowInput::PurchaseTopUp { .. } => "credits.purchase",
         }
     }
@@ -475,6 +480,19 @@ impl App {
                 .charge_in_flow(&metadata, invoice_id, *attempt)
                 .await
                 .map(drop),
+            FlowInput::RenewInBulk { invoice_ids } => {
+                // An invoice the batch never wrote owes nothing: its period is still due, and
+                // renewed by the next run.
+                let mut first_failure = Ok(());
+                for invoice_id in invoice_ids {
+                    if let Err(e) = self.charge_in_flow(&metadata, invoice_id, 1).await {
+                        if first_failure.is_ok() {
+                            first_failure = Err(e);
+                        }
+                    }
+                }
+                first_failure
+            }
             FlowInput::PurchaseTopUp {
                 customer_id,
                 top_up_id,
@@ -500,6 +518,7 @@ impl App {
             | FlowInput::BillPeriod { .. }
             | FlowInput::EndPeriod { .. }
             | FlowInput::ChargeInvoice { .. }
+            | FlowInput::RenewInBulk { .. }
             | FlowInput::PurchaseTopUp { .. } => None,
             FlowInput::StartSubscription { customer_id, .. }
             | FlowInput::DeleteCustomer { customer_id }
