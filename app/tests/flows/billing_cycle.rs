@@ -10,11 +10,9 @@ use app::plans::NewPlan;
 use app::App;
 use chrono::{DateTime, Duration, Utc};
 use domain::id::{CustomerId, PaymentMethodId, PlanId, SubscriptionId};
-use projections::read_models::invoice_list::{InvoiceFilter, InvoiceView};
-use projections::read_models::payment_list::{PaymentFilter, PaymentView};
 use serde_json::json;
 
-use crate::support::{id_of, Fixture};
+use crate::support::{id_of, invoices, payments, two_instances_after, Fixture};
 
 async fn plan(f: &Fixture, trial_days: Option<i64>) -> PlanId {
     f.app
@@ -48,34 +46,6 @@ async fn subscribed(
     let plan = plan(f, trial_days).await;
     let subscription = f.start(&customer, &plan, Some(&card)).await.expect("start");
     (customer, card, id_of(&subscription))
-}
-
-async fn invoices(f: &Fixture, subscription: &SubscriptionId) -> Vec<InvoiceView> {
-    let filter = InvoiceFilter {
-        subscription_id: Some(subscription.to_string()),
-        ..InvoiceFilter::default()
-    };
-    let (mut invoices, _) = f
-        .app
-        .list_invoices(f.principal(), &filter, None, 100)
-        .await
-        .unwrap();
-    invoices.reverse();
-    invoices
-}
-
-async fn payments(f: &Fixture, invoice: &InvoiceView) -> Vec<PaymentView> {
-    let filter = PaymentFilter {
-        invoice_id: Some(invoice.id.clone()),
-        ..PaymentFilter::default()
-    };
-    let (mut payments, _) = f
-        .app
-        .list_payments(f.principal(), &filter, None, 100)
-        .await
-        .unwrap();
-    payments.reverse();
-    payments
 }
 
 async fn current_period_end(f: &Fixture, subscription: &SubscriptionId) -> DateTime<Utc> {
@@ -262,15 +232,7 @@ async fn two_schedulers_racing_bill_each_period_once() {
     }
     // Move the clock without running anything, then let two instances' schedulers race.
     let to = now(&f).await + Duration::days(31);
-    sqlx::query("INSERT INTO test_clocks (tenant, offset_us) VALUES ($1, $2)")
-        .bind(f.tenant().key())
-        .bind(Duration::days(31).num_microseconds().unwrap())
-        .execute(&f.pool)
-        .await
-        .unwrap();
-    let (one, two) = (App::new(f.pool.clone()), App::new(f.pool.clone()));
-    one.load_test_clocks().await.unwrap();
-    two.load_test_clocks().await.unwrap();
+    let (one, two) = two_instances_after(&f, Duration::days(31)).await;
     assert!(one.test_clock(f.principal()).unwrap() >= to - Duration::seconds(5));
     tokio::join!(one.run_scheduler_once(), two.run_scheduler_once());
     // A race's loser may fail midway on our side (its flow let go, for the next tick to

@@ -11,7 +11,7 @@ use domain::id::CustomerId;
 use futures::future::join_all;
 use serde_json::json;
 
-use crate::support::{assert_not_found, Fixture};
+use crate::support::{assert_not_found, rebuild, Fixture};
 
 fn grant_of(customer: &CustomerId, amount: i64) -> NewCreditGrant {
     NewCreditGrant {
@@ -377,14 +377,7 @@ async fn credit_balances_equals_its_rebuild() {
     };
     let live = rows().await;
     assert_eq!(live.len(), 8);
-    struct Quiet;
-    impl projections::rebuild::Progress for Quiet {
-        fn started(&self, _: u64) {}
-        fn advanced(&self, _: u64) {}
-    }
-    projections::rebuild::rebuild(&f.pool, "credit_balances", &Quiet)
-        .await
-        .unwrap();
+    rebuild(&f, "credit_balances").await;
     assert_eq!(rows().await, live);
 }
 

@@ -19,6 +19,8 @@ use domain::payment_method::{Card, PaymentMethod};
 use domain::subscription::Subscription;
 use domain::tenant::{Mode, Tenant};
 use projections::read_models::customer_list::CustomerListView;
+use projections::read_models::invoice_list::{InvoiceFilter, InvoiceView};
+use projections::read_models::payment_list::{PaymentFilter, PaymentView};
 use projections::read_models::subscription_list::{SubscriptionListProjection, SubscriptionView};
 use projections::testing::TestDatabase;
 use serde_json::json;
@@ -278,4 +280,70 @@ where
         );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+}
+
+/// The subscription's invoices, oldest first.
+pub async fn invoices(f: &Fixture, subscription: &SubscriptionId) -> Vec<InvoiceView> {
+    let filter = InvoiceFilter {
+        subscription_id: Some(subscription.to_string()),
+        ..InvoiceFilter::default()
+    };
+    let (mut invoices, _) = f
+        .app
+        .list_invoices(f.principal(), &filter, None, 100)
+        .await
+        .unwrap();
+    invoices.reverse();
+    invoices
+}
+
+/// The invoice's payments, oldest first.
+pub async fn payments(f: &Fixture, invoice: &InvoiceView) -> Vec<PaymentView> {
+    let filter = PaymentFilter {
+        invoice_id: Some(invoice.id.clone()),
+        ..PaymentFilter::default()
+    };
+    let (mut payments, _) = f
+        .app
+        .list_payments(f.principal(), &filter, None, 100)
+        .await
+        .unwrap();
+    payments.reverse();
+    payments
+}
+
+/// Rebuilds read model `name` from the log, quietly.
+pub async fn rebuild(f: &Fixture, name: &str) {
+    struct Quiet;
+    impl projections::rebuild::Progress for Quiet {
+        fn started(&self, _: u64) {}
+        fn advanced(&self, _: u64) {}
+    }
+    projections::rebuild::rebuild(&f.pool, name, &Quiet)
+        .await
+        .unwrap();
+}
+
+/// Two more instances over the fixture's database, whose test clock was moved `by` without
+/// running anything: to let their schedulers race over what fell due.
+pub async fn two_instances_after(f: &Fixture, by: chrono::Duration) -> (App, App) {
+    set_clock_offset(f, by).await;
+    let (one, two) = (App::new(f.pool.clone()), App::new(f.pool.clone()));
+    one.load_test_clocks().await.unwrap();
+    two.load_test_clocks().await.unwrap();
+    (one, two)
+}
+
+/// Sets the fixture's test clock `offset` ahead of the wall clock without running anything
+/// that falls due (instances see it once they load the clocks).
+pub async fn set_clock_offset(f: &Fixture, offset: chrono::Duration) {
+    sqlx::query(
+        "INSERT INTO test_clocks (tenant, offset_us) VALUES ($1, $2) \
+         ON CONFLICT (tenant) DO UPDATE SET offset_us = EXCLUDED.offset_us",
+    )
+    .bind(f.tenant().key())
+    .bind(offset.num_microseconds().unwrap())
+    .execute(&f.pool)
+    .await
+    .unwrap();
 }

@@ -4,7 +4,9 @@ use std::collections::HashMap;
 
 use cqrs_es::persist::{PersistenceError, SerializedEvent};
 use serde_json::Value;
-use sqlx::{PgPool, Row};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::query::Query;
+use sqlx::{PgPool, Postgres, Row};
 
 use crate::statement_pool::StatementPool;
 
@@ -49,29 +51,46 @@ pub async fn load_with_events(
     .bind(aggregate_type)
     .bind(aggregate_id)
     .bind(schema);
-    let mut connection = statements
-        .acquire()
-        .await
-        .map_err(super::connection_error)?;
-    let rows = rows.fetch_all(&mut *connection).await;
-    connection.give_back(&rows);
-    let rows = rows.map_err(super::connection_error)?;
+    let rows = fetch_all(statements, rows).await?;
     let mut loaded = SnapshotAndEvents {
         snapshot: None,
         events: Vec::with_capacity(rows.len()),
     };
-    let decode = |e: sqlx::Error| PersistenceError::DeserializationError(Box::new(e));
     for row in rows {
+        loaded.take(&row)?;
+    }
+    Ok(loaded)
+}
+
+/// The rows of `query`, run on a connection of `statements`.
+async fn fetch_all(
+    statements: &StatementPool,
+    query: Query<'_, Postgres, PgArguments>,
+) -> Result<Vec<PgRow>, PersistenceError> {
+    let mut connection = statements
+        .acquire()
+        .await
+        .map_err(super::connection_error)?;
+    let rows = query.fetch_all(&mut *connection).await;
+    connection.give_back(&rows);
+    rows.map_err(super::connection_error)
+}
+
+impl SnapshotAndEvents {
+    /// Takes a row of a load: the snapshot (`part` 0, its state as the payload) or an event
+    /// after it.
+    fn take(&mut self, row: &PgRow) -> Result<(), PersistenceError> {
+        let decode = |e: sqlx::Error| PersistenceError::DeserializationError(Box::new(e));
         if row.try_get::<i32, _>("part").map_err(decode)? == 0 {
-            loaded.snapshot = Some(Snapshot {
+            self.snapshot = Some(Snapshot {
                 sequence: row.try_get("sequence").map_err(decode)?,
                 state: row.try_get("payload").map_err(decode)?,
             });
         } else {
-            loaded.events.push(super::serialized_event(&row)?);
+            self.events.push(super::serialized_event(row)?);
         }
+        Ok(())
     }
-    Ok(loaded)
 }
 
 /// [`load_with_events`] for each of `aggregate_ids`, in one round trip: what a batch of
@@ -100,29 +119,19 @@ pub async fn load_many_with_events(
     .bind(aggregate_type)
     .bind(aggregate_ids)
     .bind(schema);
-    let mut connection = statements
-        .acquire()
-        .await
-        .map_err(super::connection_error)?;
-    let rows = rows.fetch_all(&mut *connection).await;
-    connection.give_back(&rows);
-    let rows = rows.map_err(super::connection_error)?;
-    let decode = |e: sqlx::Error| PersistenceError::DeserializationError(Box::new(e));
+    let rows = fetch_all(statements, rows).await?;
     let mut loaded: HashMap<String, SnapshotAndEvents> = HashMap::new();
     for row in rows {
-        let id: String = row.try_get("aggregate_id").map_err(decode)?;
-        let entry = loaded.entry(id).or_insert_with(|| SnapshotAndEvents {
-            snapshot: None,
-            events: Vec::new(),
-        });
-        if row.try_get::<i32, _>("part").map_err(decode)? == 0 {
-            entry.snapshot = Some(Snapshot {
-                sequence: row.try_get("sequence").map_err(decode)?,
-                state: row.try_get("payload").map_err(decode)?,
-            });
-        } else {
-            entry.events.push(super::serialized_event(&row)?);
-        }
+        let id: String = row
+            .try_get("aggregate_id")
+            .map_err(|e| PersistenceError::DeserializationError(Box::new(e)))?;
+        loaded
+            .entry(id)
+            .or_insert_with(|| SnapshotAndEvents {
+                snapshot: None,
+                events: Vec::new(),
+            })
+            .take(&row)?;
     }
     Ok(loaded)
 }
