@@ -3,9 +3,13 @@
 //! without an explicit transaction, and a unique index a write breaks refuses the whole
 //! append.
 
+use std::collections::BTreeMap;
+
 use cqrs_es::persist::SerializedEvent;
 use serde::Deserialize;
 use sqlx::{Postgres, QueryBuilder};
+
+use super::row_write::{push_inserts, push_one, push_updates, GatheredKind, GatheredRow, Row};
 
 /// A projection fed inside the append. It folds the append's events (all of one aggregate,
 /// in order) into at most one write per row it owns: the CTEs of one statement must not touch
@@ -64,6 +68,10 @@ pub enum InlineProjectionError {
 pub struct AppendStatement {
     query: QueryBuilder<'static, Postgres>,
     writes: usize,
+    /// Row writes without a condition, by table and columns, written at the end: the rows of
+    /// one kind as one CTE (`row_write.rs`). A batch of renewals wrote some 300 CTEs, one per
+    /// row, and PostgreSQL spent longer planning them than running them.
+    gathered: BTreeMap<GatheredKind, Vec<GatheredRow>>,
 }
 
 impl AppendStatement {
@@ -71,7 +79,25 @@ impl AppendStatement {
         Self {
             query: QueryBuilder::new("WITH "),
             writes: 0,
+            gathered: BTreeMap::new(),
         }
+    }
+
+    /// Keeps `row` (of `table`: created, or an update of row `id`) to be written together
+    /// with the others of its kind when the statement is finished.
+    pub(crate) fn gather(&mut self, table: &'static str, created: bool, id: String, row: Row) {
+        let kind = GatheredKind {
+            table,
+            created,
+            columns: row
+                .keys()
+                .map(|column| (*column, row[column].kind()))
+                .collect(),
+        };
+        self.gathered
+            .entry(kind)
+            .or_default()
+            .push(GatheredRow { id, row });
     }
 
     /// Adds one data-modifying statement (INSERT, UPDATE or DELETE, no semicolon) that
@@ -88,10 +114,20 @@ impl AppendStatement {
 
     /// Whether any projection added a write (an append always has the events' own).
     pub(crate) fn has_writes(&self) -> bool {
-        self.writes > 0
+        self.writes > 0 || !self.gathered.is_empty()
     }
 
     pub(crate) fn finish(mut self) -> QueryBuilder<'static, Postgres> {
+        for (kind, mut rows) in std::mem::take(&mut self.gathered) {
+            if rows.len() == 1 {
+                let GatheredRow { id, row } = rows.remove(0);
+                self.write(|query| push_one(query, kind.table, kind.created, id, row, None));
+            } else if kind.created {
+                self.write(|query| push_inserts(query, &kind, rows));
+            } else {
+                self.write(|query| push_updates(query, &kind, rows));
+            }
+        }
         self.query.push(" SELECT 1");
         self.query
     }

@@ -109,38 +109,141 @@ impl RowWrite {
         if cells.is_empty() {
             return;
         }
-        append.write(|query| {
-            if created {
-                let columns: Vec<&str> = cells.keys().copied().collect();
-                // SELECT rather than VALUES, so that a condition can follow.
-                query.push(format!(
-                    "INSERT INTO {table} ({}) SELECT ",
-                    columns.join(", ")
-                ));
-                for (i, cell) in cells.into_values().enumerate() {
-                    if i > 0 {
-                        query.push(", ");
-                    }
-                    cell.bind(query);
-                }
-                if let Some(condition) = condition {
-                    query.push(" WHERE ");
-                    condition(query);
-                }
-            } else {
-                query.push(format!("UPDATE {table} SET "));
-                for (i, (column, cell)) in cells.into_iter().enumerate() {
-                    if i > 0 {
-                        query.push(", ");
-                    }
-                    cell.assign(column, query);
-                }
-                query.push(" WHERE id = ").push_bind(id);
-                if let Some(condition) = condition {
-                    query.push(" AND ");
-                    condition(query);
-                }
+        match condition {
+            // Written with the other rows of its kind (`AppendStatement::gather`).
+            None => append.gather(table, created, id, cells),
+            Some(condition) => {
+                append.write(|query| push_one(query, table, created, id, cells, Some(condition)))
             }
+        }
+    }
+}
+
+/// A row's cells by column.
+pub(crate) type Row = BTreeMap<&'static str, Cell>;
+
+/// How an UPDATE sets a column from its cell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Assign {
+    Set,
+    Add,
+    AppendJson,
+}
+
+impl Cell {
+    pub(crate) fn kind(&self) -> Assign {
+        match self {
+            Cell::AddInt(_) => Assign::Add,
+            Cell::AppendJson(_) => Assign::AppendJson,
+            _ => Assign::Set,
+        }
+    }
+}
+
+/// Rows written together: one table, created or updated, the same columns set the same way.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct GatheredKind {
+    pub(crate) table: &'static str,
+    pub(crate) created: bool,
+    pub(crate) columns: Vec<(&'static str, Assign)>,
+}
+
+pub(crate) struct GatheredRow {
+    /// The row's key, for an update.
+    pub(crate) id: String,
+    pub(crate) row: Row,
+}
+
+/// One row's INSERT (when `created`) or UPDATE (keyed by `id`), where `condition` holds.
+pub(crate) fn push_one(
+    query: &mut QueryBuilder<'static, Postgres>,
+    table: &'static str,
+    created: bool,
+    id: String,
+    cells: Row,
+    condition: Option<Condition>,
+) {
+    if created {
+        let columns: Vec<&str> = cells.keys().copied().collect();
+        // SELECT rather than VALUES, so that a condition can follow.
+        query.push(format!(
+            "INSERT INTO {table} ({}) SELECT ",
+            columns.join(", ")
+        ));
+        for (i, cell) in cells.into_values().enumerate() {
+            if i > 0 {
+                query.push(", ");
+            }
+            cell.bind(query);
+        }
+        if let Some(condition) = condition {
+            query.push(" WHERE ");
+            condition(query);
+        }
+    } else {
+        query.push(format!("UPDATE {table} SET "));
+        for (i, (column, cell)) in cells.into_iter().enumerate() {
+            if i > 0 {
+                query.push(", ");
+            }
+            cell.assign(column, query);
+        }
+        query.push(" WHERE id = ").push_bind(id);
+        if let Some(condition) = condition {
+            query.push(" AND ");
+            condition(query);
+        }
+    }
+}
+
+/// The INSERT of several created rows of one kind: one multi-row VALUES.
+pub(crate) fn push_inserts(
+    query: &mut QueryBuilder<'static, Postgres>,
+    kind: &GatheredKind,
+    rows: Vec<GatheredRow>,
+) {
+    let columns: Vec<&str> = kind.columns.iter().map(|(column, _)| *column).collect();
+    query.push(format!(
+        "INSERT INTO {} ({}) ",
+        kind.table,
+        columns.join(", ")
+    ));
+    query.push_values(rows, |mut values, gathered| {
+        for cell in gathered.row.into_values() {
+            cell.bind_value(&mut values);
+        }
+    });
+}
+
+/// The UPDATE of several rows of one kind, each by its id, from one multi-row VALUES.
+/// (Parameters carry their types, so the VALUES columns are typed as the single UPDATE's
+/// would be.)
+pub(crate) fn push_updates(
+    query: &mut QueryBuilder<'static, Postgres>,
+    kind: &GatheredKind,
+    rows: Vec<GatheredRow>,
+) {
+    query.push(format!("UPDATE {} AS t SET ", kind.table));
+    for (i, (column, assign)) in kind.columns.iter().enumerate() {
+        if i > 0 {
+            query.push(", ");
+        }
+        query.push(match assign {
+            Assign::Set => format!("{column} = v.{column}"),
+            Assign::Add => format!("{column} = t.{column} + v.{column}"),
+            Assign::AppendJson => format!("{column} = t.{column} || v.{column}::jsonb"),
         });
     }
+    query.push(" FROM (");
+    query.push_values(rows, |mut values, gathered| {
+        values.push_bind(gathered.id);
+        for cell in gathered.row.into_values() {
+            cell.bind_value(&mut values);
+        }
+    });
+    let columns: Vec<&str> = kind.columns.iter().map(|(column, _)| *column).collect();
+    query.push(format!(
+        ") AS v (id, {}) WHERE t.id = v.id",
+        columns.join(", ")
+    ));
 }

@@ -12,6 +12,7 @@ use sqlx::PgPool;
 use crate::event_store::append::{
     decode, tenant_of, AppendStatement, InlineProjection, InlineProjectionError,
 };
+use crate::event_store::row_write::{Cell, RowWrite};
 use crate::event_store::{ClaimConflict, ClaimKind};
 
 pub const TABLE: &str = "document_numbers";
@@ -96,27 +97,17 @@ impl InlineProjection for DocumentNumbersProjection {
             else {
                 continue;
             };
-            let series = series.to_owned();
-            let invoice_id = event.aggregate_id.clone();
-            append.write(|query| {
-                query
-                    .push(format!(
-                        "INSERT INTO {TABLE} (tenant, series, seq, number, invoice_id, issued_at) \
-                         VALUES ("
-                    ))
-                    .push_bind(tenant)
-                    .push(", ")
-                    .push_bind(series)
-                    .push(", ")
-                    .push_bind(seq)
-                    .push(", ")
-                    .push_bind(number)
-                    .push(", ")
-                    .push_bind(invoice_id)
-                    .push(", ")
-                    .push_bind(issue_date)
-                    .push(")");
-            });
+            let mut row = RowWrite {
+                created: true,
+                ..RowWrite::default()
+            };
+            row.set("tenant", Cell::text(tenant));
+            row.set("series", Cell::text(series));
+            row.set("seq", Cell::Int(i64::from(seq)));
+            row.set("number", Cell::text(number));
+            row.set("invoice_id", Cell::text(event.aggregate_id.clone()));
+            row.set("issued_at", Cell::Time(Some(issue_date)));
+            row.push(append, TABLE, event.aggregate_id.clone());
         }
         Ok(())
     }
