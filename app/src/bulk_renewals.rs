@@ -256,11 +256,13 @@ impl App {
             flow.committed();
         }
         let renewed = renewals.len();
-        let failure = self.charge_renewals(metadata, renewals).await.err();
+        // Failed on our side (not declined): the flow is let go, and its resumption completes
+        // the charges.
+        self.charge_renewals(metadata, renewals).await?;
         Ok(BatchOutcome {
             left: Vec::new(),
             renewed,
-            failure,
+            failure: None,
         })
     }
 
