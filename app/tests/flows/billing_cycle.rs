@@ -12,7 +12,7 @@ use chrono::{DateTime, Duration, Utc};
 use domain::id::{CustomerId, PaymentMethodId, PlanId, SubscriptionId};
 use serde_json::json;
 
-use crate::support::{id_of, invoices, payments, two_instances_after, Fixture};
+use crate::support::{id_of, invoices, payments, race_schedulers, two_instances_after, Fixture};
 
 async fn plan(f: &Fixture, trial_days: Option<i64>) -> PlanId {
     f.app
@@ -234,16 +234,9 @@ async fn two_schedulers_racing_bill_each_period_once() {
     let to = now(&f).await + Duration::days(31);
     let (one, two) = two_instances_after(&f, Duration::days(31)).await;
     assert!(one.test_clock(f.principal()).unwrap() >= to - Duration::seconds(5));
-    tokio::join!(one.run_scheduler_once(), two.run_scheduler_once());
-    // A race's loser may fail midway on our side (its flow let go, for the next tick to
-    // resume), as a crash would leave it: the next tick, as `serve` runs it every second,
-    // resumes it and finds nothing left due. It is that tick, racing too, after which each
-    // period must be billed once and charged once: nothing lost, nothing twice.
-    let (resumed_one, resumed_two) =
-        tokio::join!(one.resume_abandoned_flows(), two.resume_abandoned_flows());
-    resumed_one.unwrap();
-    resumed_two.unwrap();
-    tokio::join!(one.run_scheduler_once(), two.run_scheduler_once());
+    // After the race and the tick that resumes what its loser let go, each period must be
+    // billed once and charged once: nothing lost, nothing twice.
+    race_schedulers(&one, &two).await;
     for subscription in &subscriptions {
         let billed = invoices(&f, subscription).await;
         assert_eq!(billed.len(), 2, "{subscription}: two periods, two invoices");

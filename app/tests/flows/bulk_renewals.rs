@@ -11,7 +11,8 @@ use cqrs_es::{Aggregate, DomainEvent};
 use domain::id::{PlanId, SubscriptionId};
 
 use crate::support::{
-    id_of, invoices, payments, rebuild, set_clock_offset, two_instances_after, Fixture,
+    id_of, invoices, payments, race_schedulers, rebuild, set_clock_offset, two_instances_after,
+    Fixture,
 };
 
 /// More than enough period ends due at once to be renewed in bulk.
@@ -231,13 +232,7 @@ async fn two_instances_renewing_one_cohort_in_bulk_bill_each_period_once() {
     let subscriptions = cohort(&f, &plan, "cohort", 2 * COHORT).await;
     // Move the clock without running anything, then let two instances' schedulers race.
     let (one, two) = two_instances_after(&f, Duration::days(32)).await;
-    tokio::join!(one.run_scheduler_once(), two.run_scheduler_once());
-    // As in a renewal one by one, a race's loser may leave a flow for the next tick.
-    let (resumed_one, resumed_two) =
-        tokio::join!(one.resume_abandoned_flows(), two.resume_abandoned_flows());
-    resumed_one.unwrap();
-    resumed_two.unwrap();
-    tokio::join!(one.run_scheduler_once(), two.run_scheduler_once());
+    race_schedulers(&one, &two).await;
     assert_renewed_and_paid_once(&f, &subscriptions).await;
     assert_gapless(&f, 2 * subscriptions.len() as i64).await;
     let mut in_bulk = 0;

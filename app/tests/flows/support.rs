@@ -347,3 +347,15 @@ pub async fn set_clock_offset(f: &Fixture, offset: chrono::Duration) {
     .await
     .unwrap();
 }
+
+/// Lets the schedulers of `one` and `two` race over what is due, then, as `serve` does every
+/// second, resume what a race's loser let go midway (its flow released on our side, as a
+/// crash would leave it) and race once more.
+pub async fn race_schedulers(one: &App, two: &App) {
+    tokio::join!(one.run_scheduler_once(), two.run_scheduler_once());
+    let (resumed_one, resumed_two) =
+        tokio::join!(one.resume_abandoned_flows(), two.resume_abandoned_flows());
+    resumed_one.unwrap();
+    resumed_two.unwrap();
+    tokio::join!(one.run_scheduler_once(), two.run_scheduler_once());
+}
