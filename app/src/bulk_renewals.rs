@@ -70,7 +70,8 @@ struct Taken {
     piece: Due,
     subscription_id: SubscriptionId,
     period_end: DateTime<Utc>,
-    _hold: PieceHold,
+    /// Taken out by the batch's flow, which keeps it to its end.
+    hold: Option<PieceHold>,
 }
 
 /// A renewal of a batch, as decided so far.
@@ -162,7 +163,7 @@ impl App {
                     piece,
                     subscription_id,
                     period_end,
-                    _hold: hold,
+                    hold: Some(hold),
                 });
             }
         }
@@ -210,60 +211,69 @@ impl App {
             key_id: "scheduler".into(),
             session: None,
         });
-        let (renewals, mut outcome) = match self.decide_renewals(&metadata, batch).await {
-            Ok(decided) => decided,
-            Err((e, taken)) => {
-                tracing::debug!(error = %e, "renewals in bulk: left to run one by one");
-                return BatchOutcome::leaving(taken);
-            }
-        };
-        if renewals.is_empty() {
-            return outcome;
-        }
+        // The flow is recorded first, so that every event of the batch carries it.
         let input = FlowInput::RenewInBulk {
-            invoice_ids: renewals.iter().map(|r| r.invoice_id.clone()).collect(),
+            invoice_ids: batch
+                .iter()
+                .map(|t| period_invoice_id(&t.subscription_id, t.period_end))
+                .collect(),
         };
         let written = self
             .in_flow(&metadata, input, |app, metadata| async move {
-                app.write_batch(&metadata, renewals).await
+                app.run_batch(&metadata, batch).await
             })
             .await;
-        match written {
-            Ok(batch) => outcome.add(batch),
-            Err(e) => {
-                outcome.failure.get_or_insert(e);
-            }
-        }
-        outcome
+        written.unwrap_or_else(|e| BatchOutcome {
+            failure: Some(e),
+            ..BatchOutcome::default()
+        })
     }
 
-    /// The batch's two writes, and the provider's answers between them: a recorded flow
-    /// (`flows.rs`), so that one cut after the first write is resumed, and its pending
-    /// charges completed, before a test-clock advance renews those subscriptions again.
-    async fn write_batch(
+    /// The batch as a recorded flow (`flows.rs`): its reads, its two writes and the
+    /// provider's answers between them. One cut after the first write is resumed, and its
+    /// pending charges completed, before a test-clock advance renews those subscriptions
+    /// again. Every period end stays held until its charge is settled, so an advance that
+    /// waits for the pieces in flight finds a declined one already past due.
+    async fn run_batch(
         &self,
         metadata: &CommandMetadata,
-        renewals: Vec<Renewal>,
+        mut batch: Vec<Taken>,
     ) -> Result<BatchOutcome, AppError> {
-        let renewals = match self.issue_and_record(metadata, renewals).await {
+        let _holds: Vec<PieceHold> = batch.iter_mut().filter_map(|t| t.hold.take()).collect();
+        let (renewals, mut outcome) = match self.decide_renewals(metadata, batch).await {
+            Ok(decided) => decided,
+            Err((e, taken)) => {
+                tracing::debug!(error = %e, "renewals in bulk: left to run one by one");
+                return Ok(BatchOutcome::leaving(taken));
+            }
+        };
+        if renewals.is_empty() {
+            return Ok(outcome);
+        }
+        let (renewals, refused) = match self.issue_and_record(metadata, renewals).await {
             Ok(issued) => issued,
-            Err(Unwritten::Refused(taken)) => return Ok(BatchOutcome::leaving(taken)),
+            Err(Unwritten::Refused(taken)) => {
+                outcome.add(BatchOutcome::leaving(taken));
+                return Ok(outcome);
+            }
             // Written or not: the flow is let go, and its resumption completes any charge
             // the write recorded.
             Err(Unwritten::Unknown(e)) => return Err(e),
         };
+        // Left out by the rules (none was expected to be): one by one says why.
+        outcome.add(BatchOutcome::leaving(refused));
         if let Some(flow) = &metadata.flow {
             flow.committed();
         }
-        let renewed = renewals.len();
-        // Failed on our side (not declined): the flow is let go, and its resumption completes
-        // the charges.
-        self.charge_renewals(metadata, renewals).await?;
-        Ok(BatchOutcome {
-            left: Vec::new(),
-            renewed,
-            failure: None,
-        })
+        outcome.renewed += renewals.len();
+        // Anything but a clean end leaves the flow to be resumed: a charge may be pending.
+        self.charge_renewals(metadata, renewals)
+            .await
+            .map_err(|e| match e {
+                AppError::Internal(_) => e,
+                other => AppError::internal("Failed to settle renewals' charges", other),
+            })?;
+        Ok(outcome)
     }
 
     /// Reads what the batch's renewals need, each kind in one query, and decides each
@@ -432,7 +442,7 @@ impl App {
         &self,
         metadata: &CommandMetadata,
         renewals: Vec<Renewal>,
-    ) -> Result<Vec<Renewal>, Unwritten> {
+    ) -> Result<(Vec<Renewal>, Vec<Taken>), Unwritten> {
         let tenant = metadata.tenant().clone();
         let leave_all = |renewals: Vec<Renewal>| -> Vec<Taken> {
             renewals.into_iter().map(|r| r.taken).collect()
@@ -538,11 +548,6 @@ impl App {
                 return Err(Unwritten::Unknown(AppError::internal("Failed to renew", e)));
             }
         }
-        // Issues that the rules refused (none was expected to) are left to run one by one,
-        // where the refusal is reported. Renumbering kept the series gapless.
-        for taken in refused {
-            tracing::warn!(subscription = %taken.subscription_id, "a renewal left out of its batch");
-        }
         for renewal in &issued {
             let subscription = &renewal.taken.subscription_id;
             self.subscriptions
@@ -557,7 +562,7 @@ impl App {
                     .await;
             }
         }
-        Ok(issued)
+        Ok((issued, refused))
     }
 
     /// The pending charge of `renewal`'s issued invoice (its first: `charges.rs`'s id),

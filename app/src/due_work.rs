@@ -271,7 +271,9 @@ impl App {
         // batch of renewals cut before its charges were settled must not be renewed again
         // before they are (`bulk_renewals.rs`). (A renewal one by one is finished by its own
         // piece, below.)
-        self.resume_abandoned_flows().await?;
+        if let Err(e) = self.resume_abandoned_flows().await {
+            tracing::warn!(error = %e, "an advance could not resume abandoned flows first");
+        }
         // Bounded, so that a schedule that keeps making work due cannot spin forever.
         for _ in 0..100_000 {
             let due = self.due_work(&tenant, to, BATCH).await?;

@@ -482,16 +482,15 @@ impl App {
                 .map(drop),
             FlowInput::RenewInBulk { invoice_ids } => {
                 // An invoice the batch never wrote owes nothing: its period is still due, and
-                // renewed by the next run.
-                let mut first_failure = Ok(());
+                // renewed by the next run. Any failure keeps the flow to be resumed again: a
+                // charge may still be pending.
+                let mut failure = Ok(());
                 for invoice_id in invoice_ids {
                     if let Err(e) = self.charge_in_flow(&metadata, invoice_id, 1).await {
-                        if first_failure.is_ok() {
-                            first_failure = Err(e);
-                        }
+                        failure = Err(AppError::internal("Failed to complete renewals", e));
                     }
                 }
-                first_failure
+                failure
             }
             FlowInput::PurchaseTopUp {
                 customer_id,
