@@ -645,22 +645,14 @@ impl App {
 
         let mut paid = Vec::new();
         let mut one_by_one = Vec::new();
-        for (renewal, answer) in charged.into_iter().zip(answers) {
-            let Some((payment_id, payment)) = renewal.payment else {
+        for (mut renewal, answer) in charged.into_iter().zip(answers) {
+            let Some((payment_id, payment)) = renewal.payment.take() else {
                 continue;
             };
             match answer {
                 Some(outcome @ SettlementOutcome::Succeeded { .. }) => {
                     let settled = self
-                        .decide_paid(
-                            metadata,
-                            &renewal.taken,
-                            &renewal.invoice_id,
-                            payment,
-                            renewal.subscription,
-                            renewal.invoice,
-                            outcome.clone(),
-                        )
+                        .decide_paid(metadata, renewal, payment, outcome.clone())
                         .await;
                     match settled {
                         Some(settled) => paid.push(settled),
@@ -739,17 +731,20 @@ struct Settled {
 impl App {
     /// What charge `payment` of a renewal succeeding (as `outcome` says) writes, decided on
     /// the states the batch's first write left; `None` if a step is refused.
-    #[allow(clippy::too_many_arguments)]
     async fn decide_paid(
         &self,
         metadata: &CommandMetadata,
-        taken: &Taken,
-        invoice_id: &InvoiceId,
+        renewal: Renewal,
         payment: Decided<Payment>,
-        subscription: Decided<Subscription>,
-        invoice: Decided<Invoice>,
         outcome: SettlementOutcome,
     ) -> Option<Settled> {
+        let Renewal {
+            taken,
+            subscription,
+            invoice_id,
+            invoice,
+            ..
+        } = renewal;
         let tenant = metadata.tenant().clone();
         let payment_id = payment.after.aggregate.id.clone()?;
         let settled = self
@@ -794,8 +789,8 @@ impl App {
             None
         };
         Some(Settled {
-            subscription_id: taken.subscription_id.clone(),
-            invoice_id: invoice_id.clone(),
+            subscription_id: taken.subscription_id,
+            invoice_id,
             payment_id,
             outcome,
             payment: settled,
