@@ -2,15 +2,17 @@
 //! header (merchant, customer) recorded when it was issued. The document is the one issued,
 //! with "Paid" and the date once paid; later payments or credits are documents of their own.
 //!
-//! The Invoice aggregate records the digest of the issued edition in the event that issues it
-//! (`DocumentFingerprint`), so a download renders again and checks the bytes against it. The
-//! paid edition's digest is not recorded (a render per payment, for a document seldom asked
-//! for): its download renders the issued edition too and checks that.
+//! The Invoice aggregate records the digest of the issued edition in the event that issues it,
+//! with the renderer that drew it (`DocumentFingerprint`), so a download renders again with
+//! that renderer and checks the bytes against it. Documents are issued with
+//! `documents::Renderer::CURRENT`; those issued before it are drawn by the renderer they
+//! record. The paid edition's digest is not recorded (a render per payment, for a document
+//! seldom asked for): its download renders the issued edition too and checks that.
 
 use std::sync::Mutex;
 
-use documents::{DocumentKind, DocumentLine, InvoiceDocument, Party};
-use domain::invoice::{DocumentFingerprint, DocumentType, Invoice, InvoiceStatus};
+use documents::{DocumentKind, DocumentLine, InvoiceDocument, Party, Renderer};
+use domain::invoice::{DocumentFingerprint, DocumentType, Invoice, InvoiceStatus, PdfFingerprint};
 use hashlink::LruCache;
 use sha2::{Digest, Sha256};
 
@@ -19,15 +21,15 @@ use sha2::{Digest, Sha256};
 /// batches of [`crate::bulk_renewals`]).
 const REMEMBERED: usize = 1024;
 
-/// The Invoice aggregate's `DocumentFingerprint`: the PDF rendered by the `documents` crate.
-/// It remembers the digests of the documents it rendered last, whole document for whole
+/// The Invoice aggregate's `DocumentFingerprint`: the PDF rendered by the `documents` crate's
+/// current renderer. It remembers the digests of the documents it rendered last, whole document for whole
 /// document, so a document rendered ahead of its issue (`App::with_next_number`) is not
 /// rendered again in the issue's turn; a document that differs in anything renders anew.
-pub struct PdfFingerprint {
+pub struct DocumentRenderer {
     rendered: Mutex<LruCache<InvoiceDocument, String>>,
 }
 
-impl Default for PdfFingerprint {
+impl Default for DocumentRenderer {
     fn default() -> Self {
         Self {
             rendered: Mutex::new(LruCache::new(REMEMBERED)),
@@ -35,24 +37,28 @@ impl Default for PdfFingerprint {
     }
 }
 
-impl PdfFingerprint {
+impl DocumentRenderer {
     fn remembered(&self) -> std::sync::MutexGuard<'_, LruCache<InvoiceDocument, String>> {
         // At worst a poisoned map lacks an entry, and the document is rendered again.
         self.rendered.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-impl DocumentFingerprint for PdfFingerprint {
-    fn pdf_sha256(&self, invoice: &Invoice) -> Option<String> {
+impl DocumentFingerprint for DocumentRenderer {
+    fn pdf_fingerprint(&self, invoice: &Invoice) -> Option<PdfFingerprint> {
         let document = document_of(invoice)?;
+        let fingerprint = |sha256: String| PdfFingerprint {
+            sha256,
+            renderer: Renderer::CURRENT.number(),
+        };
         if let Some(digest) = self.remembered().get(&document) {
-            return Some(digest.clone());
+            return Some(fingerprint(digest.clone()));
         }
-        match documents::render(&document) {
+        match documents::render(&document, Renderer::CURRENT) {
             Ok(bytes) => {
                 let digest = sha256_hex(&bytes);
                 self.remembered().insert(document, digest.clone());
-                Some(digest)
+                Some(fingerprint(digest))
             }
             Err(error) => {
                 // Nothing is recorded, so the download later renders unchecked; the issue
@@ -73,7 +79,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 }
 
 /// What the PDF of `invoice` shows now; none for a draft or without a header.
-pub(crate) fn document_of(invoice: &Invoice) -> Option<InvoiceDocument> {
+pub fn document_of(invoice: &Invoice) -> Option<InvoiceDocument> {
     let header = invoice.header.as_ref()?;
     let number = invoice.number.clone()?;
     let issue_date = invoice.issue_date?;

@@ -20,6 +20,7 @@ use crate::ids::parse_id;
 use crate::invoices::NOT_FOUND;
 use crate::principal::{CommandMetadata, Principal};
 use crate::refusals::command_error;
+use documents::Renderer;
 
 pub const DRAFT_HAS_NO_PDF: &str = "A draft has no PDF; finalize it first";
 
@@ -224,10 +225,20 @@ pub(crate) fn header_of(
     }
 }
 
-/// The PDF `invoice` shows now.
+/// The PDF `invoice` shows now, drawn by the renderer that drew it when it was issued.
 fn render(invoice: &Invoice) -> Result<Vec<u8>, AppError> {
     let document = document_of(invoice).ok_or_else(|| AppError::conflict(DRAFT_HAS_NO_PDF))?;
-    documents::render(&document).map_err(|e| AppError::internal("Failed to render the invoice", e))
+    let renderer = Renderer::numbered(invoice.pdf_renderer()).ok_or_else(|| {
+        AppError::internal(
+            "Failed to render the invoice",
+            format!(
+                "it was drawn by renderer {}, which this build does not have",
+                invoice.pdf_renderer()
+            ),
+        )
+    })?;
+    documents::render(&document, renderer)
+        .map_err(|e| AppError::internal("Failed to render the invoice", e))
 }
 
 /// A document rendered again must give the bytes whose digest its event recorded.

@@ -1,9 +1,10 @@
 //! Writes a sample invoice to a file, to look at the layout, and prints how long a render
-//! takes (the mean of 200; measure in release):
+//! takes with each renderer (the mean of 200; measure in release):
 //! `cargo run --release -p documents --example sample -- /tmp/invoice.pdf [lines]`.
+//! The file is drawn by the current renderer; renderer 1's goes next to it (`….1.pdf`).
 
 use chrono::NaiveDate;
-use documents::{render, DocumentKind, DocumentLine, InvoiceDocument, Party};
+use documents::{render, DocumentKind, DocumentLine, InvoiceDocument, Party, Renderer};
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -69,16 +70,24 @@ fn main() {
         original_number: None,
         note: Some("Thank you for your business.".to_owned()),
     };
-    let bytes = render(&document).expect("the sample renders");
-    const RUNS: u32 = 200;
-    let started = std::time::Instant::now();
-    for _ in 0..RUNS {
-        std::hint::black_box(render(std::hint::black_box(&document)).expect("renders"));
+    for renderer in [Renderer::KrillaSubsets, Renderer::SharedSubsets] {
+        let bytes = render(&document, renderer).expect("the sample renders");
+        const RUNS: u32 = 200;
+        let started = std::time::Instant::now();
+        for _ in 0..RUNS {
+            let document = std::hint::black_box(&document);
+            std::hint::black_box(render(document, renderer).expect("renders"));
+        }
+        let each = started.elapsed() / RUNS;
+        let path = match renderer == Renderer::CURRENT {
+            true => path.clone(),
+            false => path.replace(".pdf", &format!(".{}.pdf", renderer.number())),
+        };
+        println!(
+            "renderer {}: {path}: {} bytes, rendered in {each:?} (mean of {RUNS})",
+            renderer.number(),
+            bytes.len()
+        );
+        std::fs::write(&path, bytes).expect("the PDF is written");
     }
-    let each = started.elapsed() / RUNS;
-    println!(
-        "{path}: {} bytes, rendered in {each:?} (mean of {RUNS})",
-        bytes.len()
-    );
-    std::fs::write(&path, bytes).expect("the PDF is written");
 }

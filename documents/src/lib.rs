@@ -7,8 +7,11 @@
 //! document's own values.
 
 mod layout;
+mod lean_pdf;
 mod money;
 mod pdf;
+mod renderer;
+mod shared_subset;
 mod text;
 
 use std::sync::OnceLock;
@@ -16,6 +19,7 @@ use std::sync::OnceLock;
 use chrono::NaiveDate;
 
 pub use money::format_money;
+pub use renderer::Renderer;
 
 /// Everything an invoice, a cancellation or a credit note shows. (Hashable: a caller may
 /// remember what a document rendered to.)
@@ -93,14 +97,20 @@ pub enum RenderError {
     Pdf(String),
 }
 
-/// The document as a PDF on A4 pages. The same document gives the same bytes.
-pub fn render(document: &InvoiceDocument) -> Result<Vec<u8>, RenderError> {
+/// The document as a PDF on A4 pages, drawn by `renderer`. The same document and renderer
+/// give the same bytes.
+pub fn render(document: &InvoiceDocument, renderer: Renderer) -> Result<Vec<u8>, RenderError> {
     // Parsing the two fonts is a good part of a render's time, and they never change.
     static FONTS: OnceLock<text::Fonts> = OnceLock::new();
     let fonts = FONTS.get_or_init(text::Fonts::new);
     let pages = layout::compose(document, fonts);
     let title = format!("{} {}", document.document_type.title(), document.number);
-    pdf::write(&pages, fonts, title).map_err(|error| RenderError::Pdf(error.to_string()))
+    match renderer {
+        Renderer::KrillaSubsets => {
+            pdf::write(&pages, fonts, title).map_err(|error| RenderError::Pdf(error.to_string()))
+        }
+        Renderer::SharedSubsets => Ok(lean_pdf::write(&pages, fonts, &title)),
+    }
 }
 
 #[cfg(test)]
@@ -156,8 +166,13 @@ pub(crate) mod tests {
 
     #[test]
     fn a_render_is_a_pdf_file() {
-        let bytes = render(&sample()).unwrap();
-        assert!(bytes.starts_with(b"%PDF-"));
-        assert!(bytes.ends_with(b"%%EOF") || bytes.ends_with(b"%%EOF\n"));
+        for renderer in [Renderer::KrillaSubsets, Renderer::SharedSubsets] {
+            let bytes = render(&sample(), renderer).unwrap();
+            assert!(bytes.starts_with(b"%PDF-"), "{renderer:?}");
+            assert!(
+                bytes.ends_with(b"%%EOF") || bytes.ends_with(b"%%EOF\n"),
+                "{renderer:?}"
+            );
+        }
     }
 }

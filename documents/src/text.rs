@@ -17,6 +17,8 @@ pub(crate) struct Fonts {
 }
 
 struct Typeface {
+    /// The font file as compiled in.
+    data: &'static [u8],
     pdf: Font,
     shaper: Face<'static>,
     units_per_em: f32,
@@ -58,6 +60,12 @@ impl Fonts {
 
     pub(crate) fn pdf_font(&self, weight: Weight) -> Font {
         self.typeface(weight).pdf.clone()
+    }
+
+    /// The font file and its parsed tables, for a writer that embeds the font itself.
+    pub(crate) fn file(&self, weight: Weight) -> (&'static [u8], &Face<'static>) {
+        let typeface = self.typeface(weight);
+        (typeface.data, &typeface.shaper)
     }
 
     fn typeface(&self, weight: Weight) -> &Typeface {
@@ -229,6 +237,7 @@ impl Typeface {
         let shaper = Face::from_slice(data, 0).expect("the bundled DejaVu font parses for shaping");
         let units_per_em = shaper.units_per_em() as f32;
         Typeface {
+            data,
             pdf,
             shaper,
             units_per_em,

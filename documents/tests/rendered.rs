@@ -7,7 +7,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use chrono::NaiveDate;
-use documents::{format_money, render, DocumentKind, DocumentLine, InvoiceDocument, Party};
+use documents::{
+    format_money, DocumentKind, DocumentLine, InvoiceDocument, Party, RenderError, Renderer,
+};
 use sha2::{Digest, Sha256};
 
 fn day(text: &str) -> NaiveDate {
@@ -109,6 +111,11 @@ fn install_poppler_once() {
 /// Runs a poppler tool on the PDF and returns what it printed. A missing tool fails the test:
 /// these checks are the only ones that read the file as a viewer does, so they never skip.
 fn poppler(tool: &str, pdf: &[u8], options: &[&str], after_file: &[&str]) -> String {
+    String::from_utf8(poppler_bytes(tool, pdf, options, after_file)).expect("poppler prints UTF-8")
+}
+
+/// What a poppler tool printed, as bytes (`pdftoppm` prints images).
+fn poppler_bytes(tool: &str, pdf: &[u8], options: &[&str], after_file: &[&str]) -> Vec<u8> {
     install_poppler_once();
     static FILES: AtomicUsize = AtomicUsize::new(0);
     let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!(
@@ -134,7 +141,7 @@ fn poppler(tool: &str, pdf: &[u8], options: &[&str], after_file: &[&str]) -> Str
         "{tool} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    String::from_utf8(output.stdout).expect("poppler prints UTF-8")
+    output.stdout
 }
 
 fn text_of(pdf: &[u8]) -> String {
@@ -156,14 +163,50 @@ fn assert_shows(text: &str, expected: &str) {
     );
 }
 
+/// Every renderer a document can record: each goes on drawing the documents it drew.
+const RENDERERS: [Renderer; 2] = [Renderer::KrillaSubsets, Renderer::SharedSubsets];
+
+/// The document as issued now.
+fn render(document: &InvoiceDocument) -> Result<Vec<u8>, RenderError> {
+    documents::render(document, Renderer::CURRENT)
+}
+
+/// Page `page` of the PDF as poppler draws it: a grey-scale raster at 100 dpi, one byte a
+/// pixel (`pdftoppm -gray` prints a PGM: a text header of three lines, then the pixels).
+fn raster(pdf: &[u8], page: usize) -> (String, Vec<u8>) {
+    let page = page.to_string();
+    let image = poppler_bytes(
+        "pdftoppm",
+        pdf,
+        &["-gray", "-r", "100", "-f", &page, "-l", &page],
+        &[],
+    );
+    let mut header_end = 0;
+    for _ in 0..3 {
+        header_end += image[header_end..]
+            .iter()
+            .position(|byte| *byte == b'\n')
+            .expect("a PGM header line")
+            + 1;
+    }
+    let header = String::from_utf8_lossy(&image[..header_end]).into_owned();
+    (header, image[header_end..].to_vec())
+}
+
 fn sha256(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
 #[test]
 fn an_invoice_shows_everything_its_customer_reads() {
+    for renderer in RENDERERS {
+        invoice_shows_everything_its_customer_reads(renderer);
+    }
+}
+
+fn invoice_shows_everything_its_customer_reads(renderer: Renderer) {
     let document = paid_invoice();
-    let text = text_of(&render(&document).unwrap());
+    let text = text_of(&documents::render(&document, renderer).unwrap());
 
     for expected in [
         "Acme Cloud GmbH",
@@ -318,7 +361,13 @@ fn two_hundred_lines_flow_onto_further_pages_and_every_one_is_there() {
 
 #[test]
 fn every_font_is_embedded_in_the_file() {
-    let fonts = poppler("pdffonts", &render(&paid_invoice()).unwrap(), &[], &[]);
+    for renderer in RENDERERS {
+        every_font_is_embedded(&documents::render(&paid_invoice(), renderer).unwrap());
+    }
+}
+
+fn every_font_is_embedded(pdf: &[u8]) {
+    let fonts = poppler("pdffonts", pdf, &[], &[]);
     // After two header lines, one row per font: name, type, encoding, emb, sub, uni, id.
     let rows: Vec<&str> = fonts
         .lines()
@@ -339,14 +388,16 @@ fn every_font_is_embedded_in_the_file() {
 
 #[test]
 fn the_file_carries_no_creation_or_modification_date() {
-    let pdf = render(&paid_invoice()).unwrap();
-    let info = poppler("pdfinfo", &pdf, &[], &[]);
-    assert!(!info.contains("CreationDate"), "{info}");
-    assert!(!info.contains("ModDate"), "{info}");
-    assert!(
-        info.contains("Invoice INV-0001"),
-        "the title is set:\n{info}"
-    );
+    for renderer in RENDERERS {
+        let pdf = documents::render(&paid_invoice(), renderer).unwrap();
+        let info = poppler("pdfinfo", &pdf, &[], &[]);
+        assert!(!info.contains("CreationDate"), "{info}");
+        assert!(!info.contains("ModDate"), "{info}");
+        assert!(
+            info.contains("Invoice INV-0001"),
+            "the title is set:\n{info}"
+        );
+    }
 }
 
 #[test]
@@ -374,7 +425,11 @@ const CHILD: &str = "DOCUMENTS_TEST_PRINT_HASH";
 /// that leaked into the file would show here even if it is stable within one process.
 #[test]
 fn the_same_document_gives_the_same_bytes_in_another_process() {
-    let here = sha256(&render(&paid_invoice()).unwrap());
+    let here: Vec<String> = RENDERERS
+        .iter()
+        .map(|renderer| sha256(&documents::render(&paid_invoice(), *renderer).unwrap()))
+        .collect();
+    let here = here.join(",");
     if std::env::var_os(CHILD).is_some() {
         println!("paid invoice sha256={here}");
         return;
@@ -425,18 +480,109 @@ fn a_changed_document_gives_different_bytes() {
     );
 }
 
-/// The digest of `paid_invoice()` as this renderer has drawn it since invoices were first
-/// issued. Every issued document's digest is in the log, and a download renders the document
-/// again and refuses bytes that differ: a change of layout, font, shaping or compression (a
-/// crate upgrade included) would make every earlier document unreadable. Such a change needs
-/// a renderer edition of its own, not a new value here.
-const PAID_INVOICE_SHA256: &str =
-    "ce8f14b35b814f6e347b54af8fc27aeafba589dfdacaebd675cf55af4a16473a";
+/// The digest of `paid_invoice()` as each renderer has drawn it since it first drew issued
+/// documents. Every issued document's digest is in the log, and a download renders the
+/// document again and refuses bytes that differ: a change of layout, font, shaping or
+/// compression (a crate upgrade included) would make every earlier document unreadable. Such
+/// a change needs a renderer of its own (`Renderer`), not a new value here.
+const PAID_INVOICE_SHA256: [(Renderer, &str); 2] = [
+    (
+        Renderer::KrillaSubsets,
+        "ce8f14b35b814f6e347b54af8fc27aeafba589dfdacaebd675cf55af4a16473a",
+    ),
+    (
+        Renderer::SharedSubsets,
+        "3c9347a6713d631c542e9e1e991d68d929e58ffaa753b54c2e0c4c8c3af97efc",
+    ),
+];
 
 #[test]
 fn documents_render_as_they_rendered_when_issued() {
-    assert_eq!(
-        sha256(&render(&paid_invoice()).unwrap()),
-        PAID_INVOICE_SHA256
-    );
+    for (renderer, digest) in PAID_INVOICE_SHA256 {
+        assert_eq!(
+            sha256(&documents::render(&paid_invoice(), renderer).unwrap()),
+            digest,
+            "{renderer:?}"
+        );
+    }
+}
+
+/// A renderer is a way of writing a file, not a look: every renderer draws a document's pages
+/// alike, to the pixel as poppler draws them (anti-aliasing aside), kerning, marks placed on
+/// their letters, colours and rules included.
+#[test]
+fn every_renderer_draws_the_same_pages() {
+    let marks = InvoiceDocument {
+        customer: Party {
+            // Letters with marks no font has a glyph for (placed by shaping: "x̣́", "q̇"),
+            // Greek and Cyrillic (outside the shared subsets), kerned pairs ("AV", "To").
+            name: Some(
+                "Ŗo\u{0301}sa x\u{0323}\u{0301} q\u{0307} Γιώργος Анна AVATAR To".to_owned(),
+            ),
+            ..paid_invoice().customer
+        },
+        ..credit_note()
+    };
+    let long = InvoiceDocument {
+        lines: (1..=60)
+            .map(|n| line(&format!("Row {n} Łódź"), n, 100))
+            .collect(),
+        ..paid_invoice()
+    };
+    for document in [paid_invoice(), credit_note(), marks, long] {
+        let first = documents::render(&document, RENDERERS[0]).unwrap();
+        let pages = page_count(&first);
+        for renderer in &RENDERERS[1..] {
+            let other = documents::render(&document, *renderer).unwrap();
+            assert_eq!(page_count(&other), pages, "{renderer:?}");
+            for page in 1..=pages {
+                let (header, expected) = raster(&first, page);
+                let (other_header, drawn) = raster(&other, page);
+                assert_eq!(header, other_header);
+                let differing = expected
+                    .iter()
+                    .zip(&drawn)
+                    .filter(|(a, b)| a.abs_diff(**b) > 48)
+                    .count();
+                assert_eq!(
+                    differing, 0,
+                    "{renderer:?} draws page {page} of {} differently",
+                    document.number
+                );
+            }
+        }
+    }
+}
+
+/// Text beyond the shared subsets (Greek, Cyrillic) is embedded in a subset of the
+/// document's own, and reads back as written.
+#[test]
+fn a_name_beyond_the_shared_fonts_reads_back_whole() {
+    let document = InvoiceDocument {
+        customer: Party {
+            name: Some("Γιώργος Παπαδόπουλος".to_owned()),
+            address_lines: vec!["ул. Тверская, 7".to_owned(), "Москва".to_owned()],
+            ..paid_invoice().customer
+        },
+        ..paid_invoice()
+    };
+    for renderer in RENDERERS {
+        let pdf = documents::render(&document, renderer).unwrap();
+        let text = text_of(&pdf);
+        for expected in ["Γιώργος Παπαδόπουλος", "ул. Тверская, 7", "Москва", "Zoë"]
+        {
+            if expected == "Zoë" {
+                assert!(!text.contains(expected), "{renderer:?}: {text}");
+            } else {
+                assert_shows(&text, expected);
+            }
+        }
+        every_font_is_embedded(&pdf);
+        assert!(pdf == documents::render(&document, renderer).unwrap());
+    }
+    // The subset made for it is its own: a plain document's file differs in its fonts.
+    let plain = render(&paid_invoice()).unwrap();
+    let own = render(&document).unwrap();
+    let font_names = |pdf: &[u8]| poppler("pdffonts", pdf, &[], &[]);
+    assert!(font_names(&plain) != font_names(&own));
 }

@@ -3,11 +3,12 @@
 //! more than is left; a void cut between its two steps finished on resume.
 
 use app::customers::{CustomerChanges, CustomerFields};
-use app::document_rendering::sha256_hex;
+use app::document_rendering::{document_of, sha256_hex};
 use app::flows::DeathPlan;
 use app::invoices::{NewInvoice, NewLine};
 use app::number_prefixes::{set_number_prefixes, NumberPrefixes};
 use app::{App, AppError};
+use documents::Renderer;
 use futures::future::join_all;
 use projections::read_models::invoice_list::InvoiceView;
 use serde_json::json;
@@ -480,6 +481,55 @@ async fn a_document_that_no_longer_renders_as_recorded_is_refused() {
     // As if the renderer had changed since: the recorded digest is not what renders now.
     alter_issued_digest(&f, &invoice.id).await;
     assert_refused_as_changed(&f, &invoice.id).await;
+}
+
+/// Documents issued before the current renderer record none (or another): each is drawn
+/// again by the renderer that drew it, its paid edition too, and checked against its digest.
+#[tokio::test]
+async fn a_document_is_drawn_again_by_the_renderer_that_issued_it() {
+    let f = Fixture::new().await;
+    let invoice = issued(&f, 700).await;
+    let events = stored_events(&f, &invoice.id).await;
+    assert_eq!(
+        events[1]["InvoiceIssued"]["pdfRenderer"],
+        json!(Renderer::CURRENT.number())
+    );
+    let current = f.app.invoice_pdf(f.principal(), &invoice.id).await.unwrap();
+
+    // As issued before a second renderer existed: no renderer recorded, renderer 1's digest.
+    let aggregate = f.app.invoices.current(&invoice.id).await.unwrap();
+    let document = document_of(&aggregate).expect("an issued document");
+    let first = documents::render(&document, Renderer::KrillaSubsets).unwrap();
+    assert_ne!(first, *current.bytes, "the renderers write different files");
+    sqlx::query(
+        "UPDATE events SET payload = (jsonb_set(payload::jsonb, '{InvoiceIssued,pdfSha256}', \
+         to_jsonb($2::text)) #- '{InvoiceIssued,pdfRenderer}')::json \
+         WHERE aggregate_id = $1 AND event_type = 'InvoiceIssued'",
+    )
+    .bind(&invoice.id)
+    .bind(sha256_hex(&first))
+    .execute(&f.pool)
+    .await
+    .expect("record the issue as renderer 1 did");
+    let fresh = App::new(f.pool.clone());
+    let again = fresh.invoice_pdf(f.principal(), &invoice.id).await.unwrap();
+    assert!(*again.bytes == first, "drawn by renderer 1 again");
+    assert_eq!(again.sha256, sha256_hex(&first));
+
+    // Paid: the paid edition is drawn by renderer 1 too, checked against the issue's digest.
+    let customer = domain::id::CustomerId::parse(&invoice.customer_id).expect("a customer id");
+    f.card(&customer, "4242").await;
+    f.app.pay_invoice(&f.metadata, &invoice.id).await.unwrap();
+    let paid = App::new(f.pool.clone())
+        .invoice_pdf(f.principal(), &invoice.id)
+        .await
+        .unwrap();
+    let aggregate = f.app.invoices.current(&invoice.id).await.unwrap();
+    let paid_document = document_of(&aggregate).expect("a paid document");
+    assert!(
+        *paid.bytes == documents::render(&paid_document, Renderer::KrillaSubsets).unwrap(),
+        "the paid edition drawn by renderer 1"
+    );
 }
 
 #[tokio::test]

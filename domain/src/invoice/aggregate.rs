@@ -8,7 +8,7 @@ use crate::id::{CustomerId, InvoiceId, PaymentId, SubscriptionId};
 use crate::invoice::line::ends_before_start;
 use crate::invoice::{
     DocumentHeader, DocumentType, InvoiceAdjustment, InvoiceCommand, InvoiceError, InvoiceEvent,
-    InvoiceLine, InvoiceServices, InvoiceStatus,
+    InvoiceLine, InvoiceServices, InvoiceStatus, FIRST_RENDERER,
 };
 use crate::money::MAX_AMOUNT_CENTS;
 use crate::tenant::Tenant;
@@ -53,6 +53,9 @@ pub struct Invoice {
     pub payment_ids: Vec<PaymentId>,
     /// The PDF as issued.
     pub pdf_sha256: Option<String>,
+    /// The renderer that drew it, if the issue recorded one.
+    #[serde(default)]
+    pub pdf_renderer: Option<u16>,
     /// Merchant and customer as the document names them.
     #[serde(default)]
     pub header: Option<DocumentHeader>,
@@ -125,13 +128,24 @@ impl Invoice {
         self.pdf_sha256.as_deref()
     }
 
+    /// The renderer that drew the document as issued, and draws it again.
+    pub fn pdf_renderer(&self) -> u16 {
+        self.pdf_renderer.unwrap_or(FIRST_RENDERER)
+    }
+
     /// Issue `event` with the fingerprint of the document it issues.
     fn sealed(&self, mut event: InvoiceEvent, services: &InvoiceServices) -> InvoiceEvent {
         let mut after = self.clone();
         after.apply(event.clone());
-        let fingerprint = services.documents.pdf_sha256(&after);
-        if let InvoiceEvent::InvoiceIssued { pdf_sha256, .. } = &mut event {
-            *pdf_sha256 = fingerprint;
+        let fingerprint = services.documents.pdf_fingerprint(&after);
+        if let InvoiceEvent::InvoiceIssued {
+            pdf_sha256,
+            pdf_renderer,
+            ..
+        } = &mut event
+        {
+            *pdf_renderer = fingerprint.as_ref().map(|f| f.renderer);
+            *pdf_sha256 = fingerprint.map(|f| f.sha256);
         }
         event
     }
@@ -277,6 +291,7 @@ impl Aggregate for Invoice {
                     issue_date: at,
                     due_date,
                     pdf_sha256: None,
+                    pdf_renderer: None,
                     header: Some(header),
                 };
                 sink.write(self.sealed(event, services), self).await;
@@ -467,6 +482,7 @@ impl Aggregate for Invoice {
                     issue_date: at,
                     due_date: at,
                     pdf_sha256: None,
+                    pdf_renderer: None,
                     header: Some(DocumentHeader {
                         original_number: Some(original_number),
                         ..header
@@ -515,6 +531,7 @@ impl Aggregate for Invoice {
                 issue_date,
                 due_date,
                 pdf_sha256,
+                pdf_renderer,
                 header,
             } => {
                 self.status = Some(InvoiceStatus::Issued);
@@ -522,6 +539,7 @@ impl Aggregate for Invoice {
                 self.issue_date = Some(issue_date);
                 self.due_date = Some(due_date);
                 self.pdf_sha256 = pdf_sha256;
+                self.pdf_renderer = pdf_renderer;
                 self.header = header;
             }
             // Amounts are bounded when recorded, so saturating never changes one.

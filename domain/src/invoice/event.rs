@@ -43,6 +43,10 @@ pub enum InvoiceEvent {
         due_date: DateTime<Utc>,
         /// The PDF of the document as issued (see `DocumentFingerprint`).
         pdf_sha256: Option<String>,
+        /// The renderer that drew it; absent on documents issued before a second renderer
+        /// existed, which the first drew.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pdf_renderer: Option<u16>,
         /// Merchant and customer as the document names them; absent on documents issued
         /// before it was recorded, which take the customer as they are now.
         #[serde(default, skip_serializing_if = "Option::is_none")]

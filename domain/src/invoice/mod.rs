@@ -23,5 +23,5 @@ pub use error::InvoiceError;
 pub use event::InvoiceEvent;
 pub use header::DocumentHeader;
 pub use line::{InvoiceLine, LineInput};
-pub use services::{DocumentFingerprint, InvoiceServices};
+pub use services::{DocumentFingerprint, InvoiceServices, PdfFingerprint, FIRST_RENDERER};
 pub use status::InvoiceStatus;

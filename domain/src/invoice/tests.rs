@@ -11,6 +11,7 @@ use crate::id::{CustomerId, InvoiceId, PaymentId, SubscriptionId};
 use crate::invoice::{
     DocumentFingerprint, DocumentHeader, DocumentType, Invoice, InvoiceAdjustment, InvoiceCommand,
     InvoiceError, InvoiceEvent, InvoiceLine, InvoiceServices, InvoiceStatus, LineInput,
+    PdfFingerprint, FIRST_RENDERER,
 };
 use crate::tenant::{Mode, Tenant};
 
@@ -39,19 +40,26 @@ fn services() -> InvoiceServices {
     }
 }
 
+/// The renderer the stand-in below says it is: not one the documents crate knows, so a test
+/// sees the number recorded is the one the service gave.
+const RENDERER: u16 = 9;
+
 /// A stand-in for the PDF's digest that changes with what the document shows: its number,
 /// status and customer.
 struct NumberAndStatus;
 
 impl DocumentFingerprint for NumberAndStatus {
-    fn pdf_sha256(&self, invoice: &Invoice) -> Option<String> {
+    fn pdf_fingerprint(&self, invoice: &Invoice) -> Option<PdfFingerprint> {
         let header = invoice.header.as_ref()?;
-        Some(format!(
-            "{}:{}:{}",
-            invoice.number.as_deref()?,
-            invoice.status?.as_str(),
-            header.customer_name.as_deref().unwrap_or_default()
-        ))
+        Some(PdfFingerprint {
+            sha256: format!(
+                "{}:{}:{}",
+                invoice.number.as_deref()?,
+                invoice.status?.as_str(),
+                header.customer_name.as_deref().unwrap_or_default()
+            ),
+            renderer: RENDERER,
+        })
     }
 }
 
@@ -146,6 +154,7 @@ fn issued() -> InvoiceEvent {
         issue_date: now(),
         due_date: due(),
         pdf_sha256: Some("INV-0001:issued:Zoë".into()),
+        pdf_renderer: Some(RENDERER),
         header: Some(header()),
     }
 }
@@ -293,6 +302,7 @@ fn cancellation_2900() -> Vec<InvoiceEvent> {
             issue_date: now(),
             due_date: now(),
             pdf_sha256: Some("CAN-0001:issued:Zoë".into()),
+            pdf_renderer: Some(RENDERER),
             header: Some(DocumentHeader {
                 original_number: Some("INV-0001".into()),
                 ..header()
@@ -1099,6 +1109,7 @@ fn stored_invoice_events_are_camel_case() {
             "issueDate": "2026-01-02T03:04:05Z",
             "dueDate": "2026-01-16T03:04:05Z",
             "pdfSha256": "INV-0001:issued:Zoë",
+            "pdfRenderer": 9,
             "header": {
                 "merchantName": "Acme",
                 "customerName": "Zoë",
@@ -1142,6 +1153,7 @@ fn an_invoice_issued_without_a_due_date_is_due_on_issue() {
             issue_date: now(),
             due_date: now(),
             pdf_sha256: Some("INV-0001:issued:Zoë".into()),
+            pdf_renderer: Some(RENDERER),
             header: Some(header()),
         }]);
 }
@@ -1156,6 +1168,26 @@ fn an_issue_records_the_header_and_the_fingerprint_of_the_document_it_issues() {
     }
     assert_eq!(invoice.header, Some(header()));
     assert_eq!(invoice.recorded_pdf_sha256(), Some("INV-0001:issued:Zoë"));
+    assert_eq!(invoice.pdf_renderer(), RENDERER);
+}
+
+#[test]
+fn a_document_issued_before_renderers_were_recorded_was_drawn_by_the_first() {
+    let issued: InvoiceEvent = serde_json::from_value(json!({"InvoiceIssued": {
+        "number": "INV-0001",
+        "issueDate": "2026-01-02T03:04:05Z",
+        "dueDate": "2026-01-02T03:04:05Z",
+        "pdfSha256": "ce8f14b35b814f6e347b54af8fc27aeafba589dfdacaebd675cf55af4a16473a",
+        "header": {"merchantName": "Acme", "customerName": "Zoë", "customerEmail": null,
+                   "addressLines": [], "taxId": null, "originalNumber": null},
+    }}))
+    .unwrap();
+    let mut invoice = Invoice::default();
+    for event in [drafted(2900), issued] {
+        invoice.apply(event);
+    }
+    assert_eq!(invoice.pdf_renderer(), FIRST_RENDERER);
+    assert!(invoice.recorded_pdf_sha256().is_some());
 }
 
 #[test]
