@@ -101,19 +101,29 @@ pub async fn load_many_with_events(
     aggregate_ids: &[String],
     schema: i32,
 ) -> Result<HashMap<String, SnapshotAndEvents>, PersistenceError> {
+    // Each id is looked up on its own, by the whole key (a lateral subquery the planner may
+    // not flatten: OFFSET 0). With `aggregate_id = ANY($2)` the planner chose by the
+    // statistics, and on statistics older than the aggregates (a burst of new subscriptions
+    // renewed before autovacuum looked) it scanned every event of the type and filtered:
+    // 3,600 events read for 15 wanted, 5 ms a batch.
     let rows = sqlx::query(
-        "WITH snapshot AS ( \
-           SELECT aggregate_id, sequence, state FROM aggregate_snapshots \
-           WHERE aggregate_type = $1 AND aggregate_id = ANY($2) AND schema = $3) \
+        "WITH wanted AS (SELECT DISTINCT unnest($2::text[]) AS aggregate_id), \
+         snapshot AS ( \
+           SELECT s.aggregate_id, s.sequence, s.state FROM wanted w CROSS JOIN LATERAL ( \
+             SELECT aggregate_id, sequence, state FROM aggregate_snapshots \
+             WHERE aggregate_type = $1 AND aggregate_id = w.aggregate_id AND schema = $3 \
+             OFFSET 0) s) \
          SELECT 0 AS part, $1::text AS aggregate_type, aggregate_id, sequence, \
                 NULL::text AS event_type, NULL::text AS event_version, state AS payload, \
                 NULL::json AS metadata FROM snapshot \
          UNION ALL \
          SELECT 1, e.aggregate_type, e.aggregate_id, e.sequence, e.event_type, e.event_version, \
-                e.payload, e.metadata FROM events e \
-         WHERE e.aggregate_type = $1 AND e.aggregate_id = ANY($2) \
-           AND e.sequence > coalesce( \
-             (SELECT s.sequence FROM snapshot s WHERE s.aggregate_id = e.aggregate_id), 0) \
+                e.payload, e.metadata FROM wanted w CROSS JOIN LATERAL ( \
+           SELECT * FROM events e \
+           WHERE e.aggregate_type = $1 AND e.aggregate_id = w.aggregate_id \
+             AND e.sequence > coalesce( \
+               (SELECT s.sequence FROM snapshot s WHERE s.aggregate_id = w.aggregate_id), 0) \
+           OFFSET 0) e \
          ORDER BY part, aggregate_id, sequence",
     )
     .bind(aggregate_type)

@@ -112,6 +112,9 @@ pub async fn renewals(
         .await;
     setup?;
     let setup = started.elapsed();
+    // The advance starts on settled tables, as every measured phase does.
+    crate::settle_written_tables(pool).await;
+    crate::checkpoint(pool).await;
 
     eprintln!("renewals: advancing the test clock past {count} trial ends ...");
     let started = Instant::now();

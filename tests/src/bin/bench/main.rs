@@ -324,9 +324,7 @@ async fn run(args: Args, url: &str) -> Result<u64, String> {
             .try_collect()
             .await
             .map_err(|e| format!("pre-fill bench table: {e}"))?;
-    if analyzing() {
-        let _ = sqlx::query("ANALYZE").execute(&raw_pool).await;
-    }
+    settle_written_tables(&raw_pool).await;
 
     // 3. raw get
     checkpoint(&raw_pool).await;
@@ -989,6 +987,23 @@ async fn catch_up_after(pool: &PgPool) -> CatchUpLeft {
 /// The tables the credits phases write besides the log (autovacuum stays on for them; they
 /// are vacuumed before each credits phase all the same).
 const CREDIT_TABLES: [&str; 2] = ["credit_grants", "credit_transactions"];
+
+/// VACUUM (ANALYZE) of every table written since it was last analyzed: what a set-up wrote
+/// is settled before the phase it set up, as autovacuum would have settled it in service.
+/// A table nothing has written yet is left alone, as autovacuum leaves it: analyzed while
+/// empty, it would be planned as empty however far it grows in the phase (PostgreSQL trusts
+/// an analyzed table's size; one never analyzed it assumes to be at least ten pages).
+async fn settle_written_tables(pool: &PgPool) {
+    let written: Vec<String> = sqlx::query_scalar(
+        "SELECT relname::text FROM pg_stat_user_tables \
+         WHERE n_mod_since_analyze > 0 OR n_dead_tup > 0 ORDER BY relname",
+    )
+    .fetch_all(pool)
+    .await
+    .unwrap_or_default();
+    let written: Vec<&str> = written.iter().map(String::as_str).collect();
+    settle_tables(pool, &written).await;
+}
 
 /// VACUUM (ANALYZE) of `tables`, as [`checkpoint`] does for the ones every phase writes.
 async fn settle_tables(pool: &PgPool, tables: &[&str]) {
