@@ -15,12 +15,14 @@ use sqlx::{PgPool, Row};
 
 use crate::statement_pool::StatementPool;
 
-use self::append::{AppendStatement, InlineProjection, InlineProjectionError};
+use self::append::{tenant_of, AppendStatement, InlineProjection, InlineProjectionError};
 pub use self::claims::{ClaimConflict, ClaimKind};
+use self::columns::{push_unnest, Column};
 use self::combined_appends::{AppendCombiner, Combined};
 
 pub mod append;
 mod claims;
+mod columns;
 mod combined_appends;
 pub mod customer_changes;
 pub mod feed;
@@ -111,19 +113,15 @@ impl EventLog {
         appends: &[&[SerializedEvent]],
     ) -> Result<AppendStatement, InlineProjectionError> {
         let mut append = AppendStatement::new();
+        let events: Vec<&SerializedEvent> =
+            appends.iter().flat_map(|events| events.iter()).collect();
         append.write(|query| {
             query.push(
                 "INSERT INTO events (aggregate_type, aggregate_id, sequence, event_type, \
                  event_version, payload, metadata, tenant) ",
             );
-            query.push_values(
-                appends.iter().flat_map(|events| events.iter()),
-                |mut row, event| {
-                    let tenant = event
-                        .metadata
-                        .get(TENANT_METADATA)
-                        .and_then(Value::as_str)
-                        .map(str::to_owned);
+            if events.len() == 1 {
+                query.push_values(events, |mut row, event| {
                     row.push_bind(event.aggregate_type.clone())
                         .push_bind(event.aggregate_id.clone())
                         .push_bind(event.sequence as i64)
@@ -131,9 +129,36 @@ impl EventLog {
                         .push_bind(event.event_version.clone())
                         .push_bind(event.payload.clone())
                         .push_bind(event.metadata.clone())
-                        .push_bind(tenant);
-                },
-            );
+                        .push_bind(tenant_of(event));
+                });
+            } else {
+                // Several: an array per column, one statement text whatever their number.
+                let text = |field: fn(&SerializedEvent) -> &String| {
+                    Column::Text(events.iter().map(|e| Some(field(e).clone())).collect())
+                };
+                let columns = vec![
+                    text(|e| &e.aggregate_type),
+                    text(|e| &e.aggregate_id),
+                    Column::Int(events.iter().map(|e| e.sequence as i64).collect()),
+                    text(|e| &e.event_type),
+                    text(|e| &e.event_version),
+                    Column::Json(events.iter().map(|e| e.payload.clone()).collect()),
+                    Column::Json(events.iter().map(|e| e.metadata.clone()).collect()),
+                    Column::Text(events.iter().map(|e| tenant_of(e)).collect()),
+                ];
+                let names = [
+                    "aggregate_type",
+                    "aggregate_id",
+                    "sequence",
+                    "event_type",
+                    "event_version",
+                    "payload",
+                    "metadata",
+                    "tenant",
+                ];
+                query.push(format!("SELECT {} FROM ", names.join(", ")));
+                push_unnest(query, columns, &names);
+            }
         });
         for events in appends {
             for projection in self.inline.iter() {

@@ -9,6 +9,7 @@ use sqlx::query_builder::Separated;
 use sqlx::{Postgres, QueryBuilder};
 
 use super::append::AppendStatement;
+use super::columns::{push_unnest, transpose, Column};
 
 /// A value for one column.
 pub(crate) enum Cell {
@@ -196,7 +197,8 @@ pub(crate) fn push_one(
     }
 }
 
-/// The INSERT of several created rows of one kind: one multi-row VALUES.
+/// The INSERT of several created rows of one kind: an array per column (`columns.rs`), or
+/// one multi-row VALUES when a column mixes types.
 pub(crate) fn push_inserts(
     query: &mut QueryBuilder<'static, Postgres>,
     kind: &GatheredKind,
@@ -208,16 +210,24 @@ pub(crate) fn push_inserts(
         kind.table,
         columns.join(", ")
     ));
-    query.push_values(rows, |mut values, gathered| {
-        for cell in gathered.row.into_values() {
-            cell.bind_value(&mut values);
+    match transpose(rows) {
+        Ok((_, cells)) => {
+            query.push(format!("SELECT {} FROM ", columns.join(", ")));
+            push_unnest(query, cells, &columns);
         }
-    });
+        Err(rows) => {
+            query.push_values(rows, |mut values, gathered| {
+                for cell in gathered.row.into_values() {
+                    cell.bind_value(&mut values);
+                }
+            });
+        }
+    }
 }
 
-/// The UPDATE of several rows of one kind, each by its id, from one multi-row VALUES.
-/// (Parameters carry their types, so the VALUES columns are typed as the single UPDATE's
-/// would be.)
+/// The UPDATE of several rows of one kind, each by its id, from an array per column, or from
+/// one multi-row VALUES when a column mixes types. (Parameters carry their types, so the
+/// columns are typed as the single UPDATE's would be.)
 pub(crate) fn push_updates(
     query: &mut QueryBuilder<'static, Postgres>,
     kind: &GatheredKind,
@@ -234,16 +244,24 @@ pub(crate) fn push_updates(
             Assign::AppendJson => format!("{column} = t.{column} || v.{column}::jsonb"),
         });
     }
-    query.push(" FROM (");
-    query.push_values(rows, |mut values, gathered| {
-        values.push_bind(gathered.id);
-        for cell in gathered.row.into_values() {
-            cell.bind_value(&mut values);
+    query.push(" FROM ");
+    let mut names = vec!["id"];
+    names.extend(kind.columns.iter().map(|(column, _)| *column));
+    match transpose(rows) {
+        Ok((ids, mut cells)) => {
+            cells.insert(0, Column::Text(ids.into_iter().map(Some).collect()));
+            push_unnest(query, cells, &names);
         }
-    });
-    let columns: Vec<&str> = kind.columns.iter().map(|(column, _)| *column).collect();
-    query.push(format!(
-        ") AS v (id, {}) WHERE t.id = v.id",
-        columns.join(", ")
-    ));
+        Err(rows) => {
+            query.push("(");
+            query.push_values(rows, |mut values, gathered| {
+                values.push_bind(gathered.id);
+                for cell in gathered.row.into_values() {
+                    cell.bind_value(&mut values);
+                }
+            });
+            query.push(format!(") AS v ({})", names.join(", ")));
+        }
+    }
+    query.push(" WHERE t.id = v.id");
 }
