@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use hashlink::LruCache;
 
-/// How many documents are kept: an invoice PDF is 20–40 kB from renderer 1 and about 160 kB
-/// from renderer 2 (its fonts shared, not cut to the document), so at most about 40 MB.
+/// How many documents are kept: an invoice PDF is 20–40 kB from renderer 1 and about 100 kB
+/// from renderer 2 (its fonts shared, not cut to the document), so at most about 25 MB.
 const CAPACITY: usize = 256;
 
 pub struct PdfCache {

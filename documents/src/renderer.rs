@@ -10,7 +10,7 @@ pub enum Renderer {
     /// records no renderer were drawn by this one.
     KrillaSubsets,
     /// 2: pdf-writer, the fonts embedded as subsets shared by every document (made once per
-    /// process), the drawing uncompressed. About ten times faster than 1, at about four times
+    /// process), the drawing uncompressed. About ten times faster than 1, at about three times
     /// the file size.
     SharedSubsets,
 }

@@ -1,8 +1,8 @@
 //! Renderer 2's fonts: each typeface embedded as one subset that every document shares,
 //! made and compressed once per process rather than once per document.
 //!
-//! The shared subset holds every glyph the font maps from the Latin alphabets, general
-//! punctuation, the currency signs and the letterlike symbols: the text of most invoices. A document that draws a glyph outside it (a script DejaVu
+//! The shared subset holds the glyphs of the Latin alphabets of Europe's languages, the
+//! usual punctuation and the currency signs: the text of most invoices. A document that draws a glyph outside it (a script DejaVu
 //! covers beyond those, or a glyph only shaping reaches) gets a subset of its own, the shared
 //! glyphs and its extra ones, made for that document alone and as fast as renderer 1.
 //!
@@ -17,14 +17,19 @@ use pdf_writer::{Chunk, Filter, Finish, Name, Rect, Ref, Str};
 use rustybuzz::ttf_parser::GlyphId;
 use rustybuzz::Face;
 
-/// The characters whose glyphs every document shares: the Latin alphabets (Romanian's ș and
-/// ț are in Extended-B) and the signs an invoice prints. Greek and Cyrillic would add about
-/// 90 kB to every file; a document in them gets a subset of its own instead.
-const SHARED_CHARACTERS: [(char, char); 4] = [
-    (' ', '\u{024F}'),        // Basic Latin, Latin-1, Latin Extended-A and -B
-    ('\u{2000}', '\u{206F}'), // General Punctuation: dashes, quotes, the ellipsis
+/// The characters whose glyphs every document shares: the Latin alphabets of Europe's
+/// languages (Latin-1 and Extended-A, with Romanian's ș and ț from Extended-B), dashes,
+/// quotes and the ellipsis, the currency signs, № and ™. Every glyph costs every file its
+/// bytes: the rest of Extended-B and of the punctuation blocks would add 60 kB to each, Greek
+/// and Cyrillic 90 kB more; a document that needs them gets a subset of its own instead.
+const SHARED_CHARACTERS: [(char, char); 7] = [
+    (' ', '\u{017F}'),        // Basic Latin, Latin-1 Supplement, Latin Extended-A
+    ('\u{0218}', '\u{021B}'), // Ș ș Ț ț
+    ('\u{2010}', '\u{2027}'), // dashes, quotes, daggers, bullet, ellipsis
+    ('\u{2030}', '\u{203A}'), // per mille, primes, angle quotes
     ('\u{20A0}', '\u{20CF}'), // Currency Symbols
-    ('\u{2100}', '\u{214F}'), // Letterlike Symbols: №, ™
+    ('\u{2116}', '\u{2116}'), // №
+    ('\u{2122}', '\u{2122}'), // ™
 ];
 
 /// The level the font program is compressed at: zlib's default, as renderer 1's.

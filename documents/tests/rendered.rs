@@ -492,7 +492,7 @@ const PAID_INVOICE_SHA256: [(Renderer, &str); 2] = [
     ),
     (
         Renderer::SharedSubsets,
-        "3c9347a6713d631c542e9e1e991d68d929e58ffaa753b54c2e0c4c8c3af97efc",
+        "3052c0ac308263c35bdf461e00546cb7d358a7ead27db3116b8296b238c0fd6d",
     ),
 ];
 
