@@ -52,6 +52,18 @@ pub(crate) enum Ink {
     Paid,
 }
 
+impl Ink {
+    /// The colour, as 8-bit red, green and blue: every renderer paints with these.
+    pub(crate) fn rgb(self) -> [u8; 3] {
+        match self {
+            Ink::Text => [17, 17, 17],
+            Ink::Muted => [102, 102, 102],
+            Ink::Rule => [200, 200, 200],
+            Ink::Paid => [22, 120, 60],
+        }
+    }
+}
+
 #[derive(Debug)]
 pub(crate) enum Item {
     Text {

@@ -253,13 +253,7 @@ fn flush(content: &mut Content, pending: &mut Vec<(Vec<u8>, f32)>) {
 }
 
 fn color(ink: Ink) -> [f32; 3] {
-    let [r, g, b] = match ink {
-        Ink::Text => [17, 17, 17],
-        Ink::Muted => [102, 102, 102],
-        Ink::Rule => [200, 200, 200],
-        Ink::Paid => [22, 120, 60],
-    };
-    [r, g, b].map(|channel: u8| f32::from(channel) / 255.0)
+    ink.rgb().map(|channel| f32::from(channel) / 255.0)
 }
 
 /// The file's id: a digest of what it shows, so the same document always gets the same id

@@ -84,12 +84,8 @@ fn draw(surface: &mut Surface<'_>, fonts: &Fonts, item: &Item) {
 }
 
 fn fill(ink: Ink) -> Fill {
-    let color = match ink {
-        Ink::Text => rgb::Color::new(17, 17, 17),
-        Ink::Muted => rgb::Color::new(102, 102, 102),
-        Ink::Rule => rgb::Color::new(200, 200, 200),
-        Ink::Paid => rgb::Color::new(22, 120, 60),
-    };
+    let [r, g, b] = ink.rgb();
+    let color = rgb::Color::new(r, g, b);
     Fill {
         paint: color.into(),
         opacity: NormalizedF32::ONE,
