@@ -43,8 +43,9 @@ const MAX_ATTEMPTS: u32 = 10;
 pub const SNAPSHOT_EVERY: usize = 50;
 
 /// The shape of aggregate state that snapshots hold. Bump it whenever an aggregate's fields or
-/// its `apply` change: snapshots of another schema are ignored and rebuilt by replay.
-pub const SNAPSHOT_SCHEMA: i32 = 2;
+/// its `apply` change: snapshots of another schema are ignored and rebuilt by replay. (3: an
+/// invoice keeps the renderer of its PDF; a snapshot without it would read as renderer 1.)
+pub const SNAPSHOT_SCHEMA: i32 = 3;
 
 /// Runs the commands of one aggregate type: load (from its snapshot), one command at a time
 /// per aggregate in this process, append, retry on a conflict with another process, snapshot.

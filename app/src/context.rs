@@ -8,7 +8,7 @@ use domain::credit::{CreditLedger, CreditServices};
 use domain::customer::{Customer, CustomerServices};
 use domain::invoice::{Invoice, InvoiceServices};
 
-use crate::document_rendering::DocumentRenderer;
+use crate::document_rendering::IssuedDocumentDigests;
 use crate::document_series::DocumentSeries;
 use crate::pdf_cache::PdfCache;
 use crate::pieces_in_flight::PiecesInFlight;
@@ -165,7 +165,7 @@ impl App {
                     log.clone(),
                     InvoiceServices {
                         clock: clock.clone(),
-                        documents: Arc::new(DocumentRenderer::default()),
+                        documents: Arc::new(IssuedDocumentDigests::default()),
                     },
                 )
                 .with_state_cache(BILLING_STATES),

@@ -21,15 +21,16 @@ use sha2::{Digest, Sha256};
 /// batches of [`crate::bulk_renewals`]).
 const REMEMBERED: usize = 1024;
 
-/// The Invoice aggregate's `DocumentFingerprint`: the PDF rendered by the `documents` crate's
-/// current renderer. It remembers the digests of the documents it rendered last, whole document for whole
-/// document, so a document rendered ahead of its issue (`App::with_next_number`) is not
-/// rendered again in the issue's turn; a document that differs in anything renders anew.
-pub struct DocumentRenderer {
-    rendered: Mutex<LruCache<InvoiceDocument, String>>,
+/// The Invoice aggregate's `DocumentFingerprint`: the digest of the PDF the `documents`
+/// crate's current renderer draws of a document being issued. It remembers the digests of the
+/// documents it rendered last, whole document for whole document, so a document rendered
+/// ahead of its issue (`App::with_next_number`) is not rendered again in the issue's turn; a
+/// document that differs in anything renders anew.
+pub struct IssuedDocumentDigests {
+    rendered: Mutex<LruCache<InvoiceDocument, PdfFingerprint>>,
 }
 
-impl Default for DocumentRenderer {
+impl Default for IssuedDocumentDigests {
     fn default() -> Self {
         Self {
             rendered: Mutex::new(LruCache::new(REMEMBERED)),
@@ -37,28 +38,29 @@ impl Default for DocumentRenderer {
     }
 }
 
-impl DocumentRenderer {
-    fn remembered(&self) -> std::sync::MutexGuard<'_, LruCache<InvoiceDocument, String>> {
+impl IssuedDocumentDigests {
+    fn remembered(&self) -> std::sync::MutexGuard<'_, LruCache<InvoiceDocument, PdfFingerprint>> {
         // At worst a poisoned map lacks an entry, and the document is rendered again.
         self.rendered.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
-impl DocumentFingerprint for DocumentRenderer {
+impl DocumentFingerprint for IssuedDocumentDigests {
     fn pdf_fingerprint(&self, invoice: &Invoice) -> Option<PdfFingerprint> {
         let document = document_of(invoice)?;
-        let fingerprint = |sha256: String| PdfFingerprint {
-            sha256,
-            renderer: Renderer::CURRENT.number(),
-        };
-        if let Some(digest) = self.remembered().get(&document) {
-            return Some(fingerprint(digest.clone()));
+        // Remembered with the renderer that drew it, so a digest is never recorded beside
+        // another renderer's number.
+        if let Some(fingerprint) = self.remembered().get(&document) {
+            return Some(fingerprint.clone());
         }
         match documents::render(&document, Renderer::CURRENT) {
             Ok(bytes) => {
-                let digest = sha256_hex(&bytes);
-                self.remembered().insert(document, digest.clone());
-                Some(fingerprint(digest))
+                let fingerprint = PdfFingerprint {
+                    sha256: sha256_hex(&bytes),
+                    renderer: Renderer::CURRENT.number(),
+                };
+                self.remembered().insert(document, fingerprint.clone());
+                Some(fingerprint)
             }
             Err(error) => {
                 // Nothing is recorded, so the download later renders unchecked; the issue

@@ -85,26 +85,49 @@ pub(crate) fn write(pages: &[Page], fonts: &Fonts, title: &str) -> Vec<u8> {
 /// a document with glyphs beyond it, a subset of its own.
 fn font_for<'a>(pages: &[Page], fonts: &'a Fonts, weight: Weight) -> FontChoice<'a> {
     let shared = shared(fonts, weight);
+    let (data, face) = fonts.file(weight);
     let mut extra: BTreeMap<u16, String> = BTreeMap::new();
     for run in runs(pages).filter(|run| run.weight == weight) {
-        for glyph in &run.glyphs {
-            let id = glyph.glyph_id.to_u32() as u16;
-            if shared.id_of(id).is_none() {
-                let text = run.text.get(glyph.text_range.clone()).unwrap_or_default();
-                extra.entry(id).or_insert_with(|| text.to_owned());
+        for (n, glyph) in run.glyphs.iter().enumerate() {
+            let id = glyph_id(glyph);
+            if shared.id_of(id).is_some() {
+                continue;
+            }
+            let cluster = run.text.get(glyph.text_range.clone()).unwrap_or_default();
+            let first_of_cluster = n == 0 || run.glyphs[n - 1].text_range != glyph.text_range;
+            let text = copied_as(face, id, cluster, first_of_cluster);
+            // A glyph copies as one text in the whole file: the first that says something.
+            let entry = extra.entry(id).or_default();
+            if entry.is_empty() {
+                *entry = text;
             }
         }
     }
     if extra.is_empty() {
         return FontChoice::Shared(shared);
     }
-    let (data, face) = fonts.file(weight);
-    FontChoice::Own(Box::new(EmbeddedFont::extended(
-        data,
-        face,
-        refs(weight),
-        &extra,
-    )))
+    FontChoice::Own(Box::new(shared.extended(data, face, refs(weight), &extra)))
+}
+
+/// What glyph `id`, drawn for `cluster`, copies as: the character of the cluster the font
+/// draws with it (a mark placed by shaping is its own glyph, and copies as its own mark);
+/// otherwise (a ligature) the whole cluster on the cluster's first glyph, and nothing on the
+/// others, so a cluster is never copied twice.
+fn copied_as(face: &rustybuzz::Face<'_>, id: u16, cluster: &str, first_of_cluster: bool) -> String {
+    let own = cluster.chars().find(|character| {
+        face.glyph_index(*character)
+            .is_some_and(|glyph| glyph.0 == id)
+    });
+    match own {
+        Some(character) => character.to_string(),
+        None if first_of_cluster => cluster.to_owned(),
+        None => String::new(),
+    }
+}
+
+/// A shaped glyph's id in the font. The shaper gives a font's own ids, which are 16 bits.
+fn glyph_id(glyph: &krilla::text::KrillaGlyph) -> u16 {
+    u16::try_from(glyph.glyph_id.to_u32()).expect("a font's glyph ids are 16 bits")
 }
 
 enum FontChoice<'a> {
@@ -214,7 +237,7 @@ fn show(content: &mut Content, font: &EmbeddedFont, run: &Run, x: f32, baseline:
     let mut pending: Vec<(Vec<u8>, f32)> = Vec::new();
     content.set_text_matrix(at(x, baseline));
     for glyph in &run.glyphs {
-        let id = font.id_of(glyph.glyph_id.to_u32() as u16).unwrap_or(0);
+        let id = font.id_of(glyph_id(glyph)).unwrap_or(0);
         if glyph.x_offset != 0.0 || glyph.y_offset != 0.0 {
             flush(content, &mut pending);
             let at_x = x + (pen + glyph.x_offset) * size;
@@ -224,7 +247,11 @@ fn show(content: &mut Content, font: &EmbeddedFont, run: &Run, x: f32, baseline:
             content.set_text_matrix(at(x + pen * size, baseline));
             continue;
         }
-        let adjustment = font.advance(id) - glyph.x_advance * 1000.0;
+        // Differences below a thousandth of a thousandth of an em are float noise, not kerning.
+        let adjustment = match font.advance(id) - glyph.x_advance * 1000.0 {
+            tiny if tiny.abs() <= 0.001 => 0.0,
+            adjustment => adjustment,
+        };
         match pending.last_mut() {
             Some((ids, after)) if *after == 0.0 => {
                 ids.extend(id.to_be_bytes());
@@ -246,7 +273,7 @@ fn flush(content: &mut Content, pending: &mut Vec<(Vec<u8>, f32)>) {
     let mut items = positioned.items();
     for (ids, after) in pending.drain(..) {
         items.show(Str(&ids));
-        if after.abs() > 0.001 {
+        if after != 0.0 {
             items.adjust(after);
         }
     }

@@ -4,11 +4,10 @@
 //! The shared subset holds the glyphs of the Latin alphabets of Europe's languages, the
 //! usual punctuation and the currency signs: the text of most invoices. A document that draws a glyph outside it (a script DejaVu
 //! covers beyond those, or a glyph only shaping reaches) gets a subset of its own, the shared
-//! glyphs and its extra ones, made for that document alone and as fast as renderer 1.
+//! glyphs and its extra ones, made for that document alone at about renderer 1's cost.
 //!
-//! Glyph ids in the subset follow the font's order, so a glyph's id in the file is the same
-//! whichever subset it is in; widths, the `ToUnicode` map and the descriptor are written from
-//! the font's own tables.
+//! Glyph ids in a subset follow the font's order; widths, the `ToUnicode` map and the
+//! descriptor are written from the font's own tables.
 
 use std::collections::BTreeMap;
 
@@ -33,7 +32,7 @@ const SHARED_CHARACTERS: [(char, char); 7] = [
 ];
 
 /// The level the font program is compressed at: zlib's default, as renderer 1's.
-const COMPRESSION_LEVEL: u8 = 9;
+const COMPRESSION_LEVEL: u8 = 6;
 
 const SYSTEM_INFO: SystemInfo = SystemInfo {
     registry: Str(b"Adobe"),
@@ -74,6 +73,8 @@ pub(crate) struct EmbeddedFont {
     /// Each subset glyph's advance, in thousandths of an em (the unit of a PDF text
     /// adjustment).
     advances: Vec<f32>,
+    /// The font's glyph id → the text it copies as.
+    texts: BTreeMap<u16, String>,
 }
 
 impl EmbeddedFont {
@@ -82,14 +83,15 @@ impl EmbeddedFont {
         EmbeddedFont::with_glyphs(data, face, refs, shared_glyphs(face))
     }
 
-    /// The shared subset with `extra` glyphs added, each copied as the text it stands for.
+    /// This subset with `extra` glyphs added, each copied as the text it stands for.
     pub(crate) fn extended(
+        &self,
         data: &[u8],
         face: &Face<'_>,
         refs: FontRefs,
         extra: &BTreeMap<u16, String>,
     ) -> EmbeddedFont {
-        let mut glyphs = shared_glyphs(face);
+        let mut glyphs = self.texts.clone();
         for (glyph, text) in extra {
             glyphs.entry(*glyph).or_insert_with(|| text.clone());
         }
@@ -200,6 +202,7 @@ impl EmbeddedFont {
             objects,
             ids,
             advances,
+            texts: glyphs,
         }
     }
 }

@@ -988,20 +988,26 @@ async fn catch_up_after(pool: &PgPool) -> CatchUpLeft {
 /// are vacuumed before each credits phase all the same).
 const CREDIT_TABLES: [&str; 2] = ["credit_grants", "credit_transactions"];
 
-/// VACUUM (ANALYZE) of every table written since it was last analyzed: what a set-up wrote
-/// is settled before the phase it set up, as autovacuum would have settled it in service.
-/// A table nothing has written yet is left alone, as autovacuum leaves it: analyzed while
-/// empty, it would be planned as empty however far it grows in the phase (PostgreSQL trusts
-/// an analyzed table's size; one never analyzed it assumes to be at least ten pages).
+/// VACUUM (ANALYZE) of every table that holds rows: what a set-up wrote is settled before the
+/// phase it set up, as autovacuum would have settled it in service. A table nothing has
+/// written yet is left alone, as autovacuum leaves it: analyzed while empty, it would be
+/// planned as empty however far it grows in the phase (PostgreSQL trusts an analyzed table's
+/// size; one never analyzed it assumes to be at least ten pages). Rows, not the statistics
+/// views, say what was written: those lag the writes by up to seconds.
 async fn settle_written_tables(pool: &PgPool) {
-    let written: Vec<String> = sqlx::query_scalar(
-        "SELECT relname::text FROM pg_stat_user_tables \
-         WHERE n_mod_since_analyze > 0 OR n_dead_tup > 0 ORDER BY relname",
+    let tables: Vec<String> = sqlx::query_scalar(
+        "SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY tablename",
     )
     .fetch_all(pool)
     .await
     .unwrap_or_default();
-    let written: Vec<&str> = written.iter().map(String::as_str).collect();
+    let mut written = Vec::new();
+    for table in &tables {
+        let sql = format!("SELECT EXISTS (SELECT 1 FROM \"{table}\")");
+        if let Ok(true) = sqlx::query_scalar::<_, bool>(&sql).fetch_one(pool).await {
+            written.push(table.as_str());
+        }
+    }
     settle_tables(pool, &written).await;
 }
 
