@@ -11,6 +11,7 @@
 //! Nothing makes two renders of one document differ: no dates, the file id a digest of the
 //! file's own content, the fonts a function of the compiled-in files.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
@@ -83,7 +84,7 @@ pub(crate) fn write(pages: &[Page], fonts: &Fonts, title: &str) -> Vec<u8> {
 
 /// A font for `weight` that holds every glyph `pages` draw in it: the shared subset, or, for
 /// a document with glyphs beyond it, a subset of its own.
-fn font_for<'a>(pages: &[Page], fonts: &'a Fonts, weight: Weight) -> FontChoice<'a> {
+fn font_for(pages: &[Page], fonts: &Fonts, weight: Weight) -> Cow<'static, EmbeddedFont> {
     let shared = shared(fonts, weight);
     let (data, face) = fonts.file(weight);
     let mut extra: BTreeMap<u16, String> = BTreeMap::new();
@@ -104,9 +105,9 @@ fn font_for<'a>(pages: &[Page], fonts: &'a Fonts, weight: Weight) -> FontChoice<
         }
     }
     if extra.is_empty() {
-        return FontChoice::Shared(shared);
+        return Cow::Borrowed(shared);
     }
-    FontChoice::Own(Box::new(shared.extended(data, face, refs(weight), &extra)))
+    Cow::Owned(shared.extended(data, face, refs(weight), &extra))
 }
 
 /// What glyph `id`, drawn for `cluster`, copies as: the character of the cluster the font
@@ -128,22 +129,6 @@ fn copied_as(face: &rustybuzz::Face<'_>, id: u16, cluster: &str, first_of_cluste
 /// A shaped glyph's id in the font. The shaper gives a font's own ids, which are 16 bits.
 fn glyph_id(glyph: &krilla::text::KrillaGlyph) -> u16 {
     u16::try_from(glyph.glyph_id.to_u32()).expect("a font's glyph ids are 16 bits")
-}
-
-enum FontChoice<'a> {
-    Shared(&'a EmbeddedFont),
-    Own(Box<EmbeddedFont>),
-}
-
-impl std::ops::Deref for FontChoice<'_> {
-    type Target = EmbeddedFont;
-
-    fn deref(&self) -> &EmbeddedFont {
-        match self {
-            FontChoice::Shared(font) => font,
-            FontChoice::Own(font) => font,
-        }
-    }
 }
 
 /// The shared subset of `weight`, made on first use.

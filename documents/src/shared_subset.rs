@@ -66,6 +66,7 @@ impl FontRefs {
 
 /// A typeface's subset, written out: the objects to copy into a file, and how to address
 /// its glyphs there.
+#[derive(Clone)]
 pub(crate) struct EmbeddedFont {
     pub(crate) objects: Chunk,
     /// The font's glyph id → the id it has in the subset; absent: not in the subset.
