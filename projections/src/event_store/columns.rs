@@ -11,39 +11,34 @@ use sqlx::{Postgres, QueryBuilder};
 
 use super::row_write::{Cell, GatheredRow};
 
-/// The rows' ids and their cells column by column (the rows all set the same columns), or
-/// the rows as they were when a column's cells are not all of one type: those are written
-/// as VALUES, which types each cell on its own.
+/// The rows' ids and their cells column by column (the rows of a kind all set the same
+/// columns), or the rows as they were when a column's cells are not all of one type: those
+/// are written as VALUES, which types each cell on its own.
 pub(crate) fn transpose(
     rows: Vec<GatheredRow>,
 ) -> Result<(Vec<String>, Vec<Column>), Vec<GatheredRow>> {
-    let width = rows.first().map_or(0, |first| first.row.len());
-    let one_type = (0..width).all(|i| {
-        let mut types = rows.iter().map(|gathered| {
-            gathered
-                .row
-                .values()
-                .nth(i)
-                .map(|cell| std::mem::discriminant(&Column::empty_for(cell)))
-        });
-        let first = types.next().flatten();
-        types.all(|other| other == first)
-    });
-    if !one_type || rows.iter().any(|gathered| gathered.row.len() != width) {
+    let types = |gathered: &GatheredRow| -> Vec<_> {
+        gathered
+            .row
+            .values()
+            .map(|cell| std::mem::discriminant(&Column::empty_for(cell)))
+            .collect()
+    };
+    let Some(first) = rows.first() else {
+        return Err(rows);
+    };
+    let first_types = types(first);
+    let mut columns: Vec<Column> = first.row.values().map(Column::empty_for).collect();
+    if rows.iter().any(|gathered| types(gathered) != first_types) {
         return Err(rows);
     }
     let mut ids = Vec::with_capacity(rows.len());
-    let mut cells: Vec<Vec<Cell>> = (0..width).map(|_| Vec::with_capacity(rows.len())).collect();
     for gathered in rows {
         ids.push(gathered.id);
-        for (column, cell) in cells.iter_mut().zip(gathered.row.into_values()) {
+        for (column, cell) in columns.iter_mut().zip(gathered.row.into_values()) {
             column.push(cell);
         }
     }
-    let columns = cells
-        .into_iter()
-        .map(|column| Column::of(column).expect("checked to be of one type"))
-        .collect();
     Ok((ids, columns))
 }
 
@@ -70,23 +65,19 @@ impl Column {
         }
     }
 
-    /// The column of `cells`; none when they are not all of one type.
-    fn of(cells: Vec<Cell>) -> Option<Column> {
-        let mut column = Column::empty_for(cells.first()?);
-        for cell in cells {
-            match (&mut column, cell) {
-                (Column::Text(values), Cell::Text(value)) => values.push(value),
-                (Column::Time(values), Cell::Time(value)) => values.push(value),
-                (Column::Int(values), Cell::Int(value) | Cell::AddInt(value)) => values.push(value),
-                (Column::OptionalInt(values), Cell::OptionalInt(value)) => values.push(value),
-                (Column::Bool(values), Cell::Bool(value)) => values.push(value),
-                (Column::Json(values), Cell::Json(value) | Cell::AppendJson(value)) => {
-                    values.push(value)
-                }
-                _ => return None,
+    /// Adds `cell`, of this column's type (`transpose` checked every row's).
+    fn push(&mut self, cell: Cell) {
+        match (self, cell) {
+            (Column::Text(values), Cell::Text(value)) => values.push(value),
+            (Column::Time(values), Cell::Time(value)) => values.push(value),
+            (Column::Int(values), Cell::Int(value) | Cell::AddInt(value)) => values.push(value),
+            (Column::OptionalInt(values), Cell::OptionalInt(value)) => values.push(value),
+            (Column::Bool(values), Cell::Bool(value)) => values.push(value),
+            (Column::Json(values), Cell::Json(value) | Cell::AppendJson(value)) => {
+                values.push(value)
             }
+            _ => unreachable!("transpose checks that a column's cells are of one type"),
         }
-        Some(column)
     }
 
     /// Binds the column as one array parameter, typed.
